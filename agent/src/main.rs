@@ -1,0 +1,12 @@
+//! `assent`: the device agent. This binary is glue: it parses the command line, then
+//! calls the `platform` readers (and, later, the consent, store and sync layers).
+//!
+//! Only `cli` prints; everything else returns values or logs through `log`.
+
+mod cli;
+mod logger;
+mod preview;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,5 @@
+//! One integration test binary: it runs the real `assent` binary on fixture roots and
+//! on this machine.
+
+mod preview;
+mod util;
