@@ -1,20 +1,8 @@
 //! Helpers that run the real binaries.
 
+pub use assent_integration_tests::{fixture_root, run_ok, workspace, FIXTURES};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// A committed fixture root filesystem.
-pub fn fixture_root(name: &str) -> PathBuf {
-    workspace().join("tests/fixtures/roots").join(name)
-}
+use std::process::Command;
 
 /// The `assent` binary built for this test run. When `ASSENT_TEST_RUNNER` is set (for
 /// example `qemu-aarch64 -L /usr/aarch64-linux-gnu`), the binary runs under it.
@@ -42,17 +30,4 @@ pub fn binary_path(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Runs a command and returns its output, failing the test with stderr when it fails.
-pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed with {}\nstderr:\n{}",
-        cmd,
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }

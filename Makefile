@@ -1,0 +1,46 @@
+# Assent build entry points. `make help` lists them.
+CARGO ?= cargo
+ROOT ?= /
+
+.PHONY: help build test lint fmt fmt-check clippy bench run dist size
+
+help:
+	@echo "make run        preview what Assent could collect on this machine"
+	@echo "make test       fmt check, clippy -D warnings, all tests"
+	@echo "make build      debug build of every binary"
+	@echo "make lint       fmt check and clippy"
+	@echo "make bench      print collection, parsing and store figures"
+	@echo "make dist       shipping-profile binaries for this machine"
+	@echo "make size       dist binary sizes"
+
+build:
+	$(CARGO) build --workspace --bins
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint: fmt-check clippy
+
+# Integration tests run the real binaries, so build them first.
+test: lint build
+	$(CARGO) test --workspace
+
+run:
+	$(CARGO) run -q -p assent -- collect --preview --root $(ROOT)
+
+bench:
+	$(CARGO) build -q --release -p assent
+	$(CARGO) bench -q -p assent-integration-tests --bench preview
+	$(CARGO) bench -q -p assent-platform --bench packages
+
+dist:
+	$(CARGO) build --profile dist -p assent
+
+size: dist
+	@ls -l target/dist/assent | awk '{printf "assent (dist, host): %d bytes (%.2f MiB)\n", $$5, $$5/1048576}'
