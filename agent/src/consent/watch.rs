@@ -1,0 +1,155 @@
+//! Watches the consent file and reports every change of the consent view.
+//!
+//! inotify on the file's directory sees in-place writes, replace-by-rename (how editors
+//! and `assent consent` write) and deletion. The watcher thread sleeps in `poll` until
+//! the kernel reports an event or it is stopped: no periodic wakeups.
+
+use super::{load, ConsentView};
+use crate::config::Config;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Events on the directory that may change the consent file.
+fn watch_flags() -> AddWatchFlags {
+    AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_ATTRIB
+        | AddWatchFlags::IN_MODIFY
+        | AddWatchFlags::IN_DELETE_SELF
+        | AddWatchFlags::IN_MOVE_SELF
+}
+
+/// How long to let a burst of events settle before re-reading the file.
+const SETTLE: Duration = Duration::from_millis(20);
+/// How often to retry when the directory itself is missing.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// A running watcher; dropping it stops the thread.
+#[derive(Debug)]
+pub struct ConsentWatcher {
+    stop: UnixStream,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ConsentWatcher {
+    /// Starts watching. `on_change` runs on the watcher thread with each new view (and
+    /// once at start with the initial one).
+    pub fn spawn(
+        config: Config,
+        mut on_change: impl FnMut(ConsentView) + Send + 'static,
+    ) -> io::Result<ConsentWatcher> {
+        let (stop, stop_rx) = UnixStream::pair()?;
+        let thread = std::thread::Builder::new()
+            .name("consent-watch".to_string())
+            .spawn(move || {
+                let mut last = load(&config).1;
+                on_change(last.clone());
+                run(&config, stop_rx, |view| {
+                    if view != last {
+                        last = view.clone();
+                        on_change(view);
+                    }
+                });
+            })?;
+        Ok(ConsentWatcher {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ConsentWatcher {
+    fn drop(&mut self) {
+        let _ = self.stop.write_all(&[1]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(config: &Config, mut stop: UnixStream, mut changed: impl FnMut(ConsentView)) {
+    let dir = config
+        .consent_file
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| ".".into());
+    let file_name = config.consent_file.file_name().map(|n| n.to_os_string());
+    loop {
+        let inotify = match Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK) {
+            Ok(i) => i,
+            Err(e) => {
+                log::error!("consent watcher: inotify: {e}; retrying");
+                if wait_stop(&stop, RETRY) {
+                    return;
+                }
+                continue;
+            }
+        };
+        if let Err(e) = inotify.add_watch(&dir, watch_flags()) {
+            log::debug!("consent watcher: {}: {e}; retrying", dir.display());
+            // The directory may appear later; meanwhile the view is re-read on retry.
+            changed(load(config).1);
+            if wait_stop(&stop, RETRY) {
+                return;
+            }
+            continue;
+        }
+        // Anything that happened before the watch was set up.
+        changed(load(config).1);
+        loop {
+            let mut fds = [
+                PollFd::new(inotify.as_fd(), PollFlags::POLLIN),
+                PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+            ];
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            if fds[1].any().unwrap_or(false) {
+                let _ = stop.read(&mut [0u8; 1]);
+                return;
+            }
+            let events = match inotify.read_events() {
+                Ok(e) => e,
+                Err(nix::errno::Errno::EAGAIN) => continue,
+                Err(e) => {
+                    log::warn!("consent watcher: reading events: {e}");
+                    break;
+                }
+            };
+            let dir_gone = events.iter().any(|e| {
+                e.mask.intersects(
+                    AddWatchFlags::IN_DELETE_SELF
+                        | AddWatchFlags::IN_MOVE_SELF
+                        | AddWatchFlags::IN_IGNORED,
+                )
+            });
+            let relevant = dir_gone
+                || events
+                    .iter()
+                    .any(|e| e.name.is_none() || e.name == file_name);
+            if relevant {
+                std::thread::sleep(SETTLE);
+                let _ = inotify.read_events();
+                changed(load(config).1);
+            }
+            if dir_gone {
+                break;
+            }
+        }
+    }
+}
+
+/// Waits up to `timeout` for the stop signal; true when stopped.
+fn wait_stop(stop: &UnixStream, timeout: Duration) -> bool {
+    let mut fds = [PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0)
+}
