@@ -26,26 +26,41 @@ pub struct Hardware {
     /// `Model` line of `/proc/cpuinfo`, else `soc0/machine`.
     pub model: Field<String>,
 
+    /// DMI `sys_vendor`.
     pub sys_vendor: Field<String>,
+    /// DMI `product_name`.
     pub product_name: Field<String>,
+    /// DMI `product_version`.
     pub product_version: Field<String>,
+    /// DMI `product_family`.
     pub product_family: Field<String>,
+    /// DMI `board_vendor`.
     pub board_vendor: Field<String>,
+    /// DMI `board_name`.
     pub board_name: Field<String>,
+    /// DMI `bios_vendor`.
     pub bios_vendor: Field<String>,
+    /// DMI `bios_version`.
     pub bios_version: Field<String>,
+    /// DMI `bios_date`.
     pub bios_date: Field<String>,
     /// The SMBIOS chassis type number as the kernel gives it.
     pub chassis_type: Field<u8>,
     /// The SMBIOS name of `chassis_type` (`Desktop`, `Laptop`, ...).
     pub chassis_type_name: Field<String>,
 
+    /// Device tree `model`.
     pub devicetree_model: Field<String>,
+    /// Device tree `compatible`, most specific first.
     pub devicetree_compatible: Field<Vec<String>>,
 
+    /// `/sys/devices/soc0/machine`.
     pub soc_machine: Field<String>,
+    /// `/sys/devices/soc0/family`.
     pub soc_family: Field<String>,
+    /// `/sys/devices/soc0/soc_id`.
     pub soc_id: Field<String>,
+    /// `/sys/devices/soc0/revision`.
     pub soc_revision: Field<String>,
 
     /// `model name` on x86; on ARM the core name derived from implementer and part
@@ -91,7 +106,9 @@ pub struct Disk {
     pub name: String,
     /// `size` (512-byte sectors whatever the device's block size) in bytes.
     pub size_bytes: Field<u64>,
+    /// `removable`: media can be taken out (SD readers, USB sticks).
     pub removable: Field<bool>,
+    /// `queue/rotational`: a spinning disk.
     pub rotational: Field<bool>,
     /// `device/model` (SCSI, NVMe), else `device/name` (MMC/SD).
     pub model: Field<String>,
@@ -181,6 +198,7 @@ pub fn read(root: &Root) -> Hardware {
         parse_virtual_size,
     ));
 
+    let soc_machine = soc("machine");
     let sys_vendor = dmi("sys_vendor");
     let product_name = dmi("product_name");
     let compatible_vendor = match &devicetree_compatible {
@@ -195,7 +213,7 @@ pub fn read(root: &Root) -> Hardware {
         product_name.clone(),
         devicetree_model.clone(),
         cpu.model.clone(),
-        soc("machine"),
+        soc_machine.clone(),
     ]);
 
     Hardware {
@@ -214,7 +232,7 @@ pub fn read(root: &Root) -> Hardware {
         chassis_type_name,
         devicetree_model,
         devicetree_compatible,
-        soc_machine: soc("machine"),
+        soc_machine,
         soc_family: soc("family"),
         soc_id: soc("soc_id"),
         soc_revision: soc("revision"),
@@ -471,7 +489,9 @@ fn parse_hex(s: &str) -> Option<u32> {
 /// Totals from `/proc/meminfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemInfo {
+    /// `MemTotal` in bytes.
     pub mem_total_bytes: Field<u64>,
+    /// `SwapTotal` in bytes.
     pub swap_total_bytes: Field<u64>,
 }
 

@@ -19,17 +19,27 @@ pub struct Os {
     pub os_release_path: Field<String>,
     /// Lines of that file that were not valid assignments and were skipped.
     pub os_release_bad_lines: Field<u32>,
+    /// os-release `NAME`.
     pub name: Field<String>,
+    /// os-release `ID`.
     pub id: Field<String>,
     /// `ID_LIKE`, split at blanks.
     pub id_like: Field<Vec<String>>,
+    /// os-release `VERSION`.
     pub version: Field<String>,
+    /// os-release `VERSION_ID`.
     pub version_id: Field<String>,
+    /// os-release `VERSION_CODENAME`.
     pub version_codename: Field<String>,
+    /// os-release `PRETTY_NAME`.
     pub pretty_name: Field<String>,
+    /// os-release `BUILD_ID`.
     pub build_id: Field<String>,
+    /// os-release `VARIANT_ID`.
     pub variant_id: Field<String>,
+    /// os-release `IMAGE_ID`.
     pub image_id: Field<String>,
+    /// os-release `IMAGE_VERSION`.
     pub image_version: Field<String>,
 
     /// `uname -s`, else `/proc/sys/kernel/ostype`.
@@ -116,6 +126,7 @@ fn read_os_release(root: &Root) -> (Field<String>, Result<EnvFile, Field<String>
 /// why that assignment could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvFile {
+    /// Each assigned key with its unquoted value, or why the assignment was bad.
     pub values: BTreeMap<String, Result<String, String>>,
     /// 1-based numbers of lines that are neither blank, a comment nor `KEY=value`.
     pub bad_lines: Vec<usize>,
@@ -281,9 +292,10 @@ fn read_kernel(root: &Root) -> Kernel {
 /// the first file does not exist or does not set it. A bad `locale.conf` is reported.
 fn read_language(root: &Root) -> Field<String> {
     let lang = |path: &str| match root.read(path, TEXT_LIMIT) {
-        Ok(bytes) => parse_env_file(&bytes)
-            .get("LANG")
-            .and_then_parse(validate_locale),
+        Ok(bytes) => match parse_env_file(&bytes).get("LANG") {
+            Field::Present(value) => Field::from_parse(validate_locale(value)),
+            other => other,
+        },
         Err(e) => Field::from_read_error(e),
     };
     match lang("/etc/locale.conf") {
@@ -392,20 +404,6 @@ pub fn parse_boot_id(bytes: &[u8]) -> Result<String, String> {
         Ok(line.to_ascii_lowercase())
     } else {
         Err(format!("not a UUID: {:?}", truncate_for_reason(&line)))
-    }
-}
-
-/// Checks applied to a value that was read and unquoted.
-trait AndThenParse {
-    fn and_then_parse(self, check: impl FnOnce(String) -> Result<String, String>) -> Self;
-}
-
-impl AndThenParse for Field<String> {
-    fn and_then_parse(self, check: impl FnOnce(String) -> Result<String, String>) -> Self {
-        match self {
-            Field::Present(v) => Field::from_parse(check(v)),
-            other => other,
-        }
     }
 }
 
