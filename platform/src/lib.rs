@@ -31,6 +31,9 @@ pub use read::Root;
 use serde::{Deserialize, Serialize};
 
 /// What one category's reader returned.
+// A `Facts` value is built once per category per collection and moved a few times; the
+// size difference between variants costs nothing worth a `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Facts {
