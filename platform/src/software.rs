@@ -390,7 +390,11 @@ fn read_running_programs(root: &Root) -> Fields3<Vec<RunningProgram>, u64, u64> 
         Ok(entries) => entries,
         Err(e) => {
             let failure = Field::from_read_error(ReadError::from(e));
-            return (failure.clone(), failure.clone().map(|_| 0), failure.map(|_| 0));
+            return (
+                failure.clone(),
+                failure.clone().map(|_| 0),
+                failure.map(|_| 0),
+            );
         }
     };
     let mut pids: Vec<u32> = entries
@@ -555,7 +559,10 @@ Description: GNU C Library: Shared libraries\n\
         let db = parse_apk_installed(text).unwrap();
         assert_eq!(
             db.packages,
-            vec![pkg("musl", "1.2.4-r2", Some("x86_64")), pkg("noarch", "1", None)]
+            vec![
+                pkg("musl", "1.2.4-r2", Some("x86_64")),
+                pkg("noarch", "1", None)
+            ]
         );
         assert_eq!(db.malformed_entries, 2);
         assert!(parse_apk_installed(b"\x00\x01junk\n\n#!/bin/sh\n").is_err());
@@ -564,9 +571,19 @@ Description: GNU C Library: Shared libraries\n\
     #[test]
     fn comm_names() {
         assert_eq!(parse_comm(b"systemd\n"), Ok("systemd".into()));
-        assert_eq!(parse_comm(b"kworker/0:1-events"), Ok("kworker/0:1-events".into()));
+        assert_eq!(
+            parse_comm(b"kworker/0:1-events"),
+            Ok("kworker/0:1-events".into())
+        );
         assert_eq!(parse_comm(b"(sd-pam)\n"), Ok("(sd-pam)".into()));
-        for bad in [&b"\n"[..], b"", b"a\0b\n", b"\xff\xfe\n", b"two\nlines\n", b"tab\there"] {
+        for bad in [
+            &b"\n"[..],
+            b"",
+            b"a\0b\n",
+            b"\xff\xfe\n",
+            b"two\nlines\n",
+            b"tab\there",
+        ] {
             assert!(parse_comm(bad).is_err(), "{bad:?}");
         }
         assert!(parse_comm(&[b'a'; 65]).is_err());
