@@ -397,9 +397,16 @@ fn read_running_programs(root: &Root) -> Fields3<Vec<RunningProgram>, u64, u64> 
             );
         }
     };
-    let mut pids: Vec<u32> = entries
+    // The name is kept as listed so that `00012` is read as `00012`, not as `12`.
+    let mut pids: Vec<(u32, String)> = entries
         .take(MAX_PROC_ENTRIES)
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((name.parse::<u32>().ok()?, name))
+        })
         .take(MAX_PIDS)
         .collect();
     if pids.is_empty() {
@@ -411,7 +418,7 @@ fn read_running_programs(root: &Root) -> Fields3<Vec<RunningProgram>, u64, u64> 
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut processes = 0u64;
     let mut malformed = 0u64;
-    for pid in pids {
+    for (_, pid) in pids {
         match root.read(&format!("/proc/{pid}/comm"), COMM_LIMIT) {
             Ok(bytes) => match parse_comm(&bytes) {
                 Ok(name) => {
@@ -587,6 +594,182 @@ Description: GNU C Library: Shared libraries\n\
             assert!(parse_comm(bad).is_err(), "{bad:?}");
         }
         assert!(parse_comm(&[b'a'; 65]).is_err());
+    }
+
+    fn fixture(name: &str) -> Root {
+        Root::at(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/roots")
+                .join(name),
+        )
+    }
+
+    fn program_names(software: &Software) -> Vec<(&str, u64)> {
+        software
+            .running_programs
+            .present()
+            .unwrap()
+            .iter()
+            .map(|p| (p.name.as_str(), p.count))
+            .collect()
+    }
+
+    #[test]
+    fn rpi4_dpkg_packages_and_programs() {
+        let software = read(&fixture("rpi4-raspios64"));
+        assert_eq!(
+            software.package_manager,
+            Field::Present(vec![PackageManager::Dpkg])
+        );
+        let packages = software.packages.present().unwrap();
+        assert_eq!(software.package_count, Field::Present(31));
+        assert_eq!(packages.len(), 31);
+        assert!(packages.contains(&pkg("libc6", "2.36-9+rpt2+deb12u4", Some("arm64"))));
+        assert!(packages.contains(&pkg("raspi-config", "20240313", Some("all"))));
+        assert!(
+            !packages.iter().any(|p| p.name == "dphys-swapfile"),
+            "removed packages are not installed"
+        );
+        assert!(packages.windows(2).all(|w| w[0] <= w[1]), "sorted");
+        assert_eq!(software.malformed_entries, Field::Present(0));
+        let programs = program_names(&software);
+        assert_eq!(programs.len(), 15);
+        assert!(programs.contains(&("avahi-daemon", 2)));
+        assert!(programs.contains(&("sshd", 2)));
+        assert!(programs.contains(&("NetworkManager", 1)));
+        assert!(
+            programs.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, unique"
+        );
+        assert_eq!(software.process_count, Field::Present(17));
+        assert_eq!(software.malformed_process_names, Field::Present(0));
+    }
+
+    #[test]
+    fn x86_gateway_dpkg_and_modem_daemons() {
+        let software = read(&fixture("x86-gateway"));
+        assert_eq!(software.package_count, Field::Present(45));
+        let packages = software.packages.present().unwrap();
+        assert!(packages.contains(&pkg("modemmanager", "1.20.4-1", Some("amd64"))));
+        let programs = program_names(&software);
+        assert!(programs.contains(&("ModemManager", 1)));
+        assert!(programs.contains(&("pppd", 1)));
+        assert!(programs.contains(&("kworker/0:2-events", 1)));
+    }
+
+    #[test]
+    fn yocto_opkg_in_usr_lib() {
+        let software = read(&fixture("yocto-opkg"));
+        assert_eq!(
+            software.package_manager,
+            Field::Present(vec![PackageManager::Opkg])
+        );
+        assert_eq!(software.package_count, Field::Present(22));
+        let packages = software.packages.present().unwrap();
+        assert!(packages.contains(&pkg("busybox", "1.35.0-r0", Some("cortexa53"))));
+        let programs = program_names(&software);
+        assert!(programs.contains(&("init", 1)));
+        assert!(programs.contains(&("dropbear", 1)));
+    }
+
+    #[test]
+    fn container_apk_golden() {
+        let software = read(&fixture("container"));
+        assert_eq!(
+            software.package_manager,
+            Field::Present(vec![PackageManager::Apk])
+        );
+        assert_eq!(software.package_count, Field::Present(16));
+        let packages = software.packages.present().unwrap();
+        assert_eq!(
+            packages[0],
+            pkg("alpine-baselayout", "3.4.3-r2", Some("x86_64"))
+        );
+        assert!(packages.contains(&pkg("musl", "1.2.4_git20230717-r4", Some("x86_64"))));
+        assert_eq!(program_names(&software), vec![("nginx", 3), ("sh", 1)]);
+    }
+
+    #[test]
+    fn garbage_root_counts_hostile_entries_and_keeps_the_rest() {
+        let software = read(&fixture("garbage"));
+        // The harness adds a denied dpkg database at run time; opkg and apk are committed.
+        let managers = software.package_manager.present().unwrap();
+        assert!(managers.contains(&PackageManager::Opkg), "{managers:?}");
+        assert!(managers.contains(&PackageManager::Apk), "{managers:?}");
+        assert_eq!(
+            software.packages,
+            Field::Present(vec![pkg("survivor", "1.2.3-r0", Some("cortexa53"))])
+        );
+        // Seven broken opkg stanzas plus the truncated last one.
+        assert_eq!(software.malformed_entries, Field::Present(8));
+        assert_eq!(program_names(&software), vec![("init", 1)]);
+        // NUL, non-UTF-8, empty, too long, two lines, escape, loop, loop, directory.
+        assert_eq!(software.malformed_process_names, Field::Present(9));
+        assert_eq!(
+            parse_apk_installed(
+                &fixture("garbage")
+                    .read("/lib/apk/db/installed", 1 << 20)
+                    .unwrap()
+            ),
+            Err("no usable entry, 4 malformed".to_string())
+        );
+    }
+
+    #[test]
+    fn output_never_holds_command_lines_environments_or_descriptions() {
+        for root in [
+            "rpi4-raspios64",
+            "x86-gateway",
+            "yocto-opkg",
+            "container",
+            "garbage",
+        ] {
+            let json = serde_json::to_string(&read(&fixture(root))).unwrap();
+            for forbidden in [
+                "SECRET-CMDLINE-MARKER",
+                "SECRET-ENV-MARKER",
+                "operator",
+                "fixture image",
+                "Maintainer",
+                "/etc/",
+                "Description",
+                "Installed-Size",
+            ] {
+                assert!(!json.contains(forbidden), "{root}: {forbidden} in {json}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_root_without_databases_or_proc_is_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("proc")).unwrap();
+        std::fs::create_dir(dir.path().join("proc/self")).unwrap();
+        let software = read(&Root::at(dir.path()));
+        assert_eq!(software.package_manager, Field::Absent);
+        assert_eq!(software.packages, Field::Absent);
+        assert_eq!(software.package_count, Field::Absent);
+        assert_eq!(software.running_programs, Field::Absent);
+    }
+
+    #[test]
+    fn an_unreadable_only_database_reports_its_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lib/apk/db")).unwrap();
+        std::fs::write(dir.path().join("lib/apk/db/installed"), b"\0\0junk\n").unwrap();
+        let software = read(&Root::at(dir.path()));
+        assert_eq!(
+            software.package_manager,
+            Field::Present(vec![PackageManager::Apk])
+        );
+        assert_eq!(
+            software.packages,
+            Field::Malformed("no usable entry, 1 malformed".into())
+        );
+        assert_eq!(
+            software.package_count,
+            Field::Malformed("no usable entry, 1 malformed".into())
+        );
     }
 
     #[test]
