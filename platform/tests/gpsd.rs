@@ -1,6 +1,9 @@
 //! The gpsd client against a real gpsd (fed by `gpsfake` from a committed NMEA log) and
 //! against small fake servers that misbehave.
 
+// Test helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use assent_platform::location::{self, FixMode, GpsdOptions, GpsdState, Location};
 use assent_platform::{Field, Root};
 use std::io::{BufRead, BufReader, Write};
