@@ -529,6 +529,16 @@ impl<'d> Table<'d> {
 
     /// An array of strings. Each element of the wrong type is reported at the element.
     pub fn string_array(&mut self, key: &str) -> Option<Vec<String>> {
+        self.string_array_with(key, |s| Ok(s.to_string()))
+    }
+
+    /// An array of strings, each passed through `check`; every bad element is reported
+    /// at the element as ``key `name`: item N: message``.
+    pub fn string_array_with<T>(
+        &mut self,
+        key: &str,
+        mut check: impl FnMut(&str) -> Result<T, String>,
+    ) -> Option<Vec<T>> {
         let value = self.lookup(key)?;
         let DeValue::Array(items) = value.get_ref() else {
             self.type_error(key, "an array of strings", value, value.get_ref());
@@ -537,19 +547,19 @@ impl<'d> Table<'d> {
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            match item.get_ref() {
-                DeValue::String(s) => out.push(s.to_string()),
-                other => {
-                    ok = false;
-                    let message = format!(
-                        "key `{}`: item {}: expected a string, found {}",
-                        self.qualified(key),
-                        i + 1,
-                        type_name(other)
-                    );
-                    self.sink.report(item.span().start, message);
-                }
-            }
+            let problem = match item.get_ref() {
+                DeValue::String(s) => match check(s) {
+                    Ok(t) => {
+                        out.push(t);
+                        continue;
+                    }
+                    Err(message) => message,
+                },
+                other => format!("expected a string, found {}", type_name(other)),
+            };
+            ok = false;
+            let message = format!("key `{}`: item {}: {problem}", self.qualified(key), i + 1);
+            self.sink.report(item.span().start, message);
         }
         ok.then_some(out)
     }

@@ -498,6 +498,29 @@ fn string_arrays_report_each_bad_item() {
 }
 
 #[test]
+fn string_array_checks_run_on_each_item() {
+    let text = "ifs = [\"wwan0\", \"\", \"ppp0\"]\n";
+    let found = check(text, |t| {
+        let got = t.string_array_with("ifs", |s| {
+            if s.is_empty() {
+                Err("must not be empty".to_string())
+            } else {
+                Ok(s.len())
+            }
+        });
+        assert_eq!(got, None);
+    });
+    assert_eq!(found, vec!["1:17: key `ifs`: item 2: must not be empty"]);
+    let found = check("ifs = [\"a\", \"bc\"]", |t| {
+        assert_eq!(
+            t.string_array_with("ifs", |s| Ok(s.len())),
+            Some(vec![1, 2])
+        );
+    });
+    assert_eq!(found, Vec::<String>::new());
+}
+
+#[test]
 fn choices_are_exact_and_suggest_the_nearest() {
     let levels = &["error", "warn", "info", "debug", "trace"];
     let cases: &[(&str, Option<&str>, Option<&str>)] = &[
