@@ -51,15 +51,20 @@ pub struct Config {
     pub consent_file: PathBuf,
     /// The version of the privacy policy grants must be given under.
     pub policy_version: u32,
+    /// The most verbose level logged.
     #[serde(with = "level_name")]
     pub log_level: log::LevelFilter,
+    /// `[identity]`.
     pub identity: IdentityConfig,
     /// Always holds all eight categories.
     pub categories: BTreeMap<Category, CategoryPolicy>,
     /// `None` when the file has no `[collector]` section: collect and buffer, never send.
     pub collector: Option<CollectorConfig>,
+    /// `[buffer]`.
     pub buffer: BufferConfig,
+    /// `[sync]`.
     pub sync: SyncConfig,
+    /// `[location]`.
     pub location: LocationConfig,
 }
 
@@ -137,6 +142,7 @@ pub struct CollectorConfig {
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS; always set together with the key.
     pub client_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
     pub client_key_file: Option<PathBuf>,
     /// A bearer token, read from this file when sending.
     pub token_file: Option<PathBuf>,
@@ -149,6 +155,7 @@ pub struct BufferConfig {
     pub max_bytes: u64,
     /// Data older than this is deleted even if never sent.
     pub retention_days: u64,
+    /// How hard the buffer works to survive a power cut.
     pub durability: Durability,
 }
 
@@ -166,10 +173,13 @@ pub enum Durability {
 /// `[sync]`: when and how the buffer is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncConfig {
+    /// Time between two sends.
     pub interval_seconds: u64,
     /// First retry delay after a failure; it doubles up to `backoff_max_seconds`.
     pub backoff_base_seconds: u64,
+    /// Longest wait between retries; never below `backoff_base_seconds`.
     pub backoff_max_seconds: u64,
+    /// What to do on a metered link.
     pub metered: MeteredPolicy,
     /// Interfaces to treat as metered besides those detected (cellular modems).
     pub metered_interfaces: Vec<String>,
@@ -190,6 +200,7 @@ pub enum MeteredPolicy {
 /// `[location]`: how positions are read from gpsd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationConfig {
+    /// Where gpsd listens.
     pub gpsd_address: SocketAddr,
     /// How long one reading waits for a position before giving up.
     pub fix_timeout_seconds: u64,

@@ -13,6 +13,7 @@
 //! It never panics on outside data, spawns no threads and keeps no global state. The only
 //! file access is [`read_text`], which is bounded and refuses anything but a regular file.
 
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Read;
@@ -30,8 +31,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 /// `line` and `column` are 1-based; `column` counts characters, not bytes. A `line` of 0
 /// means the problem concerns the whole file (it could not be read), and `Display` then
 /// leaves the position out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
+    /// The file as the caller named it.
     pub file: PathBuf,
     pub line: usize,
     pub column: usize,
@@ -79,18 +81,21 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Every problem found in one check, in file order. Displays one diagnostic per line.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// How many problems were found.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// The problems, in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }
@@ -357,7 +362,9 @@ impl<'i> Document<'i> {
 /// What a key holding "a string or a table" held.
 #[derive(Debug)]
 pub enum StringOrTable<'d> {
+    /// The string, to be checked by the caller (report with [`Table::error`]).
     String(String),
+    /// The table, to be walked like any other.
     Table(Table<'d>),
 }
 

@@ -113,7 +113,22 @@ fn diagnostic_display() {
     );
     let as_error: &dyn std::error::Error = &all;
     assert_eq!(as_error.to_string().lines().count(), 2);
-    assert_eq!(Diagnostics::from(d).len(), 1);
+    assert_eq!(Diagnostics::from(d.clone()).len(), 1);
+    // Machine-readable form for `check-config --json`.
+    let json = serde_json::to_value(Diagnostics(vec![d.clone()])).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{
+            "file": "/etc/assent/assent.toml",
+            "line": 3,
+            "column": 7,
+            "message": "unknown key `stat_dir`"
+        }])
+    );
+    assert_eq!(
+        serde_json::from_value::<Diagnostics>(json).unwrap(),
+        Diagnostics(vec![d])
+    );
 }
 
 #[test]
