@@ -1,16 +1,26 @@
 //! The command line: argument parsing and everything the binary prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use crate::collect::{self, Outcome, PlatformReaders};
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::consent::{self, ConsentSource, Decision};
+use crate::identity::IdentityState;
 use crate::{logger, preview};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
+use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 /// Exit status for a command-line usage error (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
+/// Exit status for an invalid configuration (EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+/// Exit status when a needed file cannot be written (EX_CANTCREAT).
+const EXIT_CANTCREAT: u8 = 73;
 
 #[derive(FromArgs, Debug)]
 /// Assent: a consent-gated telemetry agent for Linux devices.
@@ -27,18 +37,26 @@ struct Args {
 #[argh(subcommand)]
 enum Command {
     Collect(CollectArgs),
+    CheckConfig(CheckConfigArgs),
+    Consent(ConsentArgs),
+    ResetId(ResetIdArgs),
 }
 
 #[derive(FromArgs, Debug)]
-/// Collect device facts. With --preview: print everything Assent could collect now,
-/// ignoring consent; nothing is stored or sent.
+/// Collect device facts: --preview shows everything that could be collected, ignoring
+/// consent; --dry-run shows what would be collected under the current consent.
 #[argh(subcommand, name = "collect")]
 struct CollectArgs {
     /// print what could be collected, ignoring consent (identifiers masked)
     #[argh(switch)]
     preview: bool,
 
-    /// print one JSON object keyed by category name
+    /// print what would be collected now under the current consent, de-identified as it
+    /// would be sent; nothing is stored
+    #[argh(switch)]
+    dry_run: bool,
+
+    /// print JSON
     #[argh(switch)]
     json: bool,
 
@@ -51,9 +69,103 @@ struct CollectArgs {
     #[argh(option)]
     category: Vec<String>,
 
-    /// gpsd address for the location category (default 127.0.0.1:2947)
+    /// gpsd address for the location category (default from the config, else
+    /// 127.0.0.1:2947)
     #[argh(option)]
     gpsd: Option<SocketAddr>,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Validate the config and the consent file; exit 78 with every error when invalid.
+#[argh(subcommand, name = "check-config")]
+struct CheckConfigArgs {
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Show or change the owner's consent.
+#[argh(subcommand, name = "consent")]
+struct ConsentArgs {
+    #[argh(subcommand)]
+    command: ConsentCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum ConsentCommand {
+    Show(ConsentShowArgs),
+    Grant(ConsentGrantArgs),
+    Revoke(ConsentRevokeArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Show each category: required or optional, purpose, state, who decided and when.
+#[argh(subcommand, name = "show")]
+struct ConsentShowArgs {
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Grant categories under the current policy version.
+#[argh(subcommand, name = "grant")]
+struct ConsentGrantArgs {
+    /// categories to grant
+    #[argh(positional)]
+    categories: Vec<String>,
+
+    /// grant every category the operator marks required
+    #[argh(switch)]
+    all_required: bool,
+
+    /// who grants: "owner", "guardian", "technician:ops-17" (default owner)
+    #[argh(option, default = "String::from(\"owner\")")]
+    by: String,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Withdraw consent for categories; collection stops and unsent data is deleted.
+#[argh(subcommand, name = "revoke")]
+struct ConsentRevokeArgs {
+    /// categories to revoke
+    #[argh(positional)]
+    categories: Vec<String>,
+
+    /// revoke every category
+    #[argh(switch)]
+    all: bool,
+
+    /// who revokes (default owner)
+    #[argh(option, default = "String::from(\"owner\")")]
+    by: String,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Rotate the device secret and install id, so old and new pseudonyms cannot be linked.
+#[argh(subcommand, name = "reset-id")]
+struct ResetIdArgs {
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 pub fn main() -> ExitCode {
@@ -63,79 +175,385 @@ pub fn main() -> ExitCode {
         println!("assent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    match args.command {
+    let result = match args.command {
         Some(Command::Collect(c)) => collect(c),
-        None => {
-            eprintln!("assent: no command given; run `assent --help` to see them");
-            ExitCode::from(EXIT_USAGE)
+        Some(Command::CheckConfig(c)) => check_config(c),
+        Some(Command::Consent(c)) => consent(c),
+        Some(Command::ResetId(c)) => reset_id(c),
+        None => Err(Failure::usage(
+            "no command given; run `assent --help` to see them",
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{}", f.message.trim_end());
+            ExitCode::from(f.code)
         }
     }
 }
 
-fn collect(args: CollectArgs) -> ExitCode {
-    if !args.preview {
-        eprintln!(
-            "assent: collecting under consent is not available in this build; \
-             use `assent collect --preview` to see what could be collected"
-        );
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let categories = match parse_categories(&args.category) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("assent: {e}");
-            return ExitCode::from(EXIT_USAGE);
+/// A failed command: what to print and the exit status.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            message: format!("assent: {message}"),
         }
-    };
+    }
+
+    fn config(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_CONFIG,
+            message: message.to_string(),
+        }
+    }
+
+    fn cant_create(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_CANTCREAT,
+            message: format!("assent: {message}"),
+        }
+    }
+}
+
+fn config_path(given: &Option<PathBuf>) -> PathBuf {
+    given
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// Loads the config, or fails with every diagnostic and EX_CONFIG. (Its `log_level` is
+/// for the daemon; one-shot commands log warnings unless ASSENT_LOG says otherwise.)
+fn load_config(given: &Option<PathBuf>) -> Result<Config, Failure> {
+    Config::load(&config_path(given)).map_err(Failure::config)
+}
+
+fn collect(args: CollectArgs) -> Result<(), Failure> {
+    if args.preview && args.dry_run {
+        return Err(Failure::usage("--preview and --dry-run exclude each other"));
+    }
+    let categories = parse_categories(&args.category)?;
     let root = match &args.root {
         Some(path) if !path.is_dir() => {
-            eprintln!("assent: --root {}: not a directory", path.display());
-            return ExitCode::from(EXIT_USAGE);
+            return Err(Failure::usage(format!(
+                "--root {}: not a directory",
+                path.display()
+            )))
         }
         Some(path) => Root::at(path),
         None => Root::live(),
     };
-    let mut options = ReadOptions::default();
-    if let Some(address) = args.gpsd {
-        options.gpsd = GpsdOptions {
-            address,
-            ..GpsdOptions::default()
-        };
+    if args.preview {
+        let mut options = ReadOptions::default();
+        if args.config.is_some() {
+            options = PlatformReaders::new(root.clone(), &load_config(&args.config)?).options;
+        }
+        if let Some(address) = args.gpsd {
+            options.gpsd = GpsdOptions {
+                address,
+                ..GpsdOptions::default()
+            };
+        }
+        return print_preview(&root, &categories, &options, args.json);
     }
-    let preview = preview::collect(&root, &categories, &options);
+    if !args.dry_run {
+        return Err(Failure::usage(
+            "storing collected events is not available in this build; \
+             use --preview or --dry-run",
+        ));
+    }
+    let config = load_config(&args.config)?;
+    let (source, view) = consent::load(&config);
+    if let Some(problem) = source.problem() {
+        log::warn!("{problem}");
+    }
+    let mut readers = PlatformReaders::new(root, &config);
+    if let Some(address) = args.gpsd {
+        readers.options.gpsd.address = address;
+    }
+    let identity = collect::identity(&config.state_dir, false).map_err(Failure::config)?;
+    let fleet_key = collect::fleet_key(&config).map_err(Failure::config)?;
+    let collection = collect::collect(
+        &view,
+        &categories,
+        &readers,
+        identity.as_ref(),
+        fleet_key.as_deref(),
+    );
+    let mut by_category = Map::new();
+    for (category, outcome) in &collection.outcomes {
+        let entry = match outcome {
+            Outcome::Collected(data) => json!({"collected": true, "data": data.to_json()}),
+            Outcome::NotCollected(reason) => json!({"collected": false, "reason": reason}),
+        };
+        by_category.insert(category.name().to_string(), entry);
+    }
+    let pseudonym = match &collection.pseudonym {
+        Ok((p, derivation)) => json!({"pseudonym": p, "derivation": derivation}),
+        Err(reason) => json!({"pseudonym": null, "reason": reason}),
+    };
     if args.json {
+        let doc = json!({
+            "dry_run": true,
+            "consent_problem": source.problem(),
+            "device": pseudonym,
+            "categories": by_category,
+        });
+        println!("{}", to_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("DRY RUN: what would be collected now under the current consent.");
+    println!("Nothing is stored or sent.");
+    if let Some(problem) = source.problem() {
+        println!("{problem}");
+    }
+    match &collection.pseudonym {
+        Ok((p, d)) => println!("Device pseudonym: {p} ({})", json!(d).as_str().unwrap_or("")),
+        Err(reason) => println!("Device pseudonym: none ({reason})"),
+    }
+    for (category, outcome) in &collection.outcomes {
+        match outcome {
+            Outcome::Collected(data) => {
+                let mut map = Map::new();
+                map.insert(category.name().to_string(), data.to_json());
+                print!(
+                    "{}",
+                    preview::render_groups(&[*category], &map).trim_start_matches('\n')
+                );
+            }
+            Outcome::NotCollected(reason) => {
+                println!("\n[{category}]\n  not collected: {reason}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_preview(
+    root: &Root,
+    categories: &[Category],
+    options: &ReadOptions,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let categories: Vec<Category> = categories
+        .iter()
+        .copied()
+        .filter(|c| *c != Category::AppEvents)
+        .collect();
+    let preview = preview::collect(root, &categories, options);
+    if as_json {
         eprintln!("assent: preview: ignores consent; nothing is stored or sent");
-        match serde_json::to_string_pretty(&preview) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("assent: cannot encode the preview: {e}");
-                return ExitCode::FAILURE;
+        println!("{}", to_pretty(&Value::Object(preview))?);
+    } else {
+        print!("{}", preview::render_human(root, &categories, &preview));
+    }
+    Ok(())
+}
+
+fn to_pretty(value: &Value) -> Result<String, Failure> {
+    serde_json::to_string_pretty(value).map_err(|e| Failure {
+        code: 70,
+        message: format!("assent: cannot encode JSON: {e}"),
+    })
+}
+
+fn check_config(args: CheckConfigArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    for warning in config.warnings() {
+        println!("warning: {warning}");
+    }
+    let (source, view) = consent::load(&config);
+    match &source {
+        ConsentSource::Loaded(_) => {}
+        ConsentSource::Missing(_) => {
+            println!("{}: ok", config.path.display());
+            if let Some(problem) = source.problem() {
+                println!("{problem}");
+            }
+            return Ok(());
+        }
+        ConsentSource::Unreadable(..) | ConsentSource::Invalid(_) => {
+            return Err(Failure::config(source.problem().unwrap_or_default()));
+        }
+    }
+    println!("{}: ok", config.path.display());
+    println!("{}: ok", config.consent_file.display());
+    let active: Vec<&str> = view.active().iter().map(|c| c.name()).collect();
+    if active.is_empty() {
+        println!("no category is active");
+    } else {
+        println!("active: {}", active.join(", "));
+    }
+    Ok(())
+}
+
+fn consent(args: ConsentArgs) -> Result<(), Failure> {
+    match args.command {
+        ConsentCommand::Show(a) => consent_show(a),
+        ConsentCommand::Grant(a) => {
+            let config = load_config(&a.config)?;
+            let mut categories = parse_named_categories(&a.categories)?;
+            if a.all_required {
+                categories.extend(
+                    config
+                        .categories
+                        .iter()
+                        .filter(|(_, p)| p.required)
+                        .map(|(c, _)| *c),
+                );
+            }
+            if categories.is_empty() {
+                return Err(Failure::usage(
+                    "consent grant: name categories or pass --all-required",
+                ));
+            }
+            consent_edit(&config, categories, Decision::Grant, &a.by)
+        }
+        ConsentCommand::Revoke(a) => {
+            let config = load_config(&a.config)?;
+            let mut categories = parse_named_categories(&a.categories)?;
+            if a.all {
+                categories.extend(Category::ALL);
+            }
+            if categories.is_empty() {
+                return Err(Failure::usage(
+                    "consent revoke: name categories or pass --all",
+                ));
+            }
+            consent_edit(&config, categories, Decision::Revoke, &a.by)
+        }
+    }
+}
+
+fn consent_edit(
+    config: &Config,
+    mut categories: Vec<Category>,
+    decision: Decision,
+    by: &str,
+) -> Result<(), Failure> {
+    categories.sort();
+    categories.dedup();
+    let now = SystemTime::now();
+    consent::edit(config, &categories, decision, by, now).map_err(Failure::cant_create)?;
+    let (_, view) = consent::load(config);
+    consent::log::record(&config.state_dir, &view, now).map_err(|e| {
+        Failure::cant_create(format!(
+            "{}: consent log: {e}",
+            config.state_dir.display()
+        ))
+    })?;
+    let verb = match decision {
+        Decision::Grant => "granted",
+        Decision::Revoke => "revoked",
+    };
+    let names: Vec<&str> = categories.iter().map(|c| c.name()).collect();
+    println!("{verb}: {}", names.join(", "));
+    let active: Vec<&str> = view.active().iter().map(|c| c.name()).collect();
+    if active.is_empty() {
+        println!("active now: none");
+        for status in &view.categories {
+            if let consent::CategoryState::BlockedByRequired { .. } = status.state {
+                println!("{}: {}", status.category, status.state.reason());
+                break;
             }
         }
     } else {
-        print!("{}", preview::render_human(&root, &categories, &preview));
+        println!("active now: {}", active.join(", "));
     }
-    ExitCode::SUCCESS
+    Ok(())
+}
+
+fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let (source, view) = consent::load(&config);
+    if let Some(problem) = source.problem() {
+        log::warn!("{problem}");
+    }
+    if args.json {
+        println!("{}", to_pretty(&json!(view))?);
+        return Ok(());
+    }
+    println!(
+        "consent file: {} (policy version {})",
+        config.consent_file.display(),
+        view.policy_version
+    );
+    if let Some(problem) = &view.problem {
+        println!("{problem}");
+    }
+    let rows: Vec<[String; 5]> = view
+        .categories
+        .iter()
+        .map(|s| {
+            [
+                s.category.name().to_string(),
+                if s.required { "required" } else { "optional" }.to_string(),
+                s.state.reason(),
+                s.by.clone().unwrap_or_else(|| "-".into()),
+                s.at.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["CATEGORY", "", "STATE", "BY", "AT"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut out = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            out.push_str(&format!("{cell:<w$}  "));
+        }
+        out.trim_end().to_string()
+    };
+    println!("{}", line(header));
+    for (row, status) in rows.iter().zip(&view.categories) {
+        println!(
+            "{}",
+            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
+        );
+        println!("    purpose: {}", status.purpose);
+    }
+    Ok(())
+}
+
+fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    crate::fsutil::ensure_private_dir(&config.state_dir)
+        .map_err(|e| Failure::cant_create(format!("{}: {e}", config.state_dir.display())))?;
+    IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
+    println!("device identity rotated: the new pseudonym cannot be linked to the old one");
+    Ok(())
 }
 
 /// The categories named on the command line, in display order; all readable ones when
 /// none is named.
-fn parse_categories(names: &[String]) -> Result<Vec<Category>, String> {
+fn parse_categories(names: &[String]) -> Result<Vec<Category>, Failure> {
     if names.is_empty() {
         return Ok(Category::READABLE.to_vec());
     }
-    let mut chosen = Vec::new();
-    for name in names {
-        let category: Category = name.parse().map_err(|e| format!("--category: {e}"))?;
-        if category == Category::AppEvents {
-            return Err(
-                "--category app_events: these events come from local programs; there is nothing to preview"
-                    .to_string(),
-            );
-        }
-        chosen.push(category);
+    let mut chosen = parse_named_categories(names)?;
+    if chosen.contains(&Category::AppEvents) {
+        return Err(Failure::usage(
+            "--category app_events: these events come from local programs; there is nothing to collect",
+        ));
     }
     chosen.sort();
     chosen.dedup();
     Ok(chosen)
+}
+
+fn parse_named_categories(names: &[String]) -> Result<Vec<Category>, Failure> {
+    names
+        .iter()
+        .map(|n| n.parse::<Category>().map_err(Failure::usage))
+        .collect()
 }

@@ -266,3 +266,277 @@ pub fn edit(
         .map_err(|e| format!("{}: {e}", config.consent_file.display()))?;
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// A config whose state and consent file live in a temporary directory.
+    fn setup(extra: &str) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("assent.toml");
+        let text = format!("state_dir = \"state\"\n{extra}");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::load(&path).unwrap();
+        (dir, config)
+    }
+
+    fn write(config: &Config, text: &str) {
+        std::fs::create_dir_all(config.consent_file.parent().unwrap()).unwrap();
+        std::fs::write(&config.consent_file, text).unwrap();
+    }
+
+    fn grant_text(categories: &[Category], policy_version: u32) -> String {
+        categories
+            .iter()
+            .map(|c| {
+                format!(
+                    "[categories.{c}]\ngranted = true\npolicy_version = {policy_version}\n\
+                     at = \"2026-11-22T10:00:00Z\"\nby = \"owner\"\n\n"
+                )
+            })
+            .collect()
+    }
+
+    fn required() -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| c.required_by_default())
+            .collect()
+    }
+
+    fn with(mut base: Vec<Category>, more: &[Category]) -> Vec<Category> {
+        base.extend_from_slice(more);
+        base
+    }
+
+    #[test]
+    fn no_file_means_nothing_is_active() {
+        let (_dir, config) = setup("");
+        let (source, view) = load(&config);
+        assert!(matches!(source, ConsentSource::Missing(_)));
+        assert!(view.active().is_empty());
+        assert!(view.problem.unwrap().contains("no consent file"));
+        assert!(view
+            .categories
+            .iter()
+            .all(|s| s.state == CategoryState::NoValidConsentFile));
+    }
+
+    #[test]
+    fn an_invalid_file_means_nothing_is_active() {
+        let (_dir, config) = setup("");
+        // Valid grants for everything, plus one typo: the whole file is void.
+        let text = grant_text(&Category::ALL, 1) + "[categories.os]\ngrantd = true\n";
+        write(&config, &text);
+        let (source, view) = load(&config);
+        assert!(matches!(source, ConsentSource::Invalid(_)), "{source:?}");
+        assert!(view.active().is_empty());
+        write(&config, "[categories.hardware\n");
+        assert!(load(&config).1.active().is_empty());
+        std::fs::write(&config.consent_file, [0xff, 0xfe, b'\n']).unwrap();
+        assert!(load(&config).1.active().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_file_means_nothing_is_active() {
+        let (_dir, config) = setup("");
+        // A directory where the file should be cannot be read, even by root.
+        std::fs::create_dir_all(&config.consent_file).unwrap();
+        let (source, view) = load(&config);
+        assert!(matches!(source, ConsentSource::Unreadable(..)), "{source:?}");
+        assert!(view.active().is_empty());
+    }
+
+    #[test]
+    fn all_required_granted_makes_exactly_those_active() {
+        let (_dir, config) = setup("");
+        write(&config, &grant_text(&required(), 1));
+        let view = load(&config).1;
+        assert_eq!(view.active(), required().into_iter().collect());
+    }
+
+    #[test]
+    fn one_refused_required_category_turns_everything_off() {
+        let (_dir, config) = setup("");
+        let mut cats = with(required(), &[Category::Software]);
+        cats.retain(|c| *c != Category::Os);
+        let text = grant_text(&cats, 1)
+            + "[categories.os]\ngranted = false\npolicy_version = 1\nby = \"owner\"\n";
+        write(&config, &text);
+        let view = load(&config).1;
+        assert!(view.active().is_empty());
+        assert_eq!(
+            view.status(Category::Os).unwrap().state,
+            CategoryState::Refused
+        );
+        assert_eq!(
+            view.status(Category::Hardware).unwrap().state,
+            CategoryState::BlockedByRequired {
+                missing: vec![Category::Os]
+            }
+        );
+    }
+
+    #[test]
+    fn optional_categories_are_independent() {
+        let (_dir, config) = setup("");
+        let text = grant_text(&with(required(), &[Category::Location]), 1)
+            + "[categories.software]\ngranted = false\npolicy_version = 1\n";
+        write(&config, &text);
+        let view = load(&config).1;
+        assert!(view.is_active(Category::Location));
+        assert!(!view.is_active(Category::Software));
+        assert!(!view.is_active(Category::NetworkDetail));
+        assert_eq!(
+            view.status(Category::NetworkDetail).unwrap().state,
+            CategoryState::NotGranted
+        );
+    }
+
+    #[test]
+    fn a_policy_version_bump_makes_earlier_grants_lapse() {
+        let (dir, config) = setup("");
+        write(&config, &grant_text(&with(required(), &[Category::Software]), 1));
+        assert!(load(&config).1.is_active(Category::Software));
+        // The operator raises the policy version.
+        let path = dir.path().join("assent.toml");
+        std::fs::write(&path, "state_dir = \"state\"\npolicy_version = 2\n").unwrap();
+        let bumped = Config::load(&path).unwrap();
+        let view = load(&bumped).1;
+        assert!(view.active().is_empty());
+        assert_eq!(
+            view.status(Category::Software).unwrap().state,
+            CategoryState::Lapsed {
+                granted_under: 1,
+                current: 2
+            }
+        );
+        // A new grant under version 2 restores it.
+        edit(
+            &bumped,
+            &with(required(), &[Category::Software]),
+            Decision::Grant,
+            "owner",
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert!(load(&bumped).1.is_active(Category::Software));
+    }
+
+    #[test]
+    fn a_required_flag_from_the_operator_is_honoured() {
+        let (_dir, config) = setup("[categories.location]\nrequired = true\n");
+        write(&config, &grant_text(&required(), 1));
+        assert!(load(&config).1.active().is_empty());
+    }
+
+    #[test]
+    fn cli_edits_and_hand_edits_count_the_same() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, config) = setup("");
+        edit(&config, &required(), Decision::Grant, "technician:ops-17", SystemTime::now())
+            .unwrap();
+        let mode = std::fs::metadata(&config.consent_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let by_cli = load(&config).1;
+        assert_eq!(
+            by_cli.status(Category::Os).unwrap().by.as_deref(),
+            Some("technician:ops-17")
+        );
+        // The same decisions typed by hand give the same active set.
+        write(&config, &grant_text(&required(), 1));
+        assert_eq!(load(&config).1.active(), by_cli.active());
+        // A hand edit is kept when the CLI edits again.
+        let text = std::fs::read_to_string(&config.consent_file).unwrap()
+            + "[categories.location]\ngranted = true\npolicy_version = 1\n";
+        write(&config, &text);
+        edit(&config, &[Category::Software], Decision::Grant, "owner", SystemTime::now())
+            .unwrap();
+        let view = load(&config).1;
+        assert!(view.is_active(Category::Location) && view.is_active(Category::Software));
+        // The CLI refuses to overwrite a file it cannot understand.
+        write(&config, "garbage = [");
+        assert!(edit(&config, &[Category::Os], Decision::Revoke, "owner", SystemTime::now())
+            .is_err());
+        assert_eq!(std::fs::read_to_string(&config.consent_file).unwrap(), "garbage = [");
+    }
+
+    #[test]
+    fn the_consent_log_records_each_change_once() {
+        let (_dir, config) = setup("");
+        let now = SystemTime::now();
+        let first = log::record(&config.state_dir, &load(&config).1, now).unwrap();
+        assert_eq!(first.len(), Category::ALL.len(), "initial state logged");
+        assert!(log::record(&config.state_dir, &load(&config).1, now)
+            .unwrap()
+            .is_empty());
+        edit(&config, &required(), Decision::Grant, "guardian", now).unwrap();
+        let granted = log::record(&config.state_dir, &load(&config).1, now).unwrap();
+        assert_eq!(granted.len(), required().len());
+        assert!(granted.iter().all(|e| e.active && e.by.as_deref() == Some("guardian")));
+        edit(&config, &[Category::Os], Decision::Revoke, "owner", now).unwrap();
+        let revoked = log::record(&config.state_dir, &load(&config).1, now).unwrap();
+        let os = revoked.iter().find(|e| e.category == Category::Os).unwrap();
+        assert_eq!(os.state, "refused");
+        assert_eq!(log::read_all(&config.state_dir).unwrap().len(), 8 + 5 + revoked.len());
+    }
+
+    /// Waits for a view satisfying `pred`, returning how long it took.
+    fn wait_for(
+        rx: &mpsc::Receiver<ConsentView>,
+        pred: impl Fn(&ConsentView) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let left = Duration::from_secs(1).saturating_sub(start.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(view) if pred(&view) => return start.elapsed(),
+                Ok(_) => continue,
+                Err(_) => panic!("no matching consent change within 1 s"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_watcher_sees_every_kind_of_change_within_a_second() {
+        let (_dir, config) = setup("");
+        std::fs::create_dir_all(&config.state_dir).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let _watcher = watch::ConsentWatcher::spawn(config.clone(), move |view| {
+            let _ = tx.send(view);
+        })
+        .unwrap();
+        wait_for(&rx, |v| v.active().is_empty());
+
+        // Created in place.
+        write(&config, &grant_text(&required(), 1));
+        wait_for(&rx, |v| v.active().len() == required().len());
+
+        // Replaced by rename, as editors and the CLI do.
+        let tmp = config.state_dir.join("consent.toml.new");
+        std::fs::write(&tmp, grant_text(&with(required(), &[Category::Software]), 1)).unwrap();
+        std::fs::rename(&tmp, &config.consent_file).unwrap();
+        wait_for(&rx, |v| v.is_active(Category::Software));
+
+        // Through the CLI path.
+        edit(&config, &[Category::Software], Decision::Revoke, "owner", SystemTime::now())
+            .unwrap();
+        wait_for(&rx, |v| !v.is_active(Category::Software) && !v.active().is_empty());
+
+        // Made invalid by a hand edit.
+        write(&config, "[categories.os]\ngranted = maybe\n");
+        wait_for(&rx, |v| v.active().is_empty() && v.problem.is_some());
+
+        // Restored, then deleted.
+        write(&config, &grant_text(&required(), 1));
+        wait_for(&rx, |v| !v.active().is_empty());
+        std::fs::remove_file(&config.consent_file).unwrap();
+        wait_for(&rx, |v| v.active().is_empty());
+    }
+}

@@ -36,11 +36,17 @@ impl Log for StderrLogger {
 
 /// Installs the logger; the level comes from `ASSENT_LOG` when set.
 pub fn init(default: LevelFilter) {
-    let level = std::env::var("ASSENT_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
+        set_level(default);
     }
+}
+
+/// Sets the level (from the config, say) unless `ASSENT_LOG` overrides it.
+pub fn set_level(level: LevelFilter) {
+    let level = env_level().unwrap_or(level);
+    log::set_max_level(level);
+}
+
+fn env_level() -> Option<LevelFilter> {
+    std::env::var("ASSENT_LOG").ok().and_then(|v| v.parse().ok())
 }

@@ -4,10 +4,11 @@
 //! Only `cli` prints; everything else returns values or logs through `log`.
 
 mod cli;
-// The operator config. Not used by the binary yet: `check-config` and the daemon are
-// wired to it next; until then it is exercised by its tests.
-#[allow(dead_code)]
+mod collect;
 mod config;
+mod consent;
+mod fsutil;
+mod identity;
 mod logger;
 mod preview;
 

@@ -18,8 +18,15 @@ pub fn render_human(root: &Root, categories: &[Category], preview: &Map<String, 
     out.push_str("PREVIEW: what Assent could collect now, ignoring consent.\n");
     out.push_str("Nothing is stored or sent. Hardware identifiers are masked.\n");
     out.push_str(&format!("Root: {}\n", root.base().display()));
+    out.push_str(&render_groups(categories, preview));
+    out
+}
+
+/// One `[category]` group per category present in `values`, fields aligned.
+pub fn render_groups(categories: &[Category], values: &Map<String, Value>) -> String {
+    let mut out = String::new();
     for category in categories {
-        let Some(value) = preview.get(category.name()) else {
+        let Some(value) = values.get(category.name()) else {
             continue;
         };
         let mut rows = Vec::new();

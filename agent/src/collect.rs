@@ -1,0 +1,324 @@
+//! Collection under consent: which readers run, and what their output becomes before it
+//! may be stored or sent.
+//!
+//! A reader for an inactive category is never called. The `device_id` reader's raw
+//! identifiers never leave this module: they are turned into the pseudonym here, and only
+//! the pseudonym and the names of the sources it came from are kept.
+
+use crate::config::Config;
+use crate::consent::ConsentView;
+use crate::identity::{self, Derivation, IdentityState, Pseudonym};
+use assent_platform::location::GpsdOptions;
+use assent_platform::{Category, Facts, ReadOptions, Root};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+/// The source of facts: the platform readers, or a test double that counts calls.
+pub trait Readers {
+    fn read(&self, category: Category) -> Option<Facts>;
+}
+
+/// The real readers under a root.
+#[derive(Debug)]
+pub struct PlatformReaders {
+    pub root: Root,
+    pub options: ReadOptions,
+}
+
+impl PlatformReaders {
+    pub fn new(root: Root, config: &Config) -> PlatformReaders {
+        PlatformReaders {
+            root,
+            options: ReadOptions {
+                gpsd: GpsdOptions {
+                    address: config.location.gpsd_address,
+                    timeout: Duration::from_secs(config.location.fix_timeout_seconds),
+                },
+            },
+        }
+    }
+}
+
+impl Readers for PlatformReaders {
+    fn read(&self, category: Category) -> Option<Facts> {
+        log::debug!("reader ran: {category}");
+        assent_platform::read(category, &self.root, &self.options)
+    }
+}
+
+/// What the `device_id` category becomes once de-identified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    pub pseudonym: Pseudonym,
+    pub derivation: Derivation,
+    /// Which identifiers went into the pseudonym (`machine_id`, `product_uuid`, ...).
+    pub sources: Vec<String>,
+}
+
+/// One category's data as it may be stored and sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryData {
+    DeviceId(DeviceIdentity),
+    Facts(Facts),
+}
+
+impl CategoryData {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            CategoryData::DeviceId(d) => serde_json::to_value(d).unwrap_or_default(),
+            CategoryData::Facts(f) => f.to_json(),
+        }
+    }
+}
+
+/// The result of one category in a collection run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Collected(CategoryData),
+    NotCollected(String),
+}
+
+/// One collection run under consent.
+#[derive(Debug)]
+pub struct Collection {
+    /// The pseudonym batches would carry now, when it could be established.
+    pub pseudonym: Result<(Pseudonym, Derivation), String>,
+    pub outcomes: Vec<(Category, Outcome)>,
+}
+
+impl Collection {
+    /// The collected data, in category order.
+    pub fn collected(&self) -> impl Iterator<Item = (Category, &CategoryData)> {
+        self.outcomes.iter().filter_map(|(c, o)| match o {
+            Outcome::Collected(d) => Some((*c, d)),
+            Outcome::NotCollected(_) => None,
+        })
+    }
+}
+
+/// Runs the readers of the active categories among `categories` and de-identifies the
+/// result. `identity` is `None` when no identity exists yet (nothing may be created).
+pub fn collect(
+    view: &ConsentView,
+    categories: &[Category],
+    readers: &dyn Readers,
+    identity: Option<&IdentityState>,
+    fleet_key: Option<&[u8]>,
+) -> Collection {
+    let device_id_active = view.is_active(Category::DeviceId);
+    let mut outcomes = Vec::new();
+    let mut pseudonym: Result<(Pseudonym, Derivation), String> =
+        Err("no identity yet: it is created on the first collection".to_string());
+    if let Some(identity) = identity {
+        if !device_id_active {
+            pseudonym = Ok((identity.install_pseudonym(), Derivation::InstallId));
+        }
+    }
+    for category in categories.iter().copied() {
+        if category == Category::AppEvents {
+            continue;
+        }
+        if !view.is_active(category) {
+            let reason = view
+                .status(category)
+                .map(|s| s.state.reason())
+                .unwrap_or_else(|| "unknown category".to_string());
+            outcomes.push((category, Outcome::NotCollected(reason)));
+            continue;
+        }
+        let Some(facts) = readers.read(category) else {
+            continue;
+        };
+        let outcome = match facts {
+            Facts::DeviceId(ids) => match identity {
+                Some(identity) => match identity.hardware_pseudonym(&ids, fleet_key) {
+                    Ok((p, derivation)) => {
+                        pseudonym = Ok((p.clone(), derivation));
+                        Outcome::Collected(CategoryData::DeviceId(DeviceIdentity {
+                            pseudonym: p,
+                            derivation,
+                            sources: ids.source_names(),
+                        }))
+                    }
+                    Err(e) => Outcome::NotCollected(e.to_string()),
+                },
+                None => Outcome::NotCollected(
+                    "no identity yet: it is created on the first collection".to_string(),
+                ),
+            },
+            other => Outcome::Collected(CategoryData::Facts(other)),
+        };
+        outcomes.push((category, outcome));
+    }
+    Collection {
+        pseudonym,
+        outcomes,
+    }
+}
+
+/// Reads the fleet key named by the config, if any.
+pub fn fleet_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
+    match &config.identity.fleet_key_file {
+        Some(path) => identity::read_fleet_key(path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Loads the identity, creating it when `create` is set and the state dir allows it.
+pub fn identity(state_dir: &Path, create: bool) -> Result<Option<IdentityState>, String> {
+    if create {
+        crate::fsutil::ensure_private_dir(state_dir)
+            .map_err(|e| format!("{}: {e}", state_dir.display()))?;
+        IdentityState::load_or_create(state_dir)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    } else {
+        IdentityState::load(state_dir).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::{evaluate, ConsentFile, ConsentRecord, ConsentSource};
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    /// Counts reader calls per category and returns the fixture's facts.
+    struct CountingReaders {
+        inner: PlatformReaders,
+        calls: RefCell<BTreeMap<Category, u32>>,
+    }
+
+    impl Readers for CountingReaders {
+        fn read(&self, category: Category) -> Option<Facts> {
+            *self.calls.borrow_mut().entry(category).or_default() += 1;
+            self.inner.read(category)
+        }
+    }
+
+    fn config() -> Config {
+        Config::parse(Path::new("/etc/assent/assent.toml"), "").unwrap()
+    }
+
+    fn readers() -> CountingReaders {
+        let root = Root::at(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/roots/x86-gateway"
+        ));
+        CountingReaders {
+            inner: PlatformReaders::new(root, &config()),
+            calls: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    fn granted(categories: &[Category]) -> ConsentSource {
+        let mut file = ConsentFile::default();
+        for c in categories {
+            file.records.insert(
+                *c,
+                ConsentRecord {
+                    granted: true,
+                    policy_version: 1,
+                    at: "2026-11-22T10:00:00Z".into(),
+                    by: "owner".into(),
+                },
+            );
+        }
+        ConsentSource::Loaded(file)
+    }
+
+    fn required() -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| c.required_by_default())
+            .collect()
+    }
+
+    fn calls_under(source: ConsentSource) -> BTreeMap<Category, u32> {
+        let config = config();
+        let view = evaluate(&config, &source);
+        let readers = readers();
+        let dir = tempfile::tempdir().unwrap();
+        let identity = IdentityState::load_or_create(dir.path()).unwrap();
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        // Every category is accounted for, collected or not.
+        assert_eq!(collection.outcomes.len(), Category::READABLE.len());
+        readers.calls.into_inner()
+    }
+
+    #[test]
+    fn no_reader_runs_without_a_valid_consent_file() {
+        assert!(calls_under(ConsentSource::Missing("/x".into())).is_empty());
+        assert!(calls_under(ConsentSource::Unreadable("/x".into(), "EACCES".into())).is_empty());
+        assert!(calls_under(ConsentSource::Loaded(ConsentFile::default())).is_empty());
+    }
+
+    #[test]
+    fn only_active_categories_are_read_once_each() {
+        let mut cats = required();
+        cats.push(Category::Software);
+        let calls = calls_under(granted(&cats));
+        let expected: BTreeMap<Category, u32> = cats
+            .iter()
+            .filter(|c| **c != Category::AppEvents)
+            .map(|c| (*c, 1))
+            .collect();
+        assert_eq!(calls, expected);
+    }
+
+    #[test]
+    fn a_refused_required_category_stops_every_reader() {
+        let mut cats = required();
+        cats.retain(|c| *c != Category::Network);
+        cats.push(Category::Location);
+        assert!(calls_under(granted(&cats)).is_empty());
+    }
+
+    #[test]
+    fn device_id_becomes_a_pseudonym_and_never_raw_values() {
+        let config = config();
+        let view = evaluate(&config, &granted(&required()));
+        let readers = readers();
+        let dir = tempfile::tempdir().unwrap();
+        let identity = IdentityState::load_or_create(dir.path()).unwrap();
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let (pseudonym, derivation) = collection.pseudonym.clone().unwrap();
+        assert_eq!(derivation, Derivation::HardwareDeviceSecret);
+        let raw = assent_platform::device_id::read(&readers.inner.root);
+        let raw_values = raw.exposed_values();
+        assert!(!raw_values.is_empty());
+        let all: Vec<String> = collection
+            .collected()
+            .map(|(_, d)| d.to_json().to_string())
+            .collect();
+        let text = all.join("\n");
+        assert!(text.contains(pseudonym.as_str()));
+        for value in raw_values {
+            assert!(!text.to_lowercase().contains(&value.to_lowercase()), "{value} leaked");
+        }
+    }
+
+    #[test]
+    fn without_device_id_the_pseudonym_comes_from_the_install_id() {
+        let config = config();
+        let mut cats = required();
+        cats.retain(|c| *c != Category::DeviceId);
+        let mut config_opt = config.clone();
+        if let Some(p) = config_opt.categories.get_mut(&Category::DeviceId) {
+            p.required = false;
+        }
+        let view = evaluate(&config_opt, &granted(&cats));
+        let readers = readers();
+        let dir = tempfile::tempdir().unwrap();
+        let identity = IdentityState::load_or_create(dir.path()).unwrap();
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        assert_eq!(
+            collection.pseudonym.unwrap(),
+            (identity.install_pseudonym(), Derivation::InstallId)
+        );
+        assert!(!readers.calls.borrow().contains_key(&Category::DeviceId));
+    }
+}
