@@ -22,6 +22,7 @@ use std::fmt;
 pub struct HardwareId(String);
 
 impl HardwareId {
+    /// Wraps a raw identifier.
     pub fn new(raw: impl Into<String>) -> HardwareId {
         HardwareId(raw.into())
     }

@@ -14,6 +14,7 @@ use nix::sys::time::TimeVal;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+// Header sizes, message types and flags from include/uapi/linux/netlink.h and genetlink.h.
 pub(crate) const NLMSG_HDRLEN: usize = 16;
 pub(crate) const GENL_HDRLEN: usize = 4;
 pub(crate) const NLA_HDRLEN: usize = 4;
@@ -95,6 +96,7 @@ pub(crate) struct Attr<'a> {
     pub(crate) data: &'a [u8],
 }
 
+/// Rounds a length up to the 4-byte netlink alignment.
 pub(crate) const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
@@ -195,6 +197,7 @@ pub(crate) fn genl_attrs(payload: &[u8]) -> Result<(u8, Vec<Attr<'_>>), NetlinkE
     Ok((cmd, parse_attrs(area)?))
 }
 
+/// A 16-bit attribute; any other width is an error.
 pub(crate) fn attr_u16(a: &Attr<'_>) -> Result<u16, NetlinkError> {
     Ok(u16::from_ne_bytes(
         a.data
@@ -203,6 +206,7 @@ pub(crate) fn attr_u16(a: &Attr<'_>) -> Result<u16, NetlinkError> {
     ))
 }
 
+/// A 32-bit attribute; any other width is an error.
 pub(crate) fn attr_u32(a: &Attr<'_>) -> Result<u32, NetlinkError> {
     Ok(u32::from_ne_bytes(
         a.data
@@ -290,6 +294,7 @@ pub(crate) struct GenlSocket {
 }
 
 impl GenlSocket {
+    /// Opens and binds a NETLINK_GENERIC socket with a 1 s receive timeout.
     pub(crate) fn open() -> Result<GenlSocket, NetlinkError> {
         let fd = socket(
             AddressFamily::Netlink,

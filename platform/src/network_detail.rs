@@ -50,6 +50,7 @@ pub struct Ssid {
 }
 
 impl Ssid {
+    /// Keeps the text, and the hex as well when the text is not exact.
     pub fn from_bytes(bytes: &[u8]) -> Ssid {
         let text = String::from_utf8_lossy(bytes).into_owned();
         let exact = std::str::from_utf8(bytes).is_ok_and(|s| !s.chars().any(char::is_control));
