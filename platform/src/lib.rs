@@ -18,6 +18,7 @@ pub mod device_id;
 pub mod field;
 pub mod hardware;
 pub mod location;
+mod netlink;
 pub mod network;
 pub mod network_detail;
 pub mod os;
