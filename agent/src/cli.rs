@@ -1,5 +1,16 @@
 //! The command line: argument parsing and everything the binary prints.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
+
+/// Writes a line to stdout. A reader that went away (`assent ... | head`) is not an
+/// error worth a panic: the first failed write is remembered and decides the exit status.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Like `out!` without the newline.
+macro_rules! out_raw {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
 
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
@@ -112,6 +123,10 @@ struct ConsentShowArgs {
     #[argh(switch)]
     json: bool,
 
+    /// print the consent log instead: every change, when and by whom
+    #[argh(switch)]
+    history: bool,
+
     /// config file (default /etc/assent/assent.toml)
     #[argh(option)]
     config: Option<PathBuf>,
@@ -168,11 +183,48 @@ struct ResetIdArgs {
     config: Option<PathBuf>,
 }
 
+thread_local! {
+    static STDOUT_ERROR: std::cell::RefCell<Option<std::io::ErrorKind>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let failed = STDOUT_ERROR.with(|e| e.borrow().is_some());
+    if failed {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        STDOUT_ERROR.with(|slot| *slot.borrow_mut() = Some(e.kind()));
+    }
+}
+
+/// Exit status when stdout could not be written (EX_IOERR).
+const EXIT_IOERR: u8 = 74;
+
 pub fn main() -> ExitCode {
+    let code = run();
+    use std::io::Write;
+    let flushed = std::io::stdout().lock().flush();
+    let error = STDOUT_ERROR
+        .with(|e| *e.borrow())
+        .or(flushed.err().map(|e| e.kind()));
+    match error {
+        // The reader closed the pipe: stop quietly, as the SIGPIPE default would.
+        Some(std::io::ErrorKind::BrokenPipe) => ExitCode::from(141),
+        Some(kind) => {
+            eprintln!("assent: cannot write to standard output: {kind}");
+            ExitCode::from(EXIT_IOERR)
+        }
+        None => code,
+    }
+}
+
+fn run() -> ExitCode {
     logger::init(log::LevelFilter::Warn);
     let args: Args = argh::from_env();
     if args.version {
-        println!("assent {}", env!("CARGO_PKG_VERSION"));
+        out!("assent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     let result = match args.command {
@@ -277,7 +329,12 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
     if let Some(address) = args.gpsd {
         readers.options.gpsd.address = address;
     }
-    let identity = collect::identity(&config.state_dir, false).map_err(Failure::config)?;
+    // The device secret is not collected data: it is created on first use, so the
+    // pseudonym shown is the one that would be sent.
+    let identity = collect::identity(&config.state_dir, true).unwrap_or_else(|e| {
+        log::warn!("device identity: {e}");
+        None
+    });
     let fleet_key = collect::fleet_key(&config).map_err(Failure::config)?;
     let collection = collect::collect(
         &view,
@@ -305,30 +362,30 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
             "device": pseudonym,
             "categories": by_category,
         });
-        println!("{}", to_pretty(&doc)?);
+        out!("{}", to_pretty(&doc)?);
         return Ok(());
     }
-    println!("DRY RUN: what would be collected now under the current consent.");
-    println!("Nothing is stored or sent.");
+    out!("DRY RUN: what would be collected now under the current consent.");
+    out!("Nothing is stored or sent.");
     if let Some(problem) = source.problem() {
-        println!("{problem}");
+        out!("{problem}");
     }
     match &collection.pseudonym {
-        Ok((p, d)) => println!("Device pseudonym: {p} ({})", json!(d).as_str().unwrap_or("")),
-        Err(reason) => println!("Device pseudonym: none ({reason})"),
+        Ok((p, d)) => out!(
+            "Device pseudonym: {p} ({})",
+            json!(d).as_str().unwrap_or("")
+        ),
+        Err(reason) => out!("Device pseudonym: none ({reason})"),
     }
     for (category, outcome) in &collection.outcomes {
         match outcome {
             Outcome::Collected(data) => {
                 let mut map = Map::new();
                 map.insert(category.name().to_string(), data.to_json());
-                print!(
-                    "{}",
-                    preview::render_groups(&[*category], &map).trim_start_matches('\n')
-                );
+                out_raw!("{}", preview::render_groups(&[*category], &map));
             }
             Outcome::NotCollected(reason) => {
-                println!("\n[{category}]\n  not collected: {reason}");
+                out!("\n[{category}]\n  not collected: {reason}");
             }
         }
     }
@@ -349,9 +406,9 @@ fn print_preview(
     let preview = preview::collect(root, &categories, options);
     if as_json {
         eprintln!("assent: preview: ignores consent; nothing is stored or sent");
-        println!("{}", to_pretty(&Value::Object(preview))?);
+        out!("{}", to_pretty(&Value::Object(preview))?);
     } else {
-        print!("{}", preview::render_human(root, &categories, &preview));
+        out_raw!("{}", preview::render_human(root, &categories, &preview));
     }
     Ok(())
 }
@@ -366,15 +423,15 @@ fn to_pretty(value: &Value) -> Result<String, Failure> {
 fn check_config(args: CheckConfigArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     for warning in config.warnings() {
-        println!("warning: {warning}");
+        out!("warning: {warning}");
     }
     let (source, view) = consent::load(&config);
     match &source {
         ConsentSource::Loaded(_) => {}
         ConsentSource::Missing(_) => {
-            println!("{}: ok", config.path.display());
+            out!("{}: ok", config.path.display());
             if let Some(problem) = source.problem() {
-                println!("{problem}");
+                out!("{problem}");
             }
             return Ok(());
         }
@@ -382,13 +439,13 @@ fn check_config(args: CheckConfigArgs) -> Result<(), Failure> {
             return Err(Failure::config(source.problem().unwrap_or_default()));
         }
     }
-    println!("{}: ok", config.path.display());
-    println!("{}: ok", config.consent_file.display());
+    out!("{}: ok", config.path.display());
+    out!("{}: ok", config.consent_file.display());
     let active: Vec<&str> = view.active().iter().map(|c| c.name()).collect();
     if active.is_empty() {
-        println!("no category is active");
+        out!("no category is active");
     } else {
-        println!("active: {}", active.join(", "));
+        out!("active: {}", active.join(", "));
     }
     Ok(())
 }
@@ -443,49 +500,55 @@ fn consent_edit(
     consent::edit(config, &categories, decision, by, now).map_err(Failure::cant_create)?;
     let (_, view) = consent::load(config);
     consent::log::record(&config.state_dir, &view, now).map_err(|e| {
-        Failure::cant_create(format!(
-            "{}: consent log: {e}",
-            config.state_dir.display()
-        ))
+        Failure::cant_create(format!("{}: consent log: {e}", config.state_dir.display()))
     })?;
     let verb = match decision {
         Decision::Grant => "granted",
         Decision::Revoke => "revoked",
     };
     let names: Vec<&str> = categories.iter().map(|c| c.name()).collect();
-    println!("{verb}: {}", names.join(", "));
+    out!("{verb}: {}", names.join(", "));
     let active: Vec<&str> = view.active().iter().map(|c| c.name()).collect();
     if active.is_empty() {
-        println!("active now: none");
+        out!("active now: none");
         for status in &view.categories {
             if let consent::CategoryState::BlockedByRequired { .. } = status.state {
-                println!("{}: {}", status.category, status.state.reason());
+                out!("{}: {}", status.category, status.state.reason());
                 break;
             }
         }
     } else {
-        println!("active now: {}", active.join(", "));
+        out!("active now: {}", active.join(", "));
     }
     Ok(())
 }
 
 fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
+    if args.history {
+        let entries = consent::log::read_all(&config.state_dir)
+            .map_err(|e| Failure::config(format!("{}: {e}", config.state_dir.display())))?;
+        for entry in entries {
+            let line = serde_json::to_string(&entry).map_err(|e| Failure::config(e))?;
+            out!("{line}");
+        }
+        return Ok(());
+    }
     let (source, view) = consent::load(&config);
     if let Some(problem) = source.problem() {
         log::warn!("{problem}");
     }
     if args.json {
-        println!("{}", to_pretty(&json!(view))?);
+        out!("{}", to_pretty(&json!(view))?);
         return Ok(());
     }
-    println!(
+    out!(
         "consent file: {} (policy version {})",
         config.consent_file.display(),
         view.policy_version
     );
     if let Some(problem) = &view.problem {
-        println!("{problem}");
+        out!("{problem}");
     }
     let rows: Vec<[String; 5]> = view
         .categories
@@ -514,13 +577,10 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
         }
         out.trim_end().to_string()
     };
-    println!("{}", line(header));
+    out!("{}", line(header));
     for (row, status) in rows.iter().zip(&view.categories) {
-        println!(
-            "{}",
-            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
-        );
-        println!("    purpose: {}", status.purpose);
+        out!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+        out!("    purpose: {}", status.purpose);
     }
     Ok(())
 }
@@ -530,7 +590,7 @@ fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {
     crate::fsutil::ensure_private_dir(&config.state_dir)
         .map_err(|e| Failure::cant_create(format!("{}: {e}", config.state_dir.display())))?;
     IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
-    println!("device identity rotated: the new pseudonym cannot be linked to the old one");
+    out!("device identity rotated: the new pseudonym cannot be linked to the old one");
     Ok(())
 }
 

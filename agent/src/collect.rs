@@ -61,7 +61,7 @@ pub struct DeviceIdentity {
 #[serde(rename_all = "snake_case")]
 pub enum CategoryData {
     DeviceId(DeviceIdentity),
-    Facts(Facts),
+    Facts(Box<Facts>),
 }
 
 impl CategoryData {
@@ -148,7 +148,7 @@ pub fn collect(
                     "no identity yet: it is created on the first collection".to_string(),
                 ),
             },
-            other => Outcome::Collected(CategoryData::Facts(other)),
+            other => Outcome::Collected(CategoryData::Facts(Box::new(other))),
         };
         outcomes.push((category, outcome));
     }
@@ -297,7 +297,10 @@ mod tests {
         let text = all.join("\n");
         assert!(text.contains(pseudonym.as_str()));
         for value in raw_values {
-            assert!(!text.to_lowercase().contains(&value.to_lowercase()), "{value} leaked");
+            assert!(
+                !text.to_lowercase().contains(&value.to_lowercase()),
+                "{value} leaked"
+            );
         }
     }
 

@@ -43,7 +43,7 @@ impl fmt::Display for Pseudonym {
 }
 
 /// What a pseudonym was derived from; never the values themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Derivation {
     /// machine-id and a hardware serial, keyed with the fleet key.
@@ -160,7 +160,9 @@ impl IdentityState {
             install_id: [0; SECRET_LEN],
             rotation_salt: [0; SECRET_LEN],
         };
-        state.device_secret.copy_from_slice(&bytes[1..1 + SECRET_LEN]);
+        state
+            .device_secret
+            .copy_from_slice(&bytes[1..1 + SECRET_LEN]);
         state
             .install_id
             .copy_from_slice(&bytes[1 + SECRET_LEN..1 + 2 * SECRET_LEN]);
@@ -195,7 +197,7 @@ impl IdentityState {
         ids: &DeviceIds,
         fleet_key: Option<&[u8]>,
     ) -> Result<(Pseudonym, Derivation), IdentityError> {
-        let machine_id = ids.machine_id();
+        let machine_id = ids.machine_id.present();
         let serial = ids.stable_serial();
         if machine_id.is_none() && serial.is_none() {
             return Err(IdentityError::NoHardwareIds);
@@ -248,6 +250,9 @@ fn base32_lower(bytes: &[u8], chars: usize) -> String {
             bits -= 5;
             out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
         }
+    }
+    if bits > 0 && out.len() < chars {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
     }
     out
 }
@@ -330,7 +335,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = IdentityState::load_or_create(dir.path()).unwrap();
         let (p, _) = state.hardware_pseudonym(&ids, None).unwrap();
-        for raw in ids.raw_values() {
+        for raw in ids.exposed_values() {
             assert!(!p.as_str().contains(raw), "{p} contains {raw}");
         }
     }

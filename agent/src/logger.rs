@@ -48,5 +48,7 @@ pub fn set_level(level: LevelFilter) {
 }
 
 fn env_level() -> Option<LevelFilter> {
-    std::env::var("ASSENT_LOG").ok().and_then(|v| v.parse().ok())
+    std::env::var("ASSENT_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }

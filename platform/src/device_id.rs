@@ -110,6 +110,32 @@ impl DeviceIds {
             .collect()
     }
 
+    /// The names of the identifiers that are present (`machine_id`, `product_uuid`,
+    /// ...): what a pseudonym was derived from, without the values.
+    pub fn source_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = [
+            ("machine_id", &self.machine_id),
+            ("product_serial", &self.product_serial),
+            ("product_uuid", &self.product_uuid),
+            ("board_serial", &self.board_serial),
+            ("devicetree_serial_number", &self.devicetree_serial_number),
+            ("soc_serial_number", &self.soc_serial_number),
+            ("cpuinfo_serial", &self.cpuinfo_serial),
+        ]
+        .into_iter()
+        .filter(|(_, f)| f.is_present())
+        .map(|(name, _)| name.to_string())
+        .collect();
+        if self
+            .mac_addresses
+            .present()
+            .is_some_and(|m| m.iter().any(|m| m.address.is_present()))
+        {
+            names.push("mac_addresses".to_string());
+        }
+        names
+    }
+
     /// The best hardware serial: DMI product_uuid, else DMI product_serial, else the
     /// device-tree serial-number, else the soc0 serial, else the cpuinfo Serial.
     pub fn stable_serial(&self) -> Option<&HardwareId> {

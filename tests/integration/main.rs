@@ -1,5 +1,6 @@
 //! One integration test binary: it runs the real `assent` binary on fixture roots and
 //! on this machine.
 
+mod consent;
 mod preview;
 mod util;

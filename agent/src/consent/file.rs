@@ -37,13 +37,10 @@ impl ConsentFile {
             let mut root = doc.root();
             if let Some(categories) = root.table("categories") {
                 let mut categories = categories.with_noun("category");
-                for name in categories.keys() {
-                    // Unknown category names are left unasked, so the table reports them
-                    // with the nearest valid name when it is dropped.
-                    let Ok(category) = name.parse::<Category>() else {
-                        continue;
-                    };
-                    let Some(mut table) = categories.table(name) else {
+                // Asking for every category (present or not) lets an unknown name be
+                // reported with the nearest valid one when the table is dropped.
+                for category in Category::ALL {
+                    let Some(mut table) = categories.table(category.name()) else {
                         continue;
                     };
                     let granted = table.bool("granted");
@@ -104,7 +101,9 @@ impl ConsentFile {
 fn check_rfc3339(s: &str) -> Result<String, String> {
     humantime::parse_rfc3339_weak(s)
         .map(|_| s.to_string())
-        .map_err(|_| format!("expected an RFC 3339 time such as \"2026-11-22T10:00:00Z\", found {s:?}"))
+        .map_err(|_| {
+            format!("expected an RFC 3339 time such as \"2026-11-22T10:00:00Z\", found {s:?}")
+        })
 }
 
 fn check_by(s: &str) -> Result<String, String> {
@@ -184,7 +183,10 @@ mod tests {
         assert!(text.contains("hardware"), "suggestion: {text}");
         assert!(text.contains(":5:"), "granted type error on line 5: {text}");
         assert!(text.contains("grnted"), "{text}");
-        assert!(text.contains("missing key `categories.network.granted`"), "{text}");
+        assert!(
+            text.contains("missing key `categories.network.granted`"),
+            "{text}"
+        );
         assert!(text.contains("RFC 3339"), "{text}");
         assert!(err.len() >= 6, "{text}");
     }
