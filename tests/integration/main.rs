@@ -2,5 +2,6 @@
 //! on this machine.
 
 mod consent;
+mod live;
 mod preview;
 mod util;
