@@ -61,8 +61,8 @@ pub enum PackageManager {
 pub struct Package {
     pub name: String,
     pub version: String,
-    /// Absent in apk entries without an `A:` line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Absent in apk entries without an `A:` line (`null` in JSON; always encoded, so
+    /// non-self-describing formats such as postcard round-trip).
     pub architecture: Option<String>,
 }
 
