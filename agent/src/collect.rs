@@ -10,7 +10,7 @@ use crate::consent::ConsentView;
 use crate::identity::{self, Derivation, IdentityState, Pseudonym};
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, Facts, ReadOptions, Root};
-use serde::{Deserialize, Serialize};
+pub use assent_wire::{DeviceIdentity, Payload};
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,36 +47,24 @@ impl Readers for PlatformReaders {
     }
 }
 
-/// What the `device_id` category becomes once de-identified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceIdentity {
-    pub pseudonym: Pseudonym,
-    pub derivation: Derivation,
-    /// Which identifiers went into the pseudonym (`machine_id`, `product_uuid`, ...).
-    pub sources: Vec<String>,
-}
-
-/// One category's data as it may be stored and sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CategoryData {
-    DeviceId(DeviceIdentity),
-    Facts(Box<Facts>),
-}
-
-impl CategoryData {
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            CategoryData::DeviceId(d) => serde_json::to_value(d).unwrap_or_default(),
-            CategoryData::Facts(f) => f.to_json(),
-        }
-    }
+/// A reader's facts as an event payload (`device_id` is handled apart: it never becomes
+/// a payload with raw values).
+fn payload_of(facts: Facts) -> Option<Payload> {
+    Some(match facts {
+        Facts::DeviceId(_) => return None,
+        Facts::Hardware(f) => Payload::Hardware(Box::new(f)),
+        Facts::Os(f) => Payload::Os(Box::new(f)),
+        Facts::Network(f) => Payload::Network(Box::new(f)),
+        Facts::NetworkDetail(f) => Payload::NetworkDetail(Box::new(f)),
+        Facts::Location(f) => Payload::Location(Box::new(f)),
+        Facts::Software(f) => Payload::Software(Box::new(f)),
+    })
 }
 
 /// The result of one category in a collection run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Collected(CategoryData),
+    Collected(Payload),
     NotCollected(String),
 }
 
@@ -90,7 +78,7 @@ pub struct Collection {
 
 impl Collection {
     /// The collected data, in category order.
-    pub fn collected(&self) -> impl Iterator<Item = (Category, &CategoryData)> {
+    pub fn collected(&self) -> impl Iterator<Item = (Category, &Payload)> {
         self.outcomes.iter().filter_map(|(c, o)| match o {
             Outcome::Collected(d) => Some((*c, d)),
             Outcome::NotCollected(_) => None,
@@ -136,7 +124,7 @@ pub fn collect(
                 Some(identity) => match identity.hardware_pseudonym(&ids, fleet_key) {
                     Ok((p, derivation)) => {
                         pseudonym = Ok((p.clone(), derivation));
-                        Outcome::Collected(CategoryData::DeviceId(DeviceIdentity {
+                        Outcome::Collected(Payload::DeviceId(DeviceIdentity {
                             pseudonym: p,
                             derivation,
                             sources: ids.source_names(),
@@ -148,7 +136,10 @@ pub fn collect(
                     "no identity yet: it is created on the first collection".to_string(),
                 ),
             },
-            other => Outcome::Collected(CategoryData::Facts(Box::new(other))),
+            other => match payload_of(other) {
+                Some(payload) => Outcome::Collected(payload),
+                None => continue,
+            },
         };
         outcomes.push((category, outcome));
     }

@@ -13,6 +13,8 @@ use assent_platform::device_id::DeviceIds;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::fmt;
+
+pub use assent_wire::{Derivation, Pseudonym};
 use std::path::{Path, PathBuf};
 
 /// The identity file in the state directory.
@@ -24,35 +26,6 @@ const FILE_LEN: usize = 1 + 3 * SECRET_LEN;
 /// Domain separation: a pseudonym from hardware ids never equals one from an install id.
 const HARDWARE_CONTEXT: &[u8] = b"assent pseudonym v1 hardware\0";
 const INSTALL_CONTEXT: &[u8] = b"assent pseudonym v1 install\0";
-
-/// A device pseudonym: 26 lower-case base32 characters (130 bits of an HMAC-SHA256).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Pseudonym(String);
-
-impl Pseudonym {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Pseudonym {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// What a pseudonym was derived from; never the values themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Derivation {
-    /// machine-id and a hardware serial, keyed with the fleet key.
-    HardwareFleetKey,
-    /// machine-id and a hardware serial, keyed with the device secret.
-    HardwareDeviceSecret,
-    /// The random install id: no hardware identifier was read.
-    InstallId,
-}
 
 /// The secrets behind the pseudonym.
 pub struct IdentityState {
@@ -234,7 +207,10 @@ pub fn read_fleet_key(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn pseudonym_from(mac: &[u8]) -> Pseudonym {
-    Pseudonym(base32_lower(mac, 26))
+    let text = base32_lower(mac, Pseudonym::LEN);
+    // 32 bytes of HMAC give more than 26 base32 characters, all from the alphabet.
+    Pseudonym::parse(&text)
+        .unwrap_or_else(|_| unreachable!("base32 of an HMAC is a valid pseudonym"))
 }
 
 /// RFC 4648 base32 in lower case, cut to `chars` characters (no padding).

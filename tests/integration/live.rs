@@ -62,12 +62,19 @@ fn live_values_match_independent_tools() {
         let addrs = expected.entry(name).or_default();
         for a in link["addr_info"].as_array().unwrap() {
             if a["family"] == "inet" {
-                addrs.insert(format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]));
+                addrs.insert(format!(
+                    "{}/{}",
+                    a["local"].as_str().unwrap(),
+                    a["prefixlen"]
+                ));
             }
         }
     }
     let mut actual: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for iface in present(&preview["network"]["interfaces"]).as_array().unwrap() {
+    for iface in present(&preview["network"]["interfaces"])
+        .as_array()
+        .unwrap()
+    {
         let name = iface["name"].as_str().unwrap().to_string();
         let addrs = actual.entry(name).or_default();
         for a in present(&iface["ipv4_addresses"]).as_array().unwrap() {

@@ -1,0 +1,528 @@
+//! The wire protocol between the agent and the collector, version 1 (`docs/protocol.md`).
+//!
+//! One schema, two encodings: postcard (`application/vnd.assent.batch+postcard`, the
+//! default, compact) and JSON (`application/json`, for interoperability and debugging).
+//! Decoding is strict: unknown versions, malformed pseudonyms, records outside the
+//! declared seq range, out-of-order seqs, trailing bytes and oversized batches are
+//! rejected with a reason that names what is wrong.
+//!
+//! This crate is pure data: no I/O, no threads.
+
+use assent_platform::{hardware, location, network, network_detail, os, software, Category};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Content type of a postcard-encoded body.
+pub const CONTENT_TYPE_POSTCARD: &str = "application/vnd.assent.batch+postcard";
+/// Content type of a JSON-encoded body.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Path of the batch endpoint.
+pub const PATH_BATCHES: &str = "/v1/batches";
+/// Path of the erasure endpoint.
+pub const PATH_ERASURE: &str = "/v1/erasure";
+/// The most records a batch may hold whatever the server allows.
+pub const MAX_BATCH_RECORDS: usize = 100_000;
+
+/// A device pseudonym: 26 characters of lower-case RFC 4648 base32.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Pseudonym(String);
+
+impl Pseudonym {
+    pub const LEN: usize = 26;
+
+    pub fn parse(s: &str) -> Result<Pseudonym, String> {
+        let valid = s.len() == Self::LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+        if valid {
+            Ok(Pseudonym(s.to_string()))
+        } else {
+            Err(format!(
+                "device pseudonym must be {} lower-case base32 characters",
+                Self::LEN
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Pseudonym {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Pseudonym::parse(&s)
+    }
+}
+
+impl From<Pseudonym> for String {
+    fn from(p: Pseudonym) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a pseudonym was derived from; never the values themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Derivation {
+    /// machine-id and a hardware serial, keyed with the fleet key.
+    HardwareFleetKey,
+    /// machine-id and a hardware serial, keyed with the device secret.
+    HardwareDeviceSecret,
+    /// The random install id: no hardware identifier was read.
+    InstallId,
+}
+
+/// What the `device_id` category becomes once de-identified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    pub pseudonym: Pseudonym,
+    pub derivation: Derivation,
+    /// Which identifiers went into the pseudonym (`machine_id`, `product_uuid`, ...).
+    pub sources: Vec<String>,
+}
+
+/// A boot id (`/proc/sys/kernel/random/boot_id`): 32 hex digits in JSON, 16 bytes in
+/// postcard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BootId(pub [u8; 16]);
+
+impl BootId {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(s: &str) -> Result<BootId, String> {
+        let s: String = s.chars().filter(|c| *c != '-').collect();
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("boot id must be 32 hex digits".to_string());
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                .map_err(|_| "boot id must be 32 hex digits".to_string())?;
+        }
+        Ok(BootId(out))
+    }
+}
+
+impl Serialize for BootId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BootId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let s = String::deserialize(deserializer)?;
+            BootId::from_hex(&s).map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 16]>::deserialize(deserializer).map(BootId)
+        }
+    }
+}
+
+/// One attribute value of an application event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// An event a local program reported through the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppEvent {
+    pub name: String,
+    pub attrs: BTreeMap<String, AttrValue>,
+}
+
+/// The body of an event: one category's data, de-identified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    DeviceId(DeviceIdentity),
+    Hardware(Box<hardware::Hardware>),
+    Os(Box<os::Os>),
+    Network(Box<network::Network>),
+    NetworkDetail(Box<network_detail::NetworkDetail>),
+    Location(Box<location::Location>),
+    Software(Box<software::Software>),
+    AppEvent(AppEvent),
+}
+
+impl Payload {
+    /// The category this payload belongs to.
+    pub fn category(&self) -> Category {
+        match self {
+            Payload::DeviceId(_) => Category::DeviceId,
+            Payload::Hardware(_) => Category::Hardware,
+            Payload::Os(_) => Category::Os,
+            Payload::Network(_) => Category::Network,
+            Payload::NetworkDetail(_) => Category::NetworkDetail,
+            Payload::Location(_) => Category::Location,
+            Payload::Software(_) => Category::Software,
+            Payload::AppEvent(_) => Category::AppEvents,
+        }
+    }
+
+    /// The payload alone as JSON, without its variant tag.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            Payload::DeviceId(v) => serde_json::to_value(v),
+            Payload::Hardware(v) => serde_json::to_value(v),
+            Payload::Os(v) => serde_json::to_value(v),
+            Payload::Network(v) => serde_json::to_value(v),
+            Payload::NetworkDetail(v) => serde_json::to_value(v),
+            Payload::Location(v) => serde_json::to_value(v),
+            Payload::Software(v) => serde_json::to_value(v),
+            Payload::AppEvent(v) => serde_json::to_value(v),
+        };
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The postcard bytes the agent stores.
+    pub fn to_postcard(&self) -> Result<Vec<u8>, DecodeError> {
+        postcard::to_stdvec(self).map_err(|e| DecodeError::new(format!("payload: {e}")))
+    }
+
+    /// Decodes stored postcard bytes, rejecting trailing bytes.
+    pub fn from_postcard(bytes: &[u8]) -> Result<Payload, DecodeError> {
+        let (payload, rest) = postcard::take_from_bytes::<Payload>(bytes)
+            .map_err(|e| DecodeError::new(format!("payload: {e}")))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::new("payload: trailing bytes"));
+        }
+        Ok(payload)
+    }
+}
+
+/// An event in a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub seq: u64,
+    pub category: Category,
+    /// What happened within the category (`snapshot`, `heartbeat`, an app event name...).
+    pub kind: String,
+    /// Wall-clock milliseconds since the epoch when recorded (may be wrong at boot).
+    pub wall_time_ms: i64,
+    /// The boot the event was recorded in, and monotonic time within it: ordering that
+    /// survives a wall clock that jumps.
+    pub boot_id: BootId,
+    pub monotonic_ns: u64,
+    pub payload: Payload,
+}
+
+/// Why events were lost before being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapReason {
+    Evicted,
+    Expired,
+    Purged,
+    BufferReset,
+    DiskFull,
+}
+
+/// `count` events (of `category` when given) with seqs in `first_seq..=last_seq` were
+/// lost before being sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gap {
+    pub seq: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub count: u64,
+    pub reason: GapReason,
+    pub category: Option<Category>,
+}
+
+/// A change of the owner's consent: the legal basis for what the collector holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange {
+    pub seq: u64,
+    pub observed_at: String,
+    pub category: Category,
+    pub active: bool,
+    pub state: String,
+    pub by: Option<String>,
+    pub at: Option<String>,
+    pub policy_version: u32,
+}
+
+/// One entry of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    Event(Event),
+    Gap(Gap),
+    Consent(ConsentChange),
+}
+
+impl Record {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Event(e) => e.seq,
+            Record::Gap(g) => g.seq,
+            Record::Consent(c) => c.seq,
+        }
+    }
+}
+
+/// `POST /v1/batches`: every seq in `first_seq..=last_seq` is either a record here or
+/// was lost on the device and is accounted for by a gap record (here or earlier).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub version: u16,
+    pub device: Pseudonym,
+    /// The device's buffer: a new one (after a corrupt buffer was replaced) starts its
+    /// seqs again, so seqs are unique per (device, buffer).
+    pub buffer_id: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub records: Vec<Record>,
+}
+
+/// The answer to a batch: the highest seq the collector has durably stored, with every
+/// seq below it stored too, for this device and buffer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchAck {
+    pub version: u16,
+    pub acked_through: u64,
+}
+
+/// `POST /v1/erasure`: delete what the collector holds for a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    pub version: u16,
+    pub device: Pseudonym,
+    /// `None` means every category, consent records and gaps included.
+    pub categories: Option<Vec<Category>>,
+}
+
+/// The answer to an erasure request, sent only once the deletion is committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureAck {
+    pub version: u16,
+    pub erased_events: u64,
+}
+
+/// An error answer: `{"error": "reason"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Which encoding a body uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Postcard,
+    Json,
+}
+
+impl Encoding {
+    /// The encoding named by a `Content-Type` header value (parameters ignored).
+    pub fn from_content_type(value: &str) -> Option<Encoding> {
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case(CONTENT_TYPE_POSTCARD) {
+            Some(Encoding::Postcard)
+        } else if media.eq_ignore_ascii_case(CONTENT_TYPE_JSON) {
+            Some(Encoding::Json)
+        } else {
+            None
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Postcard => CONTENT_TYPE_POSTCARD,
+            Encoding::Json => CONTENT_TYPE_JSON,
+        }
+    }
+}
+
+/// Why a body was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl DecodeError {
+    fn new(reason: impl Into<String>) -> DecodeError {
+        DecodeError(reason.into())
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes any protocol message.
+pub fn encode<T: Serialize>(value: &T, encoding: Encoding) -> Result<Vec<u8>, DecodeError> {
+    match encoding {
+        Encoding::Postcard => {
+            postcard::to_stdvec(value).map_err(|e| DecodeError::new(e.to_string()))
+        }
+        Encoding::Json => serde_json::to_vec(value).map_err(|e| DecodeError::new(e.to_string())),
+    }
+}
+
+/// Decodes a protocol message strictly: no trailing bytes, no unknown JSON fields.
+fn decode_raw<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    encoding: Encoding,
+) -> Result<T, DecodeError> {
+    match encoding {
+        Encoding::Postcard => {
+            let (value, rest) = postcard::take_from_bytes::<T>(bytes)
+                .map_err(|e| DecodeError::new(format!("not a valid postcard message: {e}")))?;
+            if !rest.is_empty() {
+                return Err(DecodeError::new(format!(
+                    "{} trailing bytes after the message",
+                    rest.len()
+                )));
+            }
+            Ok(value)
+        }
+        Encoding::Json => serde_json::from_slice(bytes)
+            .map_err(|e| DecodeError::new(format!("invalid JSON: {e}"))),
+    }
+}
+
+/// Reads the version before anything else, so an unknown version is reported as such
+/// rather than as a decoding error further in.
+fn check_version(bytes: &[u8], encoding: Encoding) -> Result<(), DecodeError> {
+    let version = match encoding {
+        Encoding::Postcard => postcard::take_from_bytes::<u16>(bytes)
+            .map(|(v, _)| v)
+            .map_err(|_| DecodeError::new("empty or truncated body"))?,
+        Encoding::Json => {
+            #[derive(Deserialize)]
+            struct VersionOnly {
+                version: Option<u16>,
+            }
+            let v: VersionOnly = serde_json::from_slice(bytes)
+                .map_err(|e| DecodeError::new(format!("invalid JSON: {e}")))?;
+            v.version
+                .ok_or_else(|| DecodeError::new("missing field `version`"))?
+        }
+    };
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::new(format!(
+            "unsupported protocol version {version} (this server speaks {PROTOCOL_VERSION})"
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes and validates a batch. `max_records` is the server's limit.
+pub fn decode_batch(
+    bytes: &[u8],
+    encoding: Encoding,
+    max_records: usize,
+) -> Result<Batch, DecodeError> {
+    check_version(bytes, encoding)?;
+    let batch: Batch = decode_raw(bytes, encoding)?;
+    validate_batch(&batch, max_records)?;
+    Ok(batch)
+}
+
+/// The rules a batch must keep beyond its types.
+pub fn validate_batch(batch: &Batch, max_records: usize) -> Result<(), DecodeError> {
+    if batch.first_seq == 0 || batch.first_seq > batch.last_seq {
+        return Err(DecodeError::new(format!(
+            "bad seq range {}..={}",
+            batch.first_seq, batch.last_seq
+        )));
+    }
+    let limit = max_records.min(MAX_BATCH_RECORDS);
+    if batch.records.len() > limit {
+        return Err(DecodeError::new(format!(
+            "{} records, more than the limit of {limit}",
+            batch.records.len()
+        )));
+    }
+    let mut previous = 0u64;
+    for record in &batch.records {
+        let seq = record.seq();
+        if seq < batch.first_seq || seq > batch.last_seq {
+            return Err(DecodeError::new(format!(
+                "record seq {seq} outside the batch range {}..={}",
+                batch.first_seq, batch.last_seq
+            )));
+        }
+        if seq <= previous {
+            return Err(DecodeError::new(format!(
+                "record seqs not strictly increasing at {seq}"
+            )));
+        }
+        previous = seq;
+        match record {
+            Record::Event(e) if e.payload.category() != e.category => {
+                return Err(DecodeError::new(format!(
+                    "event {seq}: payload of {} under category {}",
+                    e.payload.category(),
+                    e.category
+                )));
+            }
+            Record::Gap(g) if g.count > 0 && g.first_seq > g.last_seq => {
+                return Err(DecodeError::new(format!("gap {seq}: bad range")));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Decodes and validates an erasure request.
+pub fn decode_erasure(bytes: &[u8], encoding: Encoding) -> Result<ErasureRequest, DecodeError> {
+    check_version(bytes, encoding)?;
+    let request: ErasureRequest = decode_raw(bytes, encoding)?;
+    if request.categories.as_ref().is_some_and(Vec::is_empty) {
+        return Err(DecodeError::new(
+            "categories is empty; omit it (null) to erase everything",
+        ));
+    }
+    Ok(request)
+}
+
+/// Decodes a batch acknowledgement (the client side).
+pub fn decode_batch_ack(bytes: &[u8], encoding: Encoding) -> Result<BatchAck, DecodeError> {
+    check_version(bytes, encoding)?;
+    decode_raw(bytes, encoding)
+}
+
+/// Decodes an erasure acknowledgement (the client side).
+pub fn decode_erasure_ack(bytes: &[u8], encoding: Encoding) -> Result<ErasureAck, DecodeError> {
+    check_version(bytes, encoding)?;
+    decode_raw(bytes, encoding)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,256 @@
+use super::*;
+use assent_platform::{Facts, ReadOptions, Root};
+
+fn fixture(name: &str) -> Root {
+    Root::at(format!(
+        "{}/../tests/fixtures/roots/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+}
+
+fn pseudonym() -> Pseudonym {
+    Pseudonym::parse("abcdefghijklmnopqrstuvwxyz").unwrap()
+}
+
+/// Every payload type, with realistic contents read from a fixture root.
+fn payloads(root: &str) -> Vec<Payload> {
+    let root = fixture(root);
+    let mut out = vec![
+        Payload::DeviceId(DeviceIdentity {
+            pseudonym: pseudonym(),
+            derivation: Derivation::HardwareDeviceSecret,
+            sources: vec!["machine_id".into()],
+        }),
+        Payload::AppEvent(AppEvent {
+            name: "door_opened".into(),
+            attrs: BTreeMap::from([
+                ("door".into(), AttrValue::Text("north".into())),
+                ("count".into(), AttrValue::Int(3)),
+                ("ok".into(), AttrValue::Bool(true)),
+                ("temp_c".into(), AttrValue::Float(21.5)),
+            ]),
+        }),
+    ];
+    for category in Category::READABLE {
+        match assent_platform::read(category, &root, &ReadOptions::default()) {
+            Some(Facts::Hardware(f)) => out.push(Payload::Hardware(Box::new(f))),
+            Some(Facts::Os(f)) => out.push(Payload::Os(Box::new(f))),
+            Some(Facts::Network(f)) => out.push(Payload::Network(Box::new(f))),
+            Some(Facts::NetworkDetail(f)) => out.push(Payload::NetworkDetail(Box::new(f))),
+            Some(Facts::Location(f)) => out.push(Payload::Location(Box::new(f))),
+            Some(Facts::Software(f)) => out.push(Payload::Software(Box::new(f))),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn batch(records: Vec<Record>) -> Batch {
+    let first_seq = records.first().map_or(1, Record::seq);
+    let last_seq = records.last().map_or(1, Record::seq);
+    Batch {
+        version: PROTOCOL_VERSION,
+        device: pseudonym(),
+        buffer_id: 7,
+        first_seq,
+        last_seq,
+        records,
+    }
+}
+
+fn sample_batch(root: &str) -> Batch {
+    let mut records: Vec<Record> = payloads(root)
+        .into_iter()
+        .enumerate()
+        .map(|(i, payload)| {
+            Record::Event(Event {
+                seq: 10 + i as u64,
+                category: payload.category(),
+                kind: "snapshot".into(),
+                wall_time_ms: 1_795_000_000_000,
+                boot_id: BootId([0x5a; 16]),
+                monotonic_ns: 12_345_678,
+                payload,
+            })
+        })
+        .collect();
+    records.push(Record::Gap(Gap {
+        seq: 40,
+        first_seq: 30,
+        last_seq: 33,
+        count: 4,
+        reason: GapReason::Evicted,
+        category: Some(Category::Software),
+    }));
+    records.push(Record::Consent(ConsentChange {
+        seq: 41,
+        observed_at: "2026-11-22T10:00:00Z".into(),
+        category: Category::Location,
+        active: false,
+        state: "refused".into(),
+        by: Some("owner".into()),
+        at: Some("2026-11-22T10:00:00Z".into()),
+        policy_version: 1,
+    }));
+    batch(records)
+}
+
+#[test]
+fn batches_round_trip_in_both_encodings() {
+    for root in [
+        "rpi4-raspios64",
+        "x86-gateway",
+        "yocto-opkg",
+        "container",
+        "garbage",
+    ] {
+        let original = sample_batch(root);
+        for encoding in [Encoding::Postcard, Encoding::Json] {
+            let bytes = encode(&original, encoding).unwrap();
+            let decoded = decode_batch(&bytes, encoding, 10_000)
+                .unwrap_or_else(|e| panic!("{root} {encoding:?}: {e}"));
+            assert_eq!(decoded, original, "{root} {encoding:?}");
+        }
+    }
+}
+
+#[test]
+fn stored_payloads_round_trip() {
+    for payload in payloads("x86-gateway") {
+        let bytes = payload.to_postcard().unwrap();
+        assert_eq!(Payload::from_postcard(&bytes).unwrap(), payload);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Payload::from_postcard(&longer).is_err());
+    }
+}
+
+#[test]
+fn json_is_readable() {
+    let bytes = encode(&sample_batch("rpi4-raspios64"), Encoding::Json).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(value["version"], 1);
+    assert_eq!(value["device"], "abcdefghijklmnopqrstuvwxyz");
+    let first = &value["records"][0]["event"];
+    assert_eq!(first["boot_id"], "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
+    assert_eq!(first["category"], "device_id");
+}
+
+#[test]
+fn unknown_versions_are_rejected_clearly() {
+    let mut b = sample_batch("container");
+    b.version = 2;
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        let err = decode_batch(&encode(&b, encoding).unwrap(), encoding, 100).unwrap_err();
+        assert!(err.0.contains("unsupported protocol version 2"), "{err}");
+    }
+    let err = decode_batch(br#"{"device":"x"}"#, Encoding::Json, 100).unwrap_err();
+    assert!(err.0.contains("missing field `version`"), "{err}");
+}
+
+#[test]
+fn hostile_bodies_are_rejected_not_panicked_on() {
+    let good = encode(&sample_batch("x86-gateway"), Encoding::Postcard).unwrap();
+    // Every truncation and some garbage.
+    for cut in 0..good.len() {
+        assert!(
+            decode_batch(&good[..cut], Encoding::Postcard, 100).is_err(),
+            "cut {cut}"
+        );
+    }
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"xx");
+    let err = decode_batch(&trailing, Encoding::Postcard, 100).unwrap_err();
+    assert!(err.0.contains("trailing"), "{err}");
+    let mut state = 0x1234_5678_u32;
+    for _ in 0..2000 {
+        let len = (state % 300) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state & 0xff) as u8
+            })
+            .collect();
+        let _ = decode_batch(&bytes, Encoding::Postcard, 100);
+        let _ = decode_batch(&bytes, Encoding::Json, 100);
+    }
+    // A length prefix claiming a huge vector must not allocate it.
+    let mut huge = vec![1u8, 0];
+    huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(decode_batch(&huge, Encoding::Postcard, 100).is_err());
+}
+
+#[test]
+fn batch_rules_are_enforced() {
+    let ok = sample_batch("container");
+    let cases: Vec<(Box<dyn Fn(&mut Batch)>, &str)> = vec![
+        (Box::new(|b| b.first_seq = 0), "bad seq range"),
+        (Box::new(|b| b.last_seq = b.first_seq - 1), "bad seq range"),
+        (Box::new(|b| b.last_seq = 20), "outside the batch range"),
+        (
+            Box::new(|b| b.records.swap(0, 1)),
+            "not strictly increasing",
+        ),
+        (
+            Box::new(|b| {
+                if let Record::Event(e) = &mut b.records[0] {
+                    e.category = Category::Location;
+                }
+            }),
+            "payload of device_id under category location",
+        ),
+    ];
+    for (mutate, expected) in cases {
+        let mut b = ok.clone();
+        mutate(&mut b);
+        let err = validate_batch(&b, 100).unwrap_err();
+        assert!(err.0.contains(expected), "{err} (expected {expected})");
+    }
+    let err = validate_batch(&ok, 3).unwrap_err();
+    assert!(err.0.contains("more than the limit of 3"), "{err}");
+}
+
+#[test]
+fn strict_json_rejects_unknown_fields_and_bad_pseudonyms() {
+    let mut value = serde_json::to_value(sample_batch("container")).unwrap();
+    value["extra"] = serde_json::json!(1);
+    let err = decode_batch(&serde_json::to_vec(&value).unwrap(), Encoding::Json, 100).unwrap_err();
+    assert!(err.0.contains("unknown field `extra`"), "{err}");
+    let mut value = serde_json::to_value(sample_batch("container")).unwrap();
+    value["device"] = serde_json::json!("4e1b8f3a9c2d47e6b05a1f7c8d3e92b4");
+    let err = decode_batch(&serde_json::to_vec(&value).unwrap(), Encoding::Json, 100).unwrap_err();
+    assert!(err.0.contains("pseudonym"), "{err}");
+}
+
+#[test]
+fn erasure_requests_decode_strictly() {
+    let request = ErasureRequest {
+        version: 1,
+        device: pseudonym(),
+        categories: Some(vec![Category::Location]),
+    };
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        let bytes = encode(&request, encoding).unwrap();
+        assert_eq!(decode_erasure(&bytes, encoding).unwrap(), request);
+    }
+    let empty = ErasureRequest {
+        categories: Some(vec![]),
+        ..request
+    };
+    assert!(decode_erasure(&encode(&empty, Encoding::Json).unwrap(), Encoding::Json).is_err());
+}
+
+#[test]
+fn content_types_are_recognised() {
+    assert_eq!(
+        Encoding::from_content_type("application/json; charset=utf-8"),
+        Some(Encoding::Json)
+    );
+    assert_eq!(
+        Encoding::from_content_type(CONTENT_TYPE_POSTCARD),
+        Some(Encoding::Postcard)
+    );
+    assert_eq!(Encoding::from_content_type("text/plain"), None);
+}
