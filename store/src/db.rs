@@ -30,6 +30,8 @@ const FIXED_FIELD_BYTES: u64 = 48;
 /// Wall times before 2020-01-01 are taken as "clock not set" and never expire.
 pub(crate) const PLAUSIBLE_WALL_TIME_MS: i64 = 1_577_836_800_000;
 const MS_PER_DAY: i64 = 86_400_000;
+/// Eviction frees at least this much (and 1/32 of the limit), so it is not run per append.
+const MIN_EVICT_BYTES: u64 = 8 * 1024;
 /// How often one write may be retried after making room.
 const MAX_ROOM_ATTEMPTS: u32 = 64;
 
@@ -98,8 +100,6 @@ pub(crate) struct Limits {
     pub(crate) ballast_bytes: u64,
     /// Most record bytes in one group commit (bounds the WAL growth of one commit).
     pub(crate) group_max_bytes: u64,
-    /// At least this much is evicted at once, so eviction is not run per append.
-    pub(crate) evict_chunk_bytes: u64,
 }
 
 impl Limits {
@@ -116,7 +116,6 @@ impl Limits {
             wal_budget,
             ballast_bytes,
             group_max_bytes: wal_budget / 5,
-            evict_chunk_bytes: (db_bytes / 32).max(8 * 1024),
         })
     }
 }
@@ -324,6 +323,20 @@ impl Db {
         Ok(())
     }
 
+    /// Free bytes on the buffer's filesystem, if it can tell.
+    fn fs_avail(&self) -> Option<u64> {
+        let s = nix::sys::statvfs::statvfs(&self.paths.dir).ok()?;
+        // The field types are narrower on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        let avail = u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size()));
+        Some(avail)
+    }
+
+    /// Free space the store leaves on the filesystem for its WAL to reach its usual size.
+    fn margin(&self) -> u64 {
+        self.limits.wal_budget * 3 / 4 + 64 * 1024
+    }
+
     /// Lowers the page limit below `max_bytes` when the filesystem has less room than
     /// that, so the file stops growing before the filesystem fills (each new page costs
     /// once in the WAL and once in the database); raises it back when room returns.
@@ -332,20 +345,16 @@ impl Db {
             return;
         };
         let cap = self.limits.cap_pages;
-        let limit = match nix::sys::statvfs::statvfs(&self.paths.dir) {
-            Ok(s) => {
-                // The field types are narrower on 32-bit targets.
-                #[allow(clippy::useless_conversion)]
-                let avail =
-                    u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size()));
-                let margin = self.limits.wal_budget + 64 * 1024;
-                if !self.ballast_present && avail > self.limits.ballast_bytes + 2 * margin {
+        let limit = match self.fs_avail() {
+            Some(avail) => {
+                let margin = self.margin();
+                if !self.ballast_present && avail > self.limits.ballast_bytes + margin {
                     self.create_ballast();
                 }
                 let growth = avail.saturating_sub(margin) / (2 * PAGE_SIZE);
                 cap.min(page_count.saturating_add(growth))
             }
-            Err(_) => cap,
+            None => cap,
         };
         self.disk_limited = limit < cap;
         if limit != self.max_page_count {
@@ -381,9 +390,7 @@ impl Db {
     }
 
     fn release_ballast(&mut self) {
-        if fs::remove_file(&self.paths.ballast).is_ok() {
-            self.ballast_present = false;
-        }
+        let _ = fs::remove_file(&self.paths.ballast);
         self.ballast_present = self.paths.ballast.exists();
     }
 
@@ -448,45 +455,42 @@ impl Db {
         }
     }
 
-    /// Keeps the WAL within its budget when a large transaction pushed it past.
+    /// Keeps the WAL within its budget when a large transaction pushed it past, and on a
+    /// nearly full filesystem checkpoints after every write so the WAL is rewritten from
+    /// its start (in blocks it already has) instead of growing.
     fn after_write(&mut self) {
         let wal = fs::metadata(&self.paths.wal).map_or(0, |m| m.len());
         if wal > self.limits.wal_budget {
             self.checkpoint_truncate();
+        } else if self.disk_limited && self.fs_avail().is_some_and(|a| a < self.margin()) {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         }
     }
 
     /// Evicts enough for `need_bytes` (and at least one eviction chunk).
     fn make_room(&mut self, need_bytes: u64) -> Result<(), StoreError> {
-        let page_count = self.pragma_u64("page_count")?;
-        // Below the page limit, SQLITE_FULL came from the filesystem (ENOSPC).
-        let fs_full = page_count < self.max_page_count;
-        if fs_full {
+        // With little space left on the filesystem, SQLITE_FULL most likely came from
+        // ENOSPC: free the reserve file and the WAL's blocks so the eviction itself can
+        // be written, and stop the database from growing.
+        let fs_short = self.fs_avail().is_some_and(|a| a < self.margin());
+        if fs_short {
             self.release_ballast();
+            self.checkpoint_truncate();
+            let pages = self.pragma_u64("page_count")?;
+            self.set_max_page_count(pages)?;
             self.disk_limited = true;
-            self.set_max_page_count(page_count)?;
         }
         let reason = if self.disk_limited {
             GapReason::DiskFull
         } else {
             GapReason::Evicted
         };
-        let mut target = need_bytes
-            .saturating_mul(2)
-            .max(self.limits.evict_chunk_bytes);
-        if fs_full {
-            target = target.max(self.limits.ballast_bytes * 2);
-        }
-        self.evict_txn(target, reason)?;
-        if fs_full {
-            // Give some of the freed pages back to the filesystem and empty the WAL, so
-            // there is room for the WAL again; keep the rest as free pages for appends.
-            let _ = self.incremental_vacuum(self.limits.ballast_bytes / PAGE_SIZE);
-            self.checkpoint_truncate();
-            let pages = self.pragma_u64("page_count")?;
-            self.set_max_page_count(pages)?;
-        }
-        Ok(())
+        // A chunk of the current limit, which is below the configured one on a full disk.
+        let chunk =
+            (self.max_page_count.min(self.limits.cap_pages) * PAGE_SIZE / 32).max(MIN_EVICT_BYTES);
+        self.evict_txn(need_bytes.saturating_mul(2).max(chunk), reason)
     }
 
     fn evict_txn(&mut self, target_bytes: u64, reason: GapReason) -> Result<(), StoreError> {
@@ -883,8 +887,8 @@ fn insert_gap(
 }
 
 /// Deletes the oldest events of optional categories, then the oldest of any, until
-/// `target_bytes` of records are gone; leaves one gap record per category. Returns how
-/// many events were deleted.
+/// `target_bytes` of records are gone; leaves one gap record per category. When no event
+/// is left, merges the gap records instead. Returns how many records were deleted.
 fn evict(
     tx: &Transaction<'_>,
     optional: &[String],
@@ -933,7 +937,36 @@ fn evict(
     for (category, (first, last, count)) in per_category {
         insert_gap(tx, first, last, count, reason, Some(category))?;
     }
+    if victims.is_empty() {
+        return merge_gaps(tx);
+    }
     Ok(u64::try_from(victims.len()).unwrap_or(0))
+}
+
+/// The last resort when only gap records are left: replaces them all by one gap that
+/// sums them up. Returns how many gaps were merged (0 when there were fewer than two).
+fn merge_gaps(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+    let (n, first, last, count, categories): (i64, i64, i64, i64, i64) = tx.query_row(
+        "SELECT count(*), coalesce(min(gap_first_seq), 0), coalesce(max(gap_last_seq), 0), \
+         coalesce(sum(gap_count), 0), count(DISTINCT coalesce(category, '')) \
+         FROM records WHERE gap_reason IS NOT NULL",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    if n < 2 {
+        return Ok(0);
+    }
+    let (reason, category): (i64, Option<String>) = tx.query_row(
+        "SELECT gap_reason, category FROM records WHERE gap_reason IS NOT NULL \
+         ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    tx.execute("DELETE FROM records WHERE gap_reason IS NOT NULL", [])?;
+    let reason = GapReason::from_code(reason).unwrap_or(GapReason::Evicted);
+    let category = if categories == 1 { category } else { None };
+    insert_gap(tx, first, last, count, reason, category.as_deref())?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Turns a row (in `RECORD_COLUMNS` order) into a record, refusing malformed rows.
