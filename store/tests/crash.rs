@@ -66,7 +66,11 @@ fn sigkill_never_loses_an_accepted_event() {
     let started = Instant::now();
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "sigkill_never_loses_an_accepted_event", "--nocapture"])
+            .args([
+                "--exact",
+                "sigkill_never_loses_an_accepted_event",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -78,8 +82,7 @@ fn sigkill_never_loses_an_accepted_event() {
             for line in BufReader::new(stdout).split(b'\n') {
                 let Ok(line) = line else { break };
                 // The harness prints its own lines too; only bare numbers are seqs.
-                if let Some(seq) = std::str::from_utf8(&line).ok().and_then(|s| s.parse().ok())
-                {
+                if let Some(seq) = std::str::from_utf8(&line).ok().and_then(|s| s.parse().ok()) {
                     seqs.push(seq);
                 }
             }
@@ -107,11 +110,17 @@ fn sigkill_never_loses_an_accepted_event() {
             .filter(|s| **s > acked_through && !held.contains(s))
             .copied()
             .collect();
-        assert!(missing.is_empty(), "round {round}: accepted but lost: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "round {round}: accepted but lost: {missing:?}"
+        );
         assert!(store.stats().unwrap().gaps == 0);
         // Sometimes acknowledge a part, as a sender would.
         if rng.below(3) == 0 {
-            if let Some(batch) = store.next_batch(1 + rng.below(500) as usize, u64::MAX).unwrap() {
+            if let Some(batch) = store
+                .next_batch(1 + rng.below(500) as usize, u64::MAX)
+                .unwrap()
+            {
                 store.ack(batch.last_seq).unwrap();
                 acked_through = batch.last_seq;
             }
