@@ -1,5 +1,13 @@
 //! The store's contract, one behaviour per test, on real files.
 
+// Test code: a failed unwrap is a failed test, and printing explains it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use assent_store::{Durability, GapReason, Record, Store, StoreError, StoreOptions, MIN_MAX_BYTES};

@@ -4,6 +4,14 @@
 //! The child is this same test binary, re-run with `ASSENT_STORE_CRASH_CHILD` set to the
 //! buffer directory.
 
+// Test code: a failed unwrap is a failed test, and printing explains it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use assent_store::{Durability, Record, Store, StoreOptions};

@@ -1,6 +1,14 @@
 //! Hostile conditions on real files: corrupt buffers, a full filesystem, a long run
 //! against the size cap.
 
+// Test code: a failed unwrap is a failed test, and printing explains it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use assent_store::{Durability, GapReason, Record, Store, StoreOptions};

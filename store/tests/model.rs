@@ -2,6 +2,14 @@
 //! tiny buffer (so evictions happen), checked after every step against a plain in-memory
 //! model of what the store must hold.
 
+// Test code: a failed unwrap is a failed test, and printing explains it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
 mod common;
 
 use assent_store::{

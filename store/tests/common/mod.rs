@@ -1,5 +1,13 @@
 //! Helpers shared by the store's integration tests.
-#![allow(dead_code)]
+
+// Test code: a failed unwrap is a failed test, and printing explains it.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use assent_store::{NewEvent, Record, StoreOptions};
 use std::path::Path;
