@@ -307,7 +307,8 @@ impl Db {
     fn pragma_u64(&self, name: &'static str) -> Result<u64, StoreError> {
         let v: i64 = self
             .conn
-            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .prepare_cached(&format!("PRAGMA {name}"))
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
             .map_err(sql("reading a pragma"))?;
         Ok(u64::try_from(v).unwrap_or(0))
     }
