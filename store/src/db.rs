@@ -1078,10 +1078,13 @@ pub(crate) fn salvage(path: &Path) -> (Option<u64>, Option<u64>, Option<u64>) {
     else {
         return (None, None, None);
     };
+    // A value from a damaged file may be garbage; one near i64::MAX would exhaust the
+    // new sequence at once, so anything beyond 2^53 is ignored.
     let one = |q: &str| -> Option<u64> {
         conn.query_row(q, [], |r| r.get::<_, i64>(0))
             .ok()
             .and_then(|v| u64::try_from(v).ok())
+            .filter(|v| *v < 1 << 53)
     };
     let result = (
         one("SELECT seq FROM sqlite_sequence WHERE name = 'records'"),
