@@ -2,4 +2,400 @@
 //! the state directory.
 //!
 //! It knows nothing of the network or of consent rules: it is told what to append, what
-//! was acknowledged and what to purge. (Being built: see the store issue.)
+//! was acknowledged and what to purge. It is synchronous; `Store` is `Send + Sync` and is
+//! shared with an `Arc`.
+//!
+//! Invariants:
+//! - `append` returns only after the event's transaction committed (with
+//!   [`Durability::Full`], after the WAL was fsync'd).
+//! - seqs are never reused, not after a full drain nor after a reopen.
+//! - the files stay within `max_bytes`: when full, the oldest events of optional
+//!   categories are evicted first, then the oldest of any, and every deletion of unsent
+//!   events leaves a [`GapRecord`] that is sent like an event.
+//! - a corrupt or unreadable file never stops `open`: it is moved aside and a fresh
+//!   buffer starts with a "buffer reset" gap.
+//!
+//! Threads and costs: `open` spawns one committer thread (`assent-store-commit`) that
+//! runs group commits: appends from many producers arriving within
+//! `group_commit_window` share one transaction and one fsync. It exits when the `Store`
+//! is dropped, after committing what is queued. Every other call runs on the caller's
+//! thread under one mutex around the single SQLite connection. `open` runs
+//! `PRAGMA quick_check`, which reads the whole file.
+
+mod db;
+mod error;
+mod types;
+
+pub use db::MIN_MAX_BYTES;
+pub use error::StoreError;
+pub use types::{
+    Batch, CategoryStats, Durability, GapReason, GapRecord, NewEvent, OpenReport, Record, Stats,
+    StoreOptions, StoredEvent,
+};
+
+use db::{Db, OpenFailure, Paths};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// How many quarantined files are kept.
+const QUARANTINE_KEEP: usize = 2;
+
+type Reply = SyncSender<Result<Vec<u64>, StoreError>>;
+
+/// One producer's request waiting for the committer.
+struct Pending {
+    events: Vec<NewEvent>,
+    bytes: u64,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Pending>,
+    pending_events: usize,
+    shutdown: bool,
+}
+
+struct Shared {
+    db: Mutex<Db>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    options: StoreOptions,
+    group_max_bytes: u64,
+}
+
+/// The durable event buffer. See the crate documentation.
+pub struct Store {
+    shared: Arc<Shared>,
+    committer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the connection
+/// itself is still consistent (SQLite rolls back an unfinished transaction).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store {
+    /// Opens (or creates) `buffer.db` in `dir`, quarantining a corrupt file.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<(Self, OpenReport), StoreError> {
+        if options.group_commit_max_events == 0 {
+            return Err(StoreError::InvalidOptions(
+                "group_commit_max_events must be at least 1",
+            ));
+        }
+        let limits = db::Limits::new(options.max_bytes)?;
+        std::fs::create_dir_all(dir).map_err(error::io("creating the state directory"))?;
+        let paths = Paths::new(dir);
+        let mut report = OpenReport::default();
+        let db = match open_or_quarantine(&paths, &options, limits, &mut report)? {
+            Some(db) => db,
+            None => {
+                let (last, acked, held) = report
+                    .quarantined
+                    .as_deref()
+                    .map_or((None, None, None), db::salvage);
+                let mut db = Db::create(&paths, &options, limits, last.unwrap_or(0))?;
+                if report.quarantined.is_some() {
+                    let first = acked.map_or(0, |a| a + 1);
+                    let seq = db.record_reset(first, last.unwrap_or(0), held.unwrap_or(0))?;
+                    report.reset_gap_seq = Some(seq);
+                }
+                db
+            }
+        };
+        report.removed_quarantines = db::prune_quarantine(dir, QUARANTINE_KEEP);
+        let shared = Arc::new(Shared {
+            group_max_bytes: db.limits().group_max_bytes,
+            db: Mutex::new(db),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            options,
+        });
+        let for_thread = Arc::clone(&shared);
+        let committer = std::thread::Builder::new()
+            .name("assent-store-commit".to_owned())
+            .spawn(move || committer(&for_thread))
+            .map_err(error::io("spawning the committer thread"))?;
+        Ok((
+            Self {
+                shared,
+                committer: Some(committer),
+            },
+            report,
+        ))
+    }
+
+    /// Appends one event; returns its seq once its transaction is committed.
+    pub fn append(&self, event: NewEvent) -> Result<u64, StoreError> {
+        self.append_many(vec![event])?
+            .first()
+            .copied()
+            .ok_or(StoreError::Closed)
+    }
+
+    /// Appends events in order; returns their seqs once committed. Events that fit one
+    /// group commit are committed together; a larger list is split into several
+    /// transactions, and on error the earlier ones may already be stored.
+    pub fn append_many(&self, events: Vec<NewEvent>) -> Result<Vec<u64>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = self.shared.group_max_bytes;
+        let mut bytes = 0u64;
+        for e in &events {
+            let size = db::event_size(e);
+            if size > limit {
+                return Err(StoreError::EventTooLarge {
+                    bytes: size,
+                    limit_bytes: limit,
+                });
+            }
+            bytes += size;
+        }
+        let (reply, answer) = sync_channel(1);
+        {
+            let mut q = lock(&self.shared.queue);
+            if q.shutdown {
+                return Err(StoreError::Closed);
+            }
+            q.pending_events += events.len();
+            q.pending.push_back(Pending {
+                events,
+                bytes,
+                reply,
+            });
+        }
+        self.shared.wake.notify_one();
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// The records from the first seq after the last ack: at most `max_events`, and at
+    /// most `max_bytes` of record sizes (but always at least one record). `None` when
+    /// nothing is waiting. Calling it again without an ack returns the same range.
+    pub fn next_batch(
+        &self,
+        max_events: usize,
+        max_bytes: u64,
+    ) -> Result<Option<Batch>, StoreError> {
+        lock(&self.shared.db).next_batch(max_events, max_bytes)
+    }
+
+    /// Deletes every record at or below `through_seq` in one transaction.
+    pub fn ack(&self, through_seq: u64) -> Result<(), StoreError> {
+        lock(&self.shared.db).ack(through_seq)
+    }
+
+    /// Deletes every held event of `category` in one transaction and records a
+    /// [`GapReason::Purged`] gap; returns how many were deleted.
+    pub fn purge_category(&self, category: &str) -> Result<u64, StoreError> {
+        lock(&self.shared.db).purge_category(category)
+    }
+
+    /// Deletes events whose wall time is older than `retention_days` before
+    /// `now_wall_ms`, recording [`GapReason::Expired`] gaps; returns how many.
+    ///
+    /// Wall times before 2020 (a clock not yet set) never expire, and neither does
+    /// anything when `now_wall_ms` itself is before 2020. Events stamped in the future
+    /// stay until `now` passes them by the retention period.
+    pub fn expire(&self, now_wall_ms: i64) -> Result<u64, StoreError> {
+        lock(&self.shared.db).expire(now_wall_ms)
+    }
+
+    /// Counts, sizes and marks of what is held.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        lock(&self.shared.db).stats()
+    }
+
+    /// Everything held, acknowledged or not yet sent, in seq order.
+    pub fn export(&self) -> Result<Vec<Record>, StoreError> {
+        lock(&self.shared.db).export()
+    }
+
+    /// Reads a value from the key-value table.
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        lock(&self.shared.db).get_meta(key)
+    }
+
+    /// Writes a value to the key-value table (durably, like an append).
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        lock(&self.shared.db).set_meta(key, value)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        lock(&self.shared.queue).shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(handle) = self.committer.take() {
+            // The committer never panics by design; nothing useful to do if it did.
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Opens the existing file, or quarantines it and returns `None` so a fresh one is made.
+fn open_or_quarantine(
+    paths: &Paths,
+    options: &StoreOptions,
+    limits: db::Limits,
+    report: &mut OpenReport,
+) -> Result<Option<Db>, StoreError> {
+    let db_len = match std::fs::metadata(&paths.db) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(error::io("inspecting buffer.db")(e)),
+    };
+    let wal_len = std::fs::metadata(&paths.wal).map_or(0, |m| m.len());
+    if db_len == 0 && wal_len == 0 {
+        // Created but never initialised (a crash right after creating the file): nothing
+        // was ever stored in it.
+        for p in [&paths.db, &paths.wal, &paths.shm] {
+            let _ = std::fs::remove_file(p);
+        }
+        return Ok(None);
+    }
+    match Db::open_existing(paths, options, limits) {
+        Ok(db) => Ok(Some(db)),
+        Err(OpenFailure::Other(e)) => Err(e),
+        Err(OpenFailure::Corrupt(why)) => {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            report.quarantined = Some(db::quarantine(paths, now_ms)?);
+            report.corruption = Some(why);
+            Ok(None)
+        }
+    }
+}
+
+/// The committer thread: takes what producers queued and commits it in one transaction.
+///
+/// It waits up to `group_commit_window` for as many events as the previous commit had
+/// (producers that were just answered usually come straight back), so a lone producer
+/// never waits and many producers share commits.
+fn committer(shared: &Shared) {
+    let opts = &shared.options;
+    let mut expected = 1usize;
+    loop {
+        let group = {
+            let mut q = lock(&shared.queue);
+            while q.pending.is_empty() && !q.shutdown {
+                q = shared
+                    .wake
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if q.pending.is_empty() {
+                return;
+            }
+            let want = expected.min(opts.group_commit_max_events);
+            let deadline = Instant::now() + opts.group_commit_window;
+            while q.pending_events < want && !q.shutdown {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let (guard, timeout) = shared
+                    .wake
+                    .wait_timeout(q, deadline - now)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                q = guard;
+                if timeout.timed_out() {
+                    break;
+                }
+            }
+            take_group(&mut q, opts.group_commit_max_events, shared.group_max_bytes)
+        };
+        let events: usize = group.iter().map(|p| p.events.len()).sum();
+        expected = events.max(1);
+        commit_group(shared, group);
+    }
+}
+
+/// Takes whole requests up to the event and byte limits (always at least one).
+fn take_group(q: &mut Queue, max_events: usize, max_bytes: u64) -> Vec<Pending> {
+    let mut group: Vec<Pending> = Vec::new();
+    let (mut events, mut bytes) = (0usize, 0u64);
+    while let Some(next) = q.pending.front() {
+        let fits = events + next.events.len() <= max_events && bytes + next.bytes <= max_bytes;
+        if !group.is_empty() && !fits {
+            break;
+        }
+        events += next.events.len();
+        bytes += next.bytes;
+        if let Some(p) = q.pending.pop_front() {
+            q.pending_events -= p.events.len();
+            group.push(p);
+        }
+    }
+    group
+}
+
+fn commit_group(shared: &Shared, group: Vec<Pending>) {
+    let max_events = shared.options.group_commit_max_events;
+    let max_bytes = shared.group_max_bytes;
+    let mut db = lock(&shared.db);
+    if group.len() == 1 {
+        // A single request may be larger than one transaction may be: split it.
+        for p in group {
+            let result = append_split(&mut db, &p.events, max_events, max_bytes);
+            let _ = p.reply.send(result);
+        }
+        return;
+    }
+    let all: Vec<&NewEvent> = group.iter().flat_map(|p| p.events.iter()).collect();
+    match db.append(&all) {
+        Ok(seqs) => {
+            let mut rest = seqs.as_slice();
+            for p in group {
+                let (mine, tail) = rest.split_at(p.events.len().min(rest.len()));
+                rest = tail;
+                let _ = p.reply.send(Ok(mine.to_vec()));
+            }
+        }
+        Err(e) => {
+            for p in group {
+                let _ = p.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+fn append_split(
+    db: &mut Db,
+    events: &[NewEvent],
+    max_events: usize,
+    max_bytes: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut start = 0;
+    while start < events.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < events.len() && end - start < max_events {
+            let size = events.get(end).map_or(0, db::event_size);
+            if end > start && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            end += 1;
+        }
+        let chunk: Vec<&NewEvent> = events.get(start..end).unwrap_or(&[]).iter().collect();
+        seqs.extend(db.append(&chunk)?);
+        start = end;
+    }
+    Ok(seqs)
+}
