@@ -16,7 +16,7 @@ use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
 use crate::identity::IdentityState;
-use crate::{logger, preview};
+use crate::{buffer, logger, preview};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
@@ -314,13 +314,10 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
         }
         return print_preview(&root, &categories, &options, args.json);
     }
-    if !args.dry_run {
-        return Err(Failure::usage(
-            "storing collected events is not available in this build; \
-             use --preview or --dry-run",
-        ));
-    }
     let config = load_config(&args.config)?;
+    if !args.dry_run {
+        return collect_and_store(&config, root, &categories, args.gpsd);
+    }
     let (source, view) = consent::load(&config);
     if let Some(problem) = source.problem() {
         log::warn!("{problem}");
@@ -387,6 +384,66 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
             Outcome::NotCollected(reason) => {
                 out!("\n[{category}]\n  not collected: {reason}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// `assent collect`: collects the active categories once and appends them to the buffer.
+fn collect_and_store(
+    config: &Config,
+    root: Root,
+    categories: &[Category],
+    gpsd: Option<SocketAddr>,
+) -> Result<(), Failure> {
+    let store = buffer::open(config).map_err(Failure::cant_create)?;
+    let (source, view) = consent::load(config);
+    if let Some(problem) = source.problem() {
+        log::warn!("{problem}");
+    }
+    // Withdrawn categories are purged before anything new is stored.
+    let applied = buffer::apply_consent(config, &store, &view).map_err(Failure::cant_create)?;
+    if applied.changes > 0 {
+        log::info!("{} consent changes logged", applied.changes);
+    }
+    let mut readers = PlatformReaders::new(root, config);
+    if let Some(address) = gpsd {
+        readers.options.gpsd.address = address;
+    }
+    let identity = collect::identity(&config.state_dir, true).map_err(Failure::cant_create)?;
+    let fleet_key = collect::fleet_key(config).map_err(Failure::config)?;
+    let collection = collect::collect(
+        &view,
+        categories,
+        &readers,
+        identity.as_ref(),
+        fleet_key.as_deref(),
+    );
+    let at = buffer::Timestamp::now();
+    let events = collection
+        .collected()
+        .map(|(_, payload)| buffer::payload_event(payload, "snapshot", at))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::cant_create)?;
+    let stored: Vec<&str> = collection.collected().map(|(c, _)| c.name()).collect();
+    let seqs = if events.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .append_many(events)
+            .map_err(|e| Failure::cant_create(buffer::store_error(e)))?
+    };
+    match (seqs.first(), seqs.last()) {
+        (Some(first), Some(last)) => out!(
+            "stored {} events (seq {first}..{last}): {}",
+            seqs.len(),
+            stored.join(", ")
+        ),
+        _ => out!("stored nothing"),
+    }
+    for (category, outcome) in &collection.outcomes {
+        if let Outcome::NotCollected(reason) = outcome {
+            out!("not collected: {category} ({reason})");
         }
     }
     Ok(())
@@ -499,9 +556,13 @@ fn consent_edit(
     let now = SystemTime::now();
     consent::edit(config, &categories, decision, by, now).map_err(Failure::cant_create)?;
     let (_, view) = consent::load(config);
-    consent::log::record(&config.state_dir, &view, now).map_err(|e| {
-        Failure::cant_create(format!("{}: consent log: {e}", config.state_dir.display()))
-    })?;
+    // Takes effect at once, daemon or not: the change is logged and queued for the
+    // collector, and unsent data of withdrawn categories is deleted.
+    let store = buffer::open(config).map_err(Failure::cant_create)?;
+    let applied = buffer::apply_consent(config, &store, &view).map_err(Failure::cant_create)?;
+    for (category, count) in &applied.purged {
+        out!("deleted {count} unsent events of {category}");
+    }
     let verb = match decision {
         Decision::Grant => "granted",
         Decision::Revoke => "revoked",
@@ -529,7 +590,7 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
         let entries = consent::log::read_all(&config.state_dir)
             .map_err(|e| Failure::config(format!("{}: {e}", config.state_dir.display())))?;
         for entry in entries {
-            let line = serde_json::to_string(&entry).map_err(|e| Failure::config(e))?;
+            let line = serde_json::to_string(&entry).map_err(Failure::config)?;
             out!("{line}");
         }
         return Ok(());

@@ -3,6 +3,7 @@
 //!
 //! Only `cli` prints; everything else returns values or logs through `log`.
 
+mod buffer;
 mod cli;
 mod collect;
 mod config;

@@ -64,6 +64,23 @@ CREATE TABLE meta (
 const RECORD_COLUMNS: &str = "seq, category, kind, wall_time_ms, boot_id, monotonic_ns, \
     payload, gap_reason, gap_first_seq, gap_last_seq, gap_count";
 
+/// The `meta` key holding the buffer id, as 8 big-endian bytes.
+pub(crate) const BUFFER_ID_KEY: &str = "buffer_id";
+
+/// A random id for a new buffer file. Uniqueness per device is all that is needed, so
+/// std's randomly keyed hasher (seeded from the OS) mixed with the time is enough.
+fn new_buffer_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(now);
+    hasher.write_u32(std::process::id());
+    // Never 0, so 0 can mean "no buffer" elsewhere.
+    hasher.finish().max(1)
+}
+
 /// The smallest `max_bytes` accepted.
 pub const MIN_MAX_BYTES: u64 = 256 * 1024;
 
@@ -242,6 +259,11 @@ impl Db {
              PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(sql("creating schema"))?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            rusqlite::params![BUFFER_ID_KEY, new_buffer_id().to_be_bytes().to_vec()],
+        )
+        .map_err(sql("writing the buffer id"))?;
         if start_after_seq > 0 {
             conn.execute(
                 "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?1)",

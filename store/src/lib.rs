@@ -224,6 +224,17 @@ impl Store {
         lock(&self.shared.db).export()
     }
 
+    /// The random id of this buffer file, chosen when it was created. A buffer that
+    /// replaces a corrupt one gets a new id, so a receiver keys seqs by (device, buffer).
+    pub fn buffer_id(&self) -> Result<u64, StoreError> {
+        let bytes = self.get_meta(db::BUFFER_ID_KEY)?.unwrap_or_default();
+        let array: [u8; 8] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("buffer id missing from meta".to_string()))?;
+        Ok(u64::from_be_bytes(array))
+    }
+
     /// Reads a value from the key-value table.
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         lock(&self.shared.db).get_meta(key)

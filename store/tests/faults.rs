@@ -341,3 +341,24 @@ fn disk_full_evicts_and_never_corrupts() {
     drop(store);
     assert_eq!(integrity_check(&state), "ok");
 }
+
+#[test]
+fn a_replacement_buffer_gets_a_new_buffer_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), options(1 << 20)).unwrap();
+    let first = store.buffer_id().unwrap();
+    assert_ne!(first, 0);
+    drop(store);
+    // Stable across a reopen.
+    let (store, _) = Store::open(dir.path(), options(1 << 20)).unwrap();
+    assert_eq!(store.buffer_id().unwrap(), first);
+    drop(store);
+    // A quarantined file is replaced by a buffer with another id, so a receiver that keys
+    // seqs by (device, buffer) never takes new events for duplicates of old ones.
+    let mut rng = Rng::from_time();
+    let junk: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+    fs::write(dir.path().join("buffer.db"), junk).unwrap();
+    let (store, report) = Store::open(dir.path(), options(1 << 20)).unwrap();
+    assert!(report.quarantined.is_some());
+    assert_ne!(store.buffer_id().unwrap(), first);
+}

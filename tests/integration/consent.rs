@@ -325,6 +325,8 @@ fn raw_identifiers_never_appear_outside_the_preview() {
         outputs.push(device.run_ok(&["reset-id"]));
         outputs.push(device.run_ok(&["collect", "--dry-run", "--json", "--root", root_arg]));
         outputs.push(device.run_ok(&["collect", "--dry-run", "--root", root_arg]));
+        outputs.push(device.run_ok(&["collect", "--root", root_arg]));
+        outputs.push(device.run_ok(&["consent", "revoke", "software"]));
         outputs.push(device.run_ok(&["consent", "show", "--json"]));
         outputs.push(device.run_ok(&["consent", "show", "--history"]));
         let written = everything_written(&device, &outputs);
@@ -346,4 +348,102 @@ fn raw_identifiers_never_appear_outside_the_preview() {
             );
         }
     }
+}
+
+/// Runs a query on the device's buffer with the sqlite3 tool.
+fn buffer_rows(device: &Device, query: &str) -> String {
+    let out = run_ok(
+        std::process::Command::new("sqlite3")
+            .arg(device.state_dir().join("buffer.db"))
+            .arg(query),
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn collect_stores_active_categories_and_withdrawal_purges_them() {
+    let device = Device::new("");
+    let root = fixture_root("yocto-opkg");
+    let root_arg = root.to_str().unwrap();
+
+    // Without consent nothing is stored (beyond the consent records themselves).
+    let out = device.run_ok(&["collect", "--root", root_arg]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stored nothing"));
+    assert_eq!(
+        buffer_rows(
+            &device,
+            "SELECT count(*) FROM records WHERE category <> 'consent'"
+        ),
+        "0"
+    );
+
+    device.run_ok(&["consent", "grant", "--all-required"]);
+    device.run_ok(&["consent", "grant", "software"]);
+    let out = device.run_ok(&["collect", "--root", root_arg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("stored 5 events"), "{text}");
+    assert!(
+        text.contains("not collected: location (not granted)"),
+        "{text}"
+    );
+    assert_eq!(
+        buffer_rows(
+            &device,
+            "SELECT group_concat(category, ',') FROM (SELECT category FROM records \
+             WHERE category <> 'consent' ORDER BY seq)"
+        ),
+        "device_id,hardware,os,network,software"
+    );
+    // Consent changes are queued for the collector, as the legal basis.
+    assert_ne!(
+        buffer_rows(
+            &device,
+            "SELECT count(*) FROM records WHERE category = 'consent'"
+        ),
+        "0"
+    );
+
+    // Withdrawal deletes what was not sent, leaves a gap record saying so.
+    let out = device.run_ok(&["consent", "revoke", "software"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 1 unsent events of software"));
+    assert_eq!(
+        buffer_rows(
+            &device,
+            "SELECT count(*) FROM records WHERE category = 'software' AND payload IS NOT NULL"
+        ),
+        "0"
+    );
+    assert_eq!(
+        buffer_rows(
+            &device,
+            "SELECT gap_count FROM records WHERE gap_reason IS NOT NULL"
+        ),
+        "1"
+    );
+
+    // A hand edit withdrawing a required category: the next run purges and stores nothing.
+    let consent_file = device.state_dir().join("consent.toml");
+    let text = std::fs::read_to_string(&consent_file).unwrap().replace(
+        "[categories.os]\ngranted = true",
+        "[categories.os]\ngranted = false",
+    );
+    std::fs::write(&consent_file, text).unwrap();
+    let out = device.run_ok(&["collect", "--root", root_arg]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stored nothing"));
+    assert_eq!(
+        buffer_rows(
+            &device,
+            "SELECT count(*) FROM records WHERE payload IS NOT NULL \
+             AND category IN ('device_id', 'hardware', 'os', 'network')"
+        ),
+        "0"
+    );
+    assert_eq!(
+        buffer_rows(
+            &device,
+            "SELECT sum(gap_count) FROM records WHERE gap_reason IS NOT NULL"
+        ),
+        "5",
+        "one software event, then the four required ones, are accounted for by gaps"
+    );
 }

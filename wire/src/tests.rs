@@ -185,7 +185,8 @@ fn hostile_bodies_are_rejected_not_panicked_on() {
 #[test]
 fn batch_rules_are_enforced() {
     let ok = sample_batch("container");
-    let cases: Vec<(Box<dyn Fn(&mut Batch)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Batch)>;
+    let cases: Vec<(Mutation, &str)> = vec![
         (Box::new(|b| b.first_seq = 0), "bad seq range"),
         (Box::new(|b| b.last_seq = b.first_seq - 1), "bad seq range"),
         (Box::new(|b| b.last_seq = 20), "outside the batch range"),

@@ -1,0 +1,155 @@
+//! The agent's side of the event buffer: opening the store from the config, turning
+//! collected payloads and consent changes into events, and applying consent to what is
+//! held (withdrawn categories are purged, never sent).
+
+use crate::config::{Config, Durability as ConfigDurability};
+use crate::consent::log::ConsentLogEntry;
+use crate::consent::{self, ConsentView};
+use assent_platform::Category;
+use assent_store::{Durability, NewEvent, Store, StoreError, StoreOptions};
+use assent_wire::Payload;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The store category under which consent changes are queued for the collector.
+pub const CONSENT_CATEGORY: &str = "consent";
+
+/// Opens (or creates) `buffer.db` in the state directory with the config's bounds.
+pub fn open(config: &Config) -> Result<Store, String> {
+    crate::fsutil::ensure_private_dir(&config.state_dir)
+        .map_err(|e| format!("{}: {e}", config.state_dir.display()))?;
+    let options = StoreOptions {
+        max_bytes: config.buffer.max_bytes,
+        retention_days: u32::try_from(config.buffer.retention_days).unwrap_or(u32::MAX),
+        durability: match config.buffer.durability {
+            ConfigDurability::Full => Durability::Full,
+            ConfigDurability::Normal => Durability::Normal,
+        },
+        optional_categories: config
+            .categories
+            .iter()
+            .filter(|(_, p)| !p.required)
+            .map(|(c, _)| c.name().to_string())
+            .collect(),
+        ..StoreOptions::default()
+    };
+    let (store, report) = Store::open(&config.state_dir, options)
+        .map_err(|e| format!("{}: buffer: {e}", config.state_dir.display()))?;
+    if let Some(path) = &report.quarantined {
+        log::error!(
+            "the event buffer was corrupt ({}); moved to {} and replaced by an empty one; \
+             a gap record tells the collector",
+            report.corruption.as_deref().unwrap_or("unknown damage"),
+            path.display()
+        );
+    }
+    Ok(store)
+}
+
+/// When and in which boot an event is recorded: wall clock, boot id and monotonic time,
+/// so ordering survives a wall clock that jumps.
+#[derive(Debug, Clone, Copy)]
+pub struct Timestamp {
+    pub wall_time_ms: i64,
+    pub boot_id: [u8; 16],
+    pub monotonic_ns: u64,
+}
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let wall_time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let monotonic_ns =
+            nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
+                u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+                    + u64::try_from(t.tv_nsec()).unwrap_or(0)
+            });
+        Timestamp {
+            wall_time_ms,
+            boot_id: current_boot_id(),
+            monotonic_ns,
+        }
+    }
+}
+
+/// This boot's id from the kernel; zeros if it cannot be read (the wall time and seq
+/// still order events).
+fn current_boot_id() -> [u8; 16] {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .and_then(|s| assent_wire::BootId::from_hex(s.trim()).ok())
+        .map_or([0; 16], |b| b.0)
+}
+
+/// An event for a collected payload.
+pub fn payload_event(payload: &Payload, kind: &str, at: Timestamp) -> Result<NewEvent, String> {
+    Ok(NewEvent {
+        category: payload.category().name().to_string(),
+        kind: kind.to_string(),
+        wall_time_ms: at.wall_time_ms,
+        boot_id: at.boot_id,
+        monotonic_ns: at.monotonic_ns,
+        payload: payload.to_postcard().map_err(|e| e.to_string())?,
+    })
+}
+
+/// An event for a consent change (sent as a consent record).
+fn consent_event(entry: &ConsentLogEntry, at: Timestamp) -> Result<NewEvent, String> {
+    Ok(NewEvent {
+        category: CONSENT_CATEGORY.to_string(),
+        kind: "change".to_string(),
+        wall_time_ms: at.wall_time_ms,
+        boot_id: at.boot_id,
+        monotonic_ns: at.monotonic_ns,
+        payload: postcard::to_stdvec(entry).map_err(|e| e.to_string())?,
+    })
+}
+
+/// What applying consent to the buffer did.
+#[derive(Debug, Default)]
+pub struct ConsentApplied {
+    /// Consent changes logged and queued for the collector.
+    pub changes: usize,
+    /// Unsent events deleted, per withdrawn category.
+    pub purged: Vec<(Category, u64)>,
+}
+
+/// Logs consent changes (queuing them for the collector) and purges every unsent event
+/// of a category that is not active. Safe to call often: both steps do nothing when
+/// nothing changed.
+pub fn apply_consent(
+    config: &Config,
+    store: &Store,
+    view: &ConsentView,
+) -> Result<ConsentApplied, String> {
+    let at = Timestamp::now();
+    let changes = consent::log::record(&config.state_dir, view, SystemTime::now())
+        .map_err(|e| format!("{}: consent log: {e}", config.state_dir.display()))?;
+    let events = changes
+        .iter()
+        .map(|c| consent_event(c, at))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !events.is_empty() {
+        store.append_many(events).map_err(store_error)?;
+    }
+    let mut purged = Vec::new();
+    let held = store.stats().map_err(store_error)?.per_category;
+    for category in Category::ALL {
+        if view.is_active(category) || !held.contains_key(category.name()) {
+            continue;
+        }
+        let count = store.purge_category(category.name()).map_err(store_error)?;
+        if count > 0 {
+            log::info!("consent for {category} is not active: deleted {count} unsent events");
+            purged.push((category, count));
+        }
+    }
+    Ok(ConsentApplied {
+        changes: changes.len(),
+        purged,
+    })
+}
+
+pub fn store_error(e: StoreError) -> String {
+    format!("buffer: {e}")
+}
