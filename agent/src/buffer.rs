@@ -5,6 +5,7 @@
 use crate::config::{Config, Durability as ConfigDurability};
 use crate::consent::log::ConsentLogEntry;
 use crate::consent::{self, ConsentView};
+use crate::outbox;
 use assent_platform::Category;
 use assent_store::{Durability, NewEvent, Store, StoreError, StoreOptions};
 use assent_wire::Payload;
@@ -105,6 +106,11 @@ fn consent_event(entry: &ConsentLogEntry, at: Timestamp) -> Result<NewEvent, Str
     })
 }
 
+/// Decodes a queued consent change.
+pub fn decode_consent(payload: &[u8]) -> Result<ConsentLogEntry, String> {
+    postcard::from_bytes(payload).map_err(|e| format!("consent record: {e}"))
+}
+
 /// What applying consent to the buffer did.
 #[derive(Debug, Default)]
 pub struct ConsentApplied {
@@ -131,6 +137,25 @@ pub fn apply_consent(
         .collect::<Result<Vec<_>, _>>()?;
     if !events.is_empty() {
         store.append_many(events).map_err(store_error)?;
+    }
+    // A withdrawal asks the collector to erase what it holds of that category, under the
+    // pseudonym the data was sent with. Nothing sent yet: nothing to erase.
+    let withdrawn: Vec<Category> = changes
+        .iter()
+        .filter(|c| c.is_withdrawal())
+        .map(|c| c.category)
+        .collect();
+    if !withdrawn.is_empty() {
+        if let Some(device) = outbox::last_pseudonym(store)? {
+            outbox::queue_erasure(
+                store,
+                outbox::ErasureJob {
+                    device,
+                    categories: Some(withdrawn),
+                    queued_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                },
+            )?;
+        }
     }
     let mut purged = Vec::new();
     let held = store.stats().map_err(store_error)?.per_category;

@@ -16,7 +16,7 @@ use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
 use crate::identity::IdentityState;
-use crate::{buffer, logger, preview};
+use crate::{buffer, logger, preview, sync};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
@@ -51,6 +51,33 @@ enum Command {
     CheckConfig(CheckConfigArgs),
     Consent(ConsentArgs),
     ResetId(ResetIdArgs),
+    Sync(SyncArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Upload the queued events to the collector. With --once: the whole queue now, in the
+/// foreground, without a running daemon; prints what was sent, acked and what remains.
+#[argh(subcommand, name = "sync")]
+struct SyncArgs {
+    /// upload everything queued now and exit (no daemon needed)
+    #[argh(switch)]
+    once: bool,
+
+    /// send even over a metered link (a technician's explicit flush)
+    #[argh(switch)]
+    allow_metered: bool,
+
+    /// most events per batch (default 1000; halved when the collector says 413)
+    #[argh(option, default = "sync::DEFAULT_BATCH_EVENTS")]
+    batch_events: usize,
+
+    /// give up after this many failed attempts in a row (default 3)
+    #[argh(option, default = "3")]
+    attempts: u32,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -232,6 +259,7 @@ fn run() -> ExitCode {
         Some(Command::CheckConfig(c)) => check_config(c),
         Some(Command::Consent(c)) => consent(c),
         Some(Command::ResetId(c)) => reset_id(c),
+        Some(Command::Sync(c)) => sync(c),
         None => Err(Failure::usage(
             "no command given; run `assent --help` to see them",
         )),
@@ -644,6 +672,91 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
         out!("    purpose: {}", status.purpose);
     }
     Ok(())
+}
+
+/// Exit status when the collector could not be reached or refused (EX_TEMPFAIL).
+const EXIT_TEMPFAIL: u8 = 75;
+
+fn sync(args: SyncArgs) -> Result<(), Failure> {
+    if !args.once {
+        return Err(Failure::usage(
+            "sync: asking a running daemon is not available in this build; use --once",
+        ));
+    }
+    let config = load_config(&args.config)?;
+    let store = buffer::open(&config).map_err(Failure::cant_create)?;
+    let mut uploader = sync::Uploader::new(&config, &store).map_err(Failure::config)?;
+    uploader.allow_metered = args.allow_metered;
+    uploader.set_batch_limits(args.batch_events, sync::DEFAULT_BATCH_BYTES);
+    let mut backoff = sync::backoff::Backoff::new(
+        std::time::Duration::from_secs(config.sync.backoff_base_seconds),
+        std::time::Duration::from_secs(config.sync.backoff_max_seconds),
+    );
+    let (mut batches, mut events, mut bytes, mut erasures) = (0u64, 0u64, 0u64, 0u64);
+    let mut acked = None;
+    let mut failures = 0u32;
+    let outcome: Result<(), String> = smol::block_on(async {
+        loop {
+            match uploader.step().await {
+                sync::Step::Idle => return Ok(()),
+                sync::Step::Sent {
+                    events: e,
+                    bytes: b,
+                    acked_through,
+                    ..
+                } => {
+                    batches += 1;
+                    events += e;
+                    bytes += b;
+                    acked = Some(acked_through);
+                    failures = 0;
+                    backoff.reset();
+                }
+                sync::Step::Erased { device, events } => {
+                    log::info!("collector erased {events} events held for {device}");
+                    erasures += 1;
+                    failures = 0;
+                }
+                sync::Step::DeadLettered { path, reason } => {
+                    eprintln!("assent: {reason}; kept in {}", path.display());
+                }
+                sync::Step::Deferred(reason) => return Err(format!("not sending: {reason}")),
+                sync::Step::Retry {
+                    reason,
+                    retry_after,
+                } => {
+                    failures += 1;
+                    if failures >= args.attempts.max(1) {
+                        return Err(reason);
+                    }
+                    let delay = backoff
+                        .next_delay(retry_after)
+                        .min(std::time::Duration::from_secs(30));
+                    log::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
+                    smol::Timer::after(delay).await;
+                }
+            }
+        }
+    });
+    let stats = store
+        .stats()
+        .map_err(|e| Failure::cant_create(buffer::store_error(e)))?;
+    out!(
+        "sent {events} events in {batches} batches ({bytes} bytes); erasure requests confirmed: {erasures}"
+    );
+    match acked {
+        Some(seq) => out!("acked through seq {seq}"),
+        None => out!("acked: nothing new"),
+    }
+    out!(
+        "remaining: {} events, {} gap records",
+        stats.count,
+        stats.gaps
+    );
+    outcome.map_err(|reason| Failure {
+        code: EXIT_TEMPFAIL,
+        message: format!("assent: sync stopped: {reason}"),
+    })
 }
 
 fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {

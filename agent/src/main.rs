@@ -7,11 +7,14 @@ mod buffer;
 mod cli;
 mod collect;
 mod config;
+mod connectivity;
 mod consent;
 mod fsutil;
 mod identity;
 mod logger;
+mod outbox;
 mod preview;
+mod sync;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -241,6 +241,9 @@ pub enum GapReason {
     Purged,
     BufferReset,
     DiskFull,
+    /// The stored bytes of the event could not be decoded (damaged or from an
+    /// incompatible version); it is reported instead of sent.
+    Undecodable,
 }
 
 /// `count` events (of `category` when given) with seqs in `first_seq..=last_seq` were

@@ -34,6 +34,16 @@ pub struct ConsentLogEntry {
     pub by: Option<String>,
     pub at: Option<String>,
     pub policy_version: u32,
+    /// The state before this change (`None` for the first entry of a category).
+    pub previous_state: Option<String>,
+}
+
+impl ConsentLogEntry {
+    /// Whether this change is the owner withdrawing a category that was active: the
+    /// collector must then be asked to erase what it holds of it.
+    pub fn is_withdrawal(&self) -> bool {
+        self.state == "refused" && self.previous_state.as_deref() == Some("active")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +95,7 @@ pub fn record(
                 by: entry.by.clone(),
                 at: entry.at.clone(),
                 policy_version: view.policy_version,
+                previous_state: previous.get(&status.category).map(|p| p.state.clone()),
             });
         }
         current.insert(status.category, entry);

@@ -1,0 +1,122 @@
+//! What the agent remembers about sending, kept in the buffer's `meta` table so it is as
+//! durable as the events: pending erasure requests, the pseudonym last sent under, a
+//! bounded log of sent batches (for the owner's export), and metered-link usage.
+
+use assent_platform::Category;
+use assent_store::Store;
+use assent_wire::Pseudonym;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const ERASURE_QUEUE: &str = "erasure_queue";
+const LAST_PSEUDONYM: &str = "last_pseudonym";
+const SENT_LOG: &str = "sent_log";
+const METERED_USAGE: &str = "metered_usage";
+
+/// The most sent-batch entries kept.
+pub const SENT_LOG_LIMIT: usize = 200;
+
+/// An erasure the collector must be asked for, under the pseudonym that data was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureJob {
+    pub device: Pseudonym,
+    /// `None`: everything.
+    pub categories: Option<Vec<Category>>,
+    pub queued_at: String,
+}
+
+/// One batch the collector acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentBatch {
+    pub at: String,
+    pub device: Pseudonym,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub bytes: u64,
+    /// Events per category (plus `gap` and `consent` records).
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Bytes sent over metered links on one day (days since the epoch, UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeteredUsage {
+    pub day: u64,
+    pub bytes: u64,
+}
+
+fn get<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, String> {
+    match store.get_meta(key).map_err(|e| format!("buffer: {e}"))? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("buffer meta `{key}`: {e}")),
+        None => Ok(None),
+    }
+}
+
+fn put<T: Serialize>(store: &Store, key: &str, value: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| format!("buffer meta `{key}`: {e}"))?;
+    store
+        .set_meta(key, &bytes)
+        .map_err(|e| format!("buffer: {e}"))
+}
+
+pub fn erasure_queue(store: &Store) -> Result<Vec<ErasureJob>, String> {
+    Ok(get(store, ERASURE_QUEUE)?.unwrap_or_default())
+}
+
+/// Queues an erasure durably; it is sent before any further batch.
+pub fn queue_erasure(store: &Store, job: ErasureJob) -> Result<(), String> {
+    let mut queue = erasure_queue(store)?;
+    if !queue.contains(&job) {
+        queue.push(job);
+    }
+    put(store, ERASURE_QUEUE, &queue)
+}
+
+/// Removes the first queued erasure once the collector confirmed it.
+pub fn erasure_done(store: &Store, job: &ErasureJob) -> Result<(), String> {
+    let mut queue = erasure_queue(store)?;
+    if let Some(i) = queue.iter().position(|j| j == job) {
+        queue.remove(i);
+    }
+    put(store, ERASURE_QUEUE, &queue)
+}
+
+/// The pseudonym batches were last sent under: erasures for data already sent must
+/// name it, even when the identity has changed since.
+pub fn last_pseudonym(store: &Store) -> Result<Option<Pseudonym>, String> {
+    get(store, LAST_PSEUDONYM)
+}
+
+pub fn set_last_pseudonym(store: &Store, pseudonym: &Pseudonym) -> Result<(), String> {
+    if last_pseudonym(store)?.as_ref() == Some(pseudonym) {
+        return Ok(());
+    }
+    put(store, LAST_PSEUDONYM, pseudonym)
+}
+
+pub fn sent_log(store: &Store) -> Result<Vec<SentBatch>, String> {
+    Ok(get(store, SENT_LOG)?.unwrap_or_default())
+}
+
+pub fn record_sent(store: &Store, entry: SentBatch) -> Result<(), String> {
+    let mut log = sent_log(store)?;
+    log.push(entry);
+    let excess = log.len().saturating_sub(SENT_LOG_LIMIT);
+    log.drain(..excess);
+    put(store, SENT_LOG, &log)
+}
+
+pub fn metered_usage(store: &Store) -> Result<MeteredUsage, String> {
+    Ok(get(store, METERED_USAGE)?.unwrap_or_default())
+}
+
+pub fn add_metered_bytes(store: &Store, day: u64, bytes: u64) -> Result<MeteredUsage, String> {
+    let mut usage = metered_usage(store)?;
+    if usage.day != day {
+        usage = MeteredUsage { day, bytes: 0 };
+    }
+    usage.bytes = usage.bytes.saturating_add(bytes);
+    put(store, METERED_USAGE, &usage)?;
+    Ok(usage)
+}

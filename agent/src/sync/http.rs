@@ -1,0 +1,264 @@
+//! A small HTTP/1.1 client over TLS for the collector: one connection, reused while it
+//! stays open, with a timeout on every stage and a bound on the response body.
+
+use futures_rustls::TlsConnector;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use rustls::pki_types::ServerName;
+use smol::future::FutureExt;
+use smol::net::TcpStream;
+use smol_hyper::rt::FuturesIo;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest response body read; anything longer is an error.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How long each stage of a request may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub handshake: Duration,
+    /// Sending the request and receiving the response head.
+    pub request: Duration,
+    /// Receiving the response body.
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            handshake: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+            response: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An answer from the collector.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum TransportError {
+    Resolve(String),
+    Connect(std::io::Error),
+    /// The TLS handshake failed: an untrusted or expired certificate, a wrong host name.
+    Tls(std::io::Error),
+    Timeout(&'static str),
+    Http(String),
+    BodyTooLarge,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Resolve(e) => write!(f, "cannot resolve the collector: {e}"),
+            TransportError::Connect(e) => write!(f, "cannot connect: {e}"),
+            TransportError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            TransportError::Timeout(stage) => write!(f, "timed out during {stage}"),
+            TransportError::Http(e) => write!(f, "HTTP: {e}"),
+            TransportError::BodyTooLarge => {
+                write!(f, "response body larger than {MAX_RESPONSE_BYTES} bytes")
+            }
+        }
+    }
+}
+
+/// The client for one collector.
+pub struct HttpClient {
+    host: String,
+    port: u16,
+    base_path: String,
+    connector: TlsConnector,
+    timeouts: Timeouts,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpClient({}:{})", self.host, self.port)
+    }
+}
+
+async fn within<T>(
+    limit: Duration,
+    stage: &'static str,
+    fut: impl Future<Output = T>,
+) -> Result<T, TransportError> {
+    async { Ok(fut.await) }
+        .or(async {
+            smol::Timer::after(limit).await;
+            Err(TransportError::Timeout(stage))
+        })
+        .await
+}
+
+impl HttpClient {
+    pub fn new(
+        host: &str,
+        port: u16,
+        base_path: &str,
+        tls: Arc<rustls::ClientConfig>,
+        timeouts: Timeouts,
+    ) -> HttpClient {
+        HttpClient {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            base_path: base_path.trim_end_matches('/').to_string(),
+            connector: TlsConnector::from(tls),
+            timeouts,
+            sender: None,
+        }
+    }
+
+    /// Drops the connection, so the next request opens a new one.
+    pub fn disconnect(&mut self) {
+        self.sender = None;
+    }
+
+    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+        let target = (self.host.clone(), self.port);
+        let addrs = within(
+            self.timeouts.connect,
+            "name resolution",
+            smol::net::resolve(target),
+        )
+        .await?
+        .map_err(|e| TransportError::Resolve(e.to_string()))?;
+        let mut last_error = None;
+        let mut stream = None;
+        for addr in addrs {
+            match within(self.timeouts.connect, "connect", TcpStream::connect(addr)).await? {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let tcp = match (stream, last_error) {
+            (Some(s), _) => s,
+            (None, Some(e)) => return Err(TransportError::Connect(e)),
+            (None, None) => return Err(TransportError::Resolve("no address".to_string())),
+        };
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(self.host.clone())
+            .map_err(|e| TransportError::Resolve(format!("{}: {e}", self.host)))?;
+        let tls = within(
+            self.timeouts.handshake,
+            "TLS handshake",
+            self.connector.connect(name, tcp),
+        )
+        .await?
+        .map_err(TransportError::Tls)?;
+        let (sender, connection) = within(
+            self.timeouts.handshake,
+            "HTTP handshake",
+            hyper::client::conn::http1::handshake(FuturesIo::new(tls)),
+        )
+        .await?
+        .map_err(|e| TransportError::Http(e.to_string()))?;
+        smol::spawn(async move {
+            if let Err(e) = connection.await {
+                log::debug!("collector connection closed: {e}");
+            }
+        })
+        .detach();
+        Ok(sender)
+    }
+
+    /// POSTs `body` to `path` under the collector URL's path.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        bearer_token: Option<&str>,
+    ) -> Result<Response, TransportError> {
+        let mut sender = match self.sender.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => self.connect().await?,
+        };
+        let authority = if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        };
+        let mut request = hyper::Request::post(format!("{}{path}", self.base_path))
+            .header(hyper::header::HOST, authority)
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .header(hyper::header::ACCEPT, content_type)
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("assent/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(token) = bearer_token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| TransportError::Http(e.to_string()))?;
+        within(self.timeouts.request, "request", sender.ready())
+            .await?
+            .map_err(|e| TransportError::Http(e.to_string()))?;
+        let response = within(
+            self.timeouts.request,
+            "request",
+            sender.send_request(request),
+        )
+        .await?
+        .map_err(|e| TransportError::Http(e.to_string()))?;
+        let status = response.status().as_u16();
+        let header = |name: hyper::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header(hyper::header::CONTENT_TYPE);
+        let retry_after = header(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let keep_alive = !response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let collected = within(
+            self.timeouts.response,
+            "response body",
+            Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect(),
+        )
+        .await?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                TransportError::BodyTooLarge
+            } else {
+                TransportError::Http(e.to_string())
+            }
+        })?;
+        if keep_alive {
+            self.sender = Some(sender);
+        }
+        Ok(Response {
+            status,
+            content_type,
+            retry_after,
+            body: collected.to_bytes().to_vec(),
+        })
+    }
+}

@@ -1,0 +1,582 @@
+//! The uploader: everything accepted reaches the collector exactly once, nothing is sent
+//! that consent does not cover, and metered links are spared.
+//!
+//! One batch is in flight at a time, from `Store::next_batch`; the collector's ack
+//! advances the store. Before each batch the consent file is read again: events of
+//! categories no longer active are purged, not sent, and queued erasure requests are
+//! sent before any further batch. The batch carries a pseudonym derived from hardware
+//! identifiers only while `device_id` is active.
+
+pub mod backoff;
+pub mod http;
+pub mod tls;
+
+use crate::buffer;
+use crate::collect;
+use crate::connectivity::Connectivity;
+use crate::config::{Config, MeteredPolicy};
+use crate::consent::{self, ConsentView};
+use crate::identity::IdentityState;
+use crate::outbox::{self, ErasureJob, SentBatch};
+use assent_platform::{Category, Root};
+use assent_store::{GapReason as StoreGapReason, Record as StoredRecord, Store};
+use assent_wire::{
+    self as wire, Batch, Encoding, Gap, GapReason, Payload, Pseudonym, Record, PROTOCOL_VERSION,
+};
+use http::{HttpClient, Response, Timeouts, TransportError};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Events per batch to start with (halved on 413).
+pub const DEFAULT_BATCH_EVENTS: usize = 1000;
+/// Bytes of stored events per batch to start with (halved on 413).
+pub const DEFAULT_BATCH_BYTES: u64 = 1 << 20;
+/// Dead-lettered batches kept in the state directory.
+pub const DEAD_LETTER_LIMIT: usize = 32;
+
+/// What one step of the uploader did.
+#[derive(Debug)]
+pub enum Step {
+    /// Nothing is queued.
+    Idle,
+    /// A batch was acknowledged.
+    Sent {
+        events: u64,
+        bytes: u64,
+        acked_through: u64,
+    },
+    /// A queued erasure request was confirmed.
+    Erased { device: Pseudonym, events: u64 },
+    /// A batch the collector refuses for good was moved to the dead-letter directory.
+    DeadLettered { path: PathBuf, reason: String },
+    /// Sending is not allowed now (metered link, no collector).
+    Deferred(String),
+    /// A transient failure: try again after a backoff (at least `retry_after`).
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The uploader for one collector.
+pub struct Uploader<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    client: HttpClient,
+    token: Option<String>,
+    encoding: Encoding,
+    max_events: usize,
+    max_bytes: u64,
+    /// Allow a metered link whatever `sync.metered` says (a technician's explicit flush).
+    pub allow_metered: bool,
+}
+
+impl std::fmt::Debug for Uploader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Uploader({:?})", self.client)
+    }
+}
+
+impl<'a> Uploader<'a> {
+    pub fn new(config: &'a Config, store: &'a Store) -> Result<Uploader<'a>, String> {
+        let collector = config.collector.as_ref().ok_or_else(|| {
+            format!(
+                "{}: no [collector] section: nothing can be sent",
+                config.path.display()
+            )
+        })?;
+        let tls = tls::client_config(collector)?;
+        let token = match &collector.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        Ok(Uploader {
+            config,
+            store,
+            client: HttpClient::new(
+                &collector.host,
+                collector.port,
+                &collector.path,
+                tls,
+                Timeouts::default(),
+            ),
+            token,
+            encoding: Encoding::Postcard,
+            max_events: DEFAULT_BATCH_EVENTS,
+            max_bytes: DEFAULT_BATCH_BYTES,
+            allow_metered: false,
+        })
+    }
+
+    /// Uses a batch size other than the default (benchmarks, tests).
+    pub fn set_batch_limits(&mut self, max_events: usize, max_bytes: u64) {
+        self.max_events = max_events.max(1);
+        self.max_bytes = max_bytes.max(1);
+    }
+
+    /// One step: apply consent, send one queued erasure or one batch.
+    pub async fn step(&mut self) -> Step {
+        match self.try_step().await {
+            Ok(step) => step,
+            Err(reason) => Step::Retry {
+                reason,
+                retry_after: None,
+            },
+        }
+    }
+
+    async fn try_step(&mut self) -> Result<Step, String> {
+        let view = self.apply_consent()?;
+        if let Some(reason) = self.metered_block()? {
+            return Ok(Step::Deferred(reason));
+        }
+        if let Some(job) = outbox::erasure_queue(self.store)?.into_iter().next() {
+            return self.send_erasure(job).await;
+        }
+        let Some(stored) = self
+            .store
+            .next_batch(self.max_events, self.max_bytes)
+            .map_err(buffer::store_error)?
+        else {
+            return Ok(Step::Idle);
+        };
+        let device = self.pseudonym(&view)?;
+        let batch = to_wire_batch(
+            &device,
+            self.store.buffer_id().map_err(buffer::store_error)?,
+            stored,
+        )?;
+        // Consent is checked again right before anything is sent.
+        let now = consent::load(self.config).1;
+        if let Some(category) = batch_categories(&batch).find(|c| !now.is_active(*c)) {
+            log::info!("consent for {category} changed while preparing a batch; purging first");
+            self.apply_consent()?;
+            return Box::pin(self.try_step()).await;
+        }
+        let body = wire::encode(&batch, self.encoding).map_err(|e| e.to_string())?;
+        let bytes = body.len() as u64;
+        let response = match self
+            .client
+            .post(
+                wire::PATH_BATCHES,
+                self.encoding.content_type(),
+                body,
+                self.token.as_deref(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(transport_retry(&mut self.client, e)),
+        };
+        self.count_metered(bytes)?;
+        self.handle_batch_response(&device, &batch, bytes, response)
+    }
+
+    /// Reads consent, logs changes, purges what is no longer allowed.
+    fn apply_consent(&self) -> Result<ConsentView, String> {
+        let (source, view) = consent::load(self.config);
+        if let Some(problem) = source.problem() {
+            log::warn!("{problem}");
+        }
+        buffer::apply_consent(self.config, self.store, &view)?;
+        Ok(view)
+    }
+
+    /// The pseudonym for this batch: from hardware identifiers only while `device_id`
+    /// is active; otherwise from the install id, and no identifier is read.
+    fn pseudonym(&self, view: &ConsentView) -> Result<Pseudonym, String> {
+        let identity =
+            IdentityState::load_or_create(&self.config.state_dir).map_err(|e| e.to_string())?;
+        let pseudonym = if view.is_active(Category::DeviceId) {
+            let fleet_key = collect::fleet_key(self.config)?;
+            let ids = assent_platform::device_id::read(&Root::live());
+            match identity.hardware_pseudonym(&ids, fleet_key.as_deref()) {
+                Ok((p, _)) => p,
+                Err(e) => {
+                    log::warn!("{e}; sending under the install pseudonym");
+                    identity.install_pseudonym()
+                }
+            }
+        } else {
+            identity.install_pseudonym()
+        };
+        Ok(pseudonym)
+    }
+
+    async fn send_erasure(&mut self, job: ErasureJob) -> Result<Step, String> {
+        let request = wire::ErasureRequest {
+            version: PROTOCOL_VERSION,
+            device: job.device.clone(),
+            categories: job.categories.clone(),
+        };
+        let body = wire::encode(&request, self.encoding).map_err(|e| e.to_string())?;
+        let response = match self
+            .client
+            .post(
+                wire::PATH_ERASURE,
+                self.encoding.content_type(),
+                body,
+                self.token.as_deref(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(transport_retry(&mut self.client, e)),
+        };
+        match response.status {
+            200 => {
+                let encoding = response_encoding(&response, self.encoding);
+                let ack = wire::decode_erasure_ack(&response.body, encoding)
+                    .map_err(|e| format!("collector's erasure answer: {e}"))?;
+                outbox::erasure_done(self.store, &job)?;
+                log::info!(
+                    "collector erased {} events of {} ({})",
+                    ack.erased_events,
+                    job.device,
+                    describe_categories(&job.categories)
+                );
+                Ok(Step::Erased {
+                    device: job.device,
+                    events: ack.erased_events,
+                })
+            }
+            status => Ok(status_retry(status, &response, "erasure request")),
+        }
+    }
+
+    fn handle_batch_response(
+        &mut self,
+        device: &Pseudonym,
+        batch: &Batch,
+        bytes: u64,
+        response: Response,
+    ) -> Result<Step, String> {
+        match response.status {
+            200 => {
+                let encoding = response_encoding(&response, self.encoding);
+                let ack = wire::decode_batch_ack(&response.body, encoding)
+                    .map_err(|e| format!("collector's answer: {e}"))?;
+                let through = ack.acked_through.min(batch.last_seq);
+                let before = self
+                    .store
+                    .stats()
+                    .map_err(buffer::store_error)?
+                    .acked_through;
+                if through > before {
+                    self.store.ack(through).map_err(buffer::store_error)?;
+                }
+                outbox::set_last_pseudonym(self.store, device)?;
+                let events = batch
+                    .records
+                    .iter()
+                    .filter(|r| matches!(r, Record::Event(_)) && r.seq() <= through)
+                    .count() as u64;
+                outbox::record_sent(self.store, sent_entry(device, batch, bytes))?;
+                if through < batch.last_seq {
+                    // The collector is missing something before this batch: resend from
+                    // where it stands.
+                    return Ok(Step::Retry {
+                        reason: format!(
+                            "collector acknowledged through {through} of {}..={}",
+                            batch.first_seq, batch.last_seq
+                        ),
+                        retry_after: None,
+                    });
+                }
+                Ok(Step::Sent {
+                    events,
+                    bytes,
+                    acked_through: through,
+                })
+            }
+            413 if batch.records.len() > 1 => {
+                self.max_events = (batch.records.len() / 2).max(1);
+                self.max_bytes = (self.max_bytes / 2).max(1);
+                log::warn!(
+                    "collector says the batch is too large; sending at most {} records",
+                    self.max_events
+                );
+                Ok(Step::Retry {
+                    reason: "batch too large".to_string(),
+                    retry_after: Some(Duration::ZERO),
+                })
+            }
+            status @ (400 | 404 | 405 | 413 | 415 | 422) => {
+                self.dead_letter(batch, status, &response)
+            }
+            status => Ok(status_retry(status, &response, "batch")),
+        }
+    }
+
+    /// Moves a batch the collector refuses for good out of the queue, keeping it in the
+    /// dead-letter directory (bounded), with a clear log line.
+    fn dead_letter(
+        &mut self,
+        batch: &Batch,
+        status: u16,
+        response: &Response,
+    ) -> Result<Step, String> {
+        let reason = format!(
+            "collector rejected batch {}..={} with {status}: {}",
+            batch.first_seq,
+            batch.last_seq,
+            error_text(response)
+        );
+        let dir = self.config.state_dir.join("dead-letter");
+        crate::fsutil::ensure_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(format!(
+            "{}-{}-{}.json",
+            now_ms(),
+            batch.first_seq,
+            batch.last_seq
+        ));
+        let doc = serde_json::json!({"status": status, "reason": reason, "batch": batch});
+        let text = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
+        crate::fsutil::write_atomic(&path, &text, 0o600)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        prune_dead_letters(&dir);
+        self.store
+            .ack(batch.last_seq)
+            .map_err(buffer::store_error)?;
+        log::error!("{reason}; kept in {}", path.display());
+        Ok(Step::DeadLettered { path, reason })
+    }
+
+    /// Whether the current default route is metered and the policy forbids sending.
+    fn metered_block(&self) -> Result<Option<String>, String> {
+        if self.allow_metered {
+            return Ok(None);
+        }
+        let Some(interface) = metered_route(self.config) else {
+            return Ok(None);
+        };
+        match self.config.sync.metered {
+            MeteredPolicy::Allow => Ok(None),
+            MeteredPolicy::Defer => Ok(Some(format!(
+                "the default route is over metered {interface}; sync.metered = \"defer\""
+            ))),
+            MeteredPolicy::MaxBytesPerDay(limit) => {
+                let usage = outbox::metered_usage(self.store)?;
+                if usage.day == today() && usage.bytes >= limit {
+                    Ok(Some(format!(
+                        "{} bytes sent over metered {interface} today, limit {limit}",
+                        usage.bytes
+                    )))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn count_metered(&self, bytes: u64) -> Result<(), String> {
+        if metered_route(self.config).is_some() {
+            outbox::add_metered_bytes(self.store, today(), bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// The metered interface carrying the default route, if the route is metered.
+pub fn metered_route(config: &Config) -> Option<String> {
+    let now = Connectivity::read(&Root::live(), config);
+    now.route_interface.filter(|_| now.metered)
+}
+
+fn today() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+fn response_encoding(response: &Response, sent: Encoding) -> Encoding {
+    response
+        .content_type
+        .as_deref()
+        .and_then(Encoding::from_content_type)
+        .unwrap_or(sent)
+}
+
+fn error_text(response: &Response) -> String {
+    serde_json::from_slice::<wire::ErrorBody>(&response.body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| {
+            String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).to_string()
+        })
+}
+
+fn transport_retry(client: &mut HttpClient, error: TransportError) -> Step {
+    client.disconnect();
+    if matches!(error, TransportError::Tls(_)) {
+        log::error!(
+            "{error}: the collector's certificate is not trusted or does not match its name; nothing was sent"
+        );
+    }
+    Step::Retry {
+        reason: error.to_string(),
+        retry_after: None,
+    }
+}
+
+fn status_retry(status: u16, response: &Response, what: &str) -> Step {
+    let detail = error_text(response);
+    let reason = match status {
+        401 | 403 => {
+            log::error!("collector refused our credentials ({status}: {detail}): check collector.client_cert_file or token_file");
+            format!("credentials rejected ({status})")
+        }
+        429 => format!("collector overloaded (429): {detail}"),
+        503 => format!("collector unavailable (503): {detail}"),
+        other => format!("{what} answered {other}: {detail}"),
+    };
+    Step::Retry {
+        reason,
+        retry_after: response.retry_after,
+    }
+}
+
+fn describe_categories(categories: &Option<Vec<Category>>) -> String {
+    match categories {
+        None => "all categories".to_string(),
+        Some(list) => list.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
+    }
+}
+
+fn batch_categories(batch: &Batch) -> impl Iterator<Item = Category> + '_ {
+    batch.records.iter().filter_map(|r| match r {
+        Record::Event(e) => Some(e.category),
+        _ => None,
+    })
+}
+
+fn sent_entry(device: &Pseudonym, batch: &Batch, bytes: u64) -> SentBatch {
+    let mut counts = BTreeMap::new();
+    for record in &batch.records {
+        let key = match record {
+            Record::Event(e) => e.category.name().to_string(),
+            Record::Gap(_) => "gap".to_string(),
+            Record::Consent(_) => "consent".to_string(),
+        };
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    SentBatch {
+        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        device: device.clone(),
+        first_seq: batch.first_seq,
+        last_seq: batch.last_seq,
+        bytes,
+        counts,
+    }
+}
+
+fn prune_dead_letters(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let excess = files.len().saturating_sub(DEAD_LETTER_LIMIT);
+    for old in &files[..excess] {
+        log::warn!(
+            "dead-letter directory full ({DEAD_LETTER_LIMIT} batches): removing {}",
+            old.display()
+        );
+        let _ = std::fs::remove_file(old);
+    }
+}
+
+/// Turns a stored batch into a wire batch. A stored event that cannot be decoded is
+/// reported as a gap rather than sent or dropped.
+pub fn to_wire_batch(
+    device: &Pseudonym,
+    buffer_id: u64,
+    stored: assent_store::Batch,
+) -> Result<Batch, String> {
+    let records = stored
+        .records
+        .into_iter()
+        .map(|record| match record {
+            StoredRecord::Event(e) => {
+                let seq = e.seq;
+                event_record(e).unwrap_or_else(|reason| {
+                    log::error!("stored event {seq} cannot be sent ({reason}); reporting a gap");
+                    Record::Gap(Gap {
+                        seq,
+                        first_seq: seq,
+                        last_seq: seq,
+                        count: 1,
+                        reason: GapReason::Undecodable,
+                        category: None,
+                    })
+                })
+            }
+            StoredRecord::Gap(g) => Record::Gap(Gap {
+                seq: g.seq,
+                first_seq: g.first_seq,
+                last_seq: g.last_seq,
+                count: g.count,
+                reason: match g.reason {
+                    StoreGapReason::Evicted => GapReason::Evicted,
+                    StoreGapReason::Expired => GapReason::Expired,
+                    StoreGapReason::Purged => GapReason::Purged,
+                    StoreGapReason::BufferReset => GapReason::BufferReset,
+                    StoreGapReason::DiskFull => GapReason::DiskFull,
+                },
+                category: g.category.and_then(|c| c.parse().ok()),
+            }),
+        })
+        .collect();
+    Ok(Batch {
+        version: PROTOCOL_VERSION,
+        device: device.clone(),
+        buffer_id,
+        first_seq: stored.first_seq,
+        last_seq: stored.last_seq,
+        records,
+    })
+}
+
+fn event_record(e: assent_store::StoredEvent) -> Result<Record, String> {
+    if e.category == buffer::CONSENT_CATEGORY {
+        let entry = buffer::decode_consent(&e.payload)?;
+        return Ok(Record::Consent(wire::ConsentChange {
+            seq: e.seq,
+            observed_at: entry.observed_at,
+            category: entry.category,
+            active: entry.active,
+            state: entry.state,
+            by: entry.by,
+            at: entry.at,
+            policy_version: entry.policy_version,
+        }));
+    }
+    let category: Category = e.category.parse().map_err(|err| format!("{err}"))?;
+    let payload = Payload::from_postcard(&e.payload).map_err(|err| err.to_string())?;
+    if payload.category() != category {
+        return Err(format!(
+            "payload of {} stored as {category}",
+            payload.category()
+        ));
+    }
+    Ok(Record::Event(wire::Event {
+        seq: e.seq,
+        category,
+        kind: e.kind,
+        wall_time_ms: e.wall_time_ms,
+        boot_id: wire::BootId(e.boot_id),
+        monotonic_ns: e.monotonic_ns,
+        payload,
+    }))
+}
