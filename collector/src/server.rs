@@ -528,6 +528,24 @@ async fn respond(
             format!("body larger than {} bytes", limits.max_body_bytes),
         ));
     }
+    let gzipped = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("identity") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return Err(refuse_close(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "content encoding `{}` not supported; use gzip or none",
+                    other.escape_debug()
+                ),
+            ))
+        }
+    };
     let body = read_body(
         req.into_body(),
         max_body,
@@ -535,6 +553,11 @@ async fn respond(
         Duration::from_secs(limits.body_timeout_seconds),
     )
     .await?;
+    let body = if gzipped {
+        gunzip(&body, max_body)?
+    } else {
+        body
+    };
     let bad = |e: DecodeError| refuse(StatusCode::BAD_REQUEST, e.0);
     let max_records = usize::try_from(limits.max_batch_events).unwrap_or(usize::MAX);
     match endpoint {
@@ -659,6 +682,25 @@ async fn read_body(
             format!("body not received within {} seconds", timeout.as_secs()),
         )),
     }
+}
+
+/// Inflates a gzip body, refusing it once it passes `limit` bytes: the limit applies to
+/// what is decoded too, so a small bomb cannot become a large allocation.
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::GzDecoder::new(body)
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("invalid gzip body: {e}")))?;
+    if out.len() > limit {
+        return Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {limit} bytes once decompressed"),
+        ));
+    }
+    Ok(out)
 }
 
 fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {

@@ -481,6 +481,75 @@ fn error_answers_name_what_is_wrong() {
     assert!(c.export(&dev, None).is_empty());
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn gzip_bodies_are_accepted_and_bounded_once_inflated() {
+    let c = Collector::start_with(Options {
+        limits: "max_body_bytes = 65536".into(),
+        ..Options::default()
+    });
+    let mut client = c.mtls_client();
+    let dev = device(51);
+    let pc = assent_wire::CONTENT_TYPE_POSTCARD;
+    let body = encode(&app_batch(&dev, 1, 1, 100), Encoding::Postcard).unwrap();
+    let packed = gzip(&body);
+    assert!(
+        packed.len() * 3 < body.len(),
+        "{} vs {}",
+        packed.len(),
+        body.len()
+    );
+    let headers = [("content-type", pc), ("content-encoding", "gzip")];
+    let reply = client
+        .request_with("POST", PATH_BATCHES, &headers, packed)
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        assent_wire::decode_batch_ack(&reply.body, Encoding::Postcard)
+            .unwrap()
+            .acked_through,
+        100
+    );
+    assert_eq!(c.event_seqs(&dev).len(), 100);
+
+    // A bomb: 10 MB of zeros in about 10 kB is refused once it inflates past the limit.
+    let bomb = gzip(&vec![0u8; 10_000_000]);
+    assert!(bomb.len() < 65536);
+    let reply = client
+        .request_with("POST", PATH_BATCHES, &headers, bomb)
+        .unwrap();
+    assert_eq!(reply.status, 413);
+    // Not gzip at all.
+    let reply = client
+        .request_with("POST", PATH_BATCHES, &headers, b"plain".to_vec())
+        .unwrap();
+    assert_eq!(reply.status, 400);
+    // An encoding the collector does not speak.
+    let mut client = c.mtls_client();
+    let reply = client
+        .request_with(
+            "POST",
+            PATH_BATCHES,
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "br"),
+            ],
+            b"{}".to_vec(),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 415);
+    assert!(reply.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("content encoding `br`"));
+}
+
 fn postcard_error(bytes: &[u8]) -> assent_wire::ErrorBody {
     // ErrorBody has no version field, so it is decoded with postcard through the wire
     // crate's own encoding of a string: a varint length, then the bytes.

@@ -33,7 +33,10 @@ fn hostile_clients_leave_the_collector_serving_others_with_bounded_memory() {
     let cert = c.pki.client("hostile");
     let dev = device(1);
     let mut warm_up = c.client(Some(&cert), None);
-    assert_eq!(warm_up.ack(&app_batch(&dev, 1, 1, 10), Encoding::Postcard), 10);
+    assert_eq!(
+        warm_up.ack(&app_batch(&dev, 1, 1, 10), Encoding::Postcard),
+        10
+    );
     let rss_before = c.vm_rss_kib();
 
     // A thousand connections that never say anything (not even a TLS hello).
@@ -80,17 +83,28 @@ fn hostile_clients_leave_the_collector_serving_others_with_bounded_memory() {
     // Garbage: 400 with the reason, connection kept.
     let mut other = c.client(Some(&cert), None);
     let reply = other
-        .request("POST", PATH_BATCHES, "application/vnd.assent.batch+postcard", vec![0x01; 300])
+        .request(
+            "POST",
+            PATH_BATCHES,
+            "application/vnd.assent.batch+postcard",
+            vec![0x01; 300],
+        )
         .unwrap();
     assert_eq!(reply.status, 400);
     let reply = other
-        .request("POST", PATH_BATCHES, "application/json", b"\x00\xff{{{".to_vec())
+        .request(
+            "POST",
+            PATH_BATCHES,
+            "application/json",
+            b"\x00\xff{{{".to_vec(),
+        )
         .unwrap();
     assert_eq!(reply.status, 400);
 
     // Truncated: the client promises 1000 bytes, sends 10 and closes its side.
     let mut raw = c.raw_tls(Some(&cert));
-    raw.write(head(1000, "application/json").as_bytes()).unwrap();
+    raw.write(head(1000, "application/json").as_bytes())
+        .unwrap();
     raw.write(b"{\"version\"").unwrap();
     raw.stream.conn.send_close_notify();
     raw.stream.flush().unwrap();
@@ -98,7 +112,8 @@ fn hostile_clients_leave_the_collector_serving_others_with_bounded_memory() {
 
     // A huge Content-Length is refused before any body is sent.
     let mut raw = c.raw_tls(Some(&cert));
-    raw.write(head(1 << 40, "application/json").as_bytes()).unwrap();
+    raw.write(head(1 << 40, "application/json").as_bytes())
+        .unwrap();
     assert_eq!(raw.read_status(), Some(413));
     // And a chunked body that grows past the limit is cut off once it passes it.
     let mut raw = c.raw_tls(Some(&cert));
@@ -121,16 +136,25 @@ fn hostile_clients_leave_the_collector_serving_others_with_bounded_memory() {
     // The server answers 413 and closes with our data unread, so the kernel resets the
     // connection and the answer is usually lost to us: check that writing was cut off
     // well before 64 MiB went through, and that the server said why.
-    assert!(refused_mid_body, "64 MiB of chunks accepted over a 1 MiB limit");
+    assert!(
+        refused_mid_body,
+        "64 MiB of chunks accepted over a 1 MiB limit"
+    );
     let _ = raw.read_status();
     let log = c.log();
-    assert!(log.contains(": 413 body larger than 1048576 bytes"), "{log}");
+    assert!(
+        log.contains(": 413 body larger than 1048576 bytes"),
+        "{log}"
+    );
 
     // Meanwhile well-behaved clients are served, two requests on one kept-alive
     // connection.
     let mut fresh = c.client(Some(&cert), None);
     assert_eq!(fresh.ack(&app_batch(&dev, 1, 11, 20), Encoding::Json), 20);
-    assert_eq!(fresh.ack(&app_batch(&dev, 1, 21, 30), Encoding::Postcard), 30);
+    assert_eq!(
+        fresh.ack(&app_batch(&dev, 1, 21, 30), Encoding::Postcard),
+        30
+    );
     let rss_during = c.vm_rss_kib();
 
     // The idle connections are closed by the server once the handshake time is up.
@@ -140,20 +164,33 @@ fn hostile_clients_leave_the_collector_serving_others_with_bounded_memory() {
         .unwrap();
     let mut buf = [0u8; 16];
     let started = Instant::now();
-    assert_eq!(first.read(&mut buf).unwrap(), 0, "idle connection not closed");
+    assert_eq!(
+        first.read(&mut buf).unwrap(),
+        0,
+        "idle connection not closed"
+    );
     assert!(started.elapsed() < Duration::from_secs(HEADER_TIMEOUT_SECONDS + 3));
 
     let (status, took) = slow_head.join().unwrap();
     // hyper closes a connection whose headers do not arrive in time without answering.
     assert_eq!(status, None);
-    assert!(took < Duration::from_secs(HEADER_TIMEOUT_SECONDS + 4), "{took:?}");
+    assert!(
+        took < Duration::from_secs(HEADER_TIMEOUT_SECONDS + 4),
+        "{took:?}"
+    );
     let (status, took) = slow_body.join().unwrap();
     assert_eq!(status, Some(408));
-    assert!(took < Duration::from_secs(BODY_TIMEOUT_SECONDS + 4), "{took:?}");
+    assert!(
+        took < Duration::from_secs(BODY_TIMEOUT_SECONDS + 4),
+        "{took:?}"
+    );
 
     assert!(c.is_running());
     let mut after = c.client(Some(&cert), None);
-    assert_eq!(after.ack(&app_batch(&dev, 1, 31, 40), Encoding::Postcard), 40);
+    assert_eq!(
+        after.ack(&app_batch(&dev, 1, 31, 40), Encoding::Postcard),
+        40
+    );
     assert_eq!(c.event_seqs(&dev), (1..=40).collect::<Vec<u64>>());
     let rss_after = c.vm_rss_kib();
     // A memory bound, generous: 1,000 connections must not cost more than 64 MiB.

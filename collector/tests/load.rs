@@ -79,7 +79,10 @@ fn fifty_devices_for_thirty_seconds_lose_nothing_and_duplicate_nothing() {
     assert_eq!(stored.len(), DEVICES as usize);
     let mut total = 0;
     for (dev, acked, answers) in &sent {
-        assert!(*answers > 10, "{dev}: only {answers} batches in {SECONDS} s");
+        assert!(
+            *answers > 10,
+            "{dev}: only {answers} batches in {SECONDS} s"
+        );
         assert_eq!(
             stored[dev.as_str()],
             (*acked, *acked, 1, *acked),
@@ -115,7 +118,10 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         .collect();
     // An idle kept-alive connection is closed by the shutdown.
     let mut idle = c.mtls_client();
-    assert_eq!(idle.ack(&app_batch(&device(600), 1, 1, 1), Encoding::Postcard), 1);
+    assert_eq!(
+        idle.ack(&app_batch(&device(600), 1, 1, 1), Encoding::Postcard),
+        1
+    );
 
     std::thread::sleep(Duration::from_millis(300));
     c.sigterm();
@@ -125,7 +131,11 @@ fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         assert!(Instant::now() < deadline, "still accepting after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(c.is_running(), "exited with requests in flight:\n{}", c.log());
+    assert!(
+        c.is_running(),
+        "exited with requests in flight:\n{}",
+        c.log()
+    );
     std::thread::sleep(Duration::from_millis(300));
     for (_, body, raw) in &mut in_flight {
         raw.write(&body[body.len() / 2..]).unwrap();

@@ -140,6 +140,8 @@ pub struct Options {
     pub limits: String,
     pub retention_days: u64,
     pub retention_sweep_interval_seconds: u64,
+    /// `debug` by default, so a failing test shows every refusal in the log.
+    pub log_level: String,
 }
 
 impl Default for Options {
@@ -150,6 +152,7 @@ impl Default for Options {
             limits: String::new(),
             retention_days: 30,
             retention_sweep_interval_seconds: 3600,
+            log_level: "debug".into(),
         }
     }
 }
@@ -169,10 +172,11 @@ pub struct Collector {
 pub fn write_config(dir: &Path, pki: &Pki, options: &Options) -> PathBuf {
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\ndatabase = \"collector.db\"\nretention_days = {}\n\
-         retention_sweep_interval_seconds = {}\nlog_level = \"debug\"\n\n[tls]\n\
+         retention_sweep_interval_seconds = {}\nlog_level = \"{}\"\n\n[tls]\n\
          cert_file = \"{}\"\nkey_file = \"{}\"\n",
         options.retention_days,
         options.retention_sweep_interval_seconds,
+        options.log_level,
         pki.server_cert.display(),
         pki.server_key.display(),
     );
@@ -448,11 +452,24 @@ impl Client {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<Reply, String> {
+        self.request_with(method, path, &[("content-type", content_type)], body)
+    }
+
+    /// Sends one request with the given headers (Host and the token are added).
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Reply, String> {
         let mut builder = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "localhost")
-            .header("content-type", content_type);
+            .header("host", "localhost");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         if let Some(t) = &self.token {
             builder = builder.header("authorization", format!("Bearer {t}"));
         }
