@@ -346,6 +346,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid_and_names_every_default() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/collector.toml"
+        ));
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = Config::parse(path, &text).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.retention_days, 365);
+        assert_eq!(c.retention_sweep_interval_seconds, 3600);
+        assert!(c.tls.enabled && c.tls.client_ca_file.is_some());
+        assert!(c.auth.tokens_file.is_some());
+    }
+
+    #[test]
     fn missing_tls_table_is_an_error() {
         let err = parse("database = \"x\"\n").unwrap_err();
         assert!(err.contains("missing table `[tls]`"), "{err}");

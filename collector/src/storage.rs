@@ -179,10 +179,20 @@ mod tests {
         }
     }
 
+    /// (first, last, seqs in the batch, stored high-water, seqs stored, new high-water).
+    type Case = (
+        u64,
+        u64,
+        &'static [u64],
+        Option<u64>,
+        &'static [u64],
+        Option<u64>,
+    );
+
     #[test]
     fn the_high_water_rule() {
         // (first, last, seqs, stored high-water) -> (stored seqs, new high-water or hole)
-        let cases: &[(u64, u64, &[u64], Option<u64>, &[u64], Option<u64>)] = &[
+        let cases: &[Case] = &[
             // A new buffer starts wherever its first batch starts.
             (5, 7, &[5, 6, 7], None, &[5, 6, 7], Some(7)),
             (1, 3, &[1, 2, 3], None, &[1, 2, 3], Some(3)),

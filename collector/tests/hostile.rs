@@ -2,6 +2,8 @@
 //! per second, a thousand idle connections. The collector must stay up, keep serving
 //! well-behaved clients, and keep its memory bounded.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use assent_wire::{Encoding, PATH_BATCHES};

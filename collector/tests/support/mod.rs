@@ -12,7 +12,7 @@
 //! `rcgen`, `rustls`, `futures-rustls`, `hyper` (client), `smol-hyper`, `http-body-util`,
 //! `smol`, `tempfile`, `nix` and `assent-wire`.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assent_platform::Category;
 use assent_wire::{
