@@ -114,7 +114,6 @@ fn serve(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     logger::init(config.log_filter());
-    log::set_max_level(config.log_filter());
     for note in config.warnings() {
         log::warn!("{note}");
     }

@@ -34,14 +34,13 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Installs the logger at `level`, unless `ASSENT_LOG` names another level. Messages of
-/// other crates (rustls, hyper) are shown only at debug and below.
+/// Installs the logger (once) and sets the level to `level`, unless `ASSENT_LOG` names
+/// another level. Called again once the config is read, to apply its `log_level`.
 pub fn init(level: LevelFilter) {
     let level = std::env::var("ASSENT_LOG")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(level);
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
-    }
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
 }
