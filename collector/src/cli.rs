@@ -1,0 +1,220 @@
+//! The command line: the only module that prints.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 78 (`EX_CONFIG`) for an invalid config or
+//! unusable certificate, key or tokens file, with every problem listed on stderr.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use crate::logger;
+use argh::FromArgs;
+use assent_collector::config::{Config, DEFAULT_CONFIG_PATH};
+use assent_collector::server;
+use assent_collector::sqlite::SqliteStorage;
+use assent_collector::storage::{Storage, StorageError};
+use assent_platform::Category;
+use assent_wire::Pseudonym;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const EX_CONFIG: u8 = 78;
+
+#[derive(FromArgs, Debug)]
+/// The Assent collector: receives batches from Assent devices over HTTPS and stores them.
+/// Without a subcommand it serves.
+struct Args {
+    /// config file (default /etc/assent/collector.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Serve(Serve),
+    CheckConfig(CheckConfig),
+    Export(Export),
+    Stats(Stats),
+}
+
+#[derive(FromArgs, Debug)]
+/// Serve until SIGTERM or SIGINT.
+#[argh(subcommand, name = "serve")]
+struct Serve {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Check the config, certificates, key and tokens file; list every problem (exit 78).
+#[argh(subcommand, name = "check-config")]
+struct CheckConfig {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Print every record held for a device as JSON lines.
+#[argh(subcommand, name = "export")]
+struct Export {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// the device pseudonym
+    #[argh(option)]
+    device: String,
+    /// only events of this category
+    #[argh(option)]
+    category: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Print row counts of the database as JSON.
+#[argh(subcommand, name = "stats")]
+struct Stats {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+/// Runs the command line.
+pub fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let pick = |own: Option<PathBuf>| {
+        own.or_else(|| args.config.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    };
+    match args.command {
+        None => serve(&pick(None)),
+        Some(Command::Serve(c)) => serve(&pick(c.config)),
+        Some(Command::CheckConfig(c)) => check_config(&pick(c.config)),
+        Some(Command::Export(c)) => {
+            let path = pick(c.config);
+            export(&path, &c.device, c.category.as_deref())
+        }
+        Some(Command::Stats(c)) => stats(&pick(c.config)),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|diagnostics| {
+        eprintln!("{diagnostics}");
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+fn serve(path: &Path) -> ExitCode {
+    logger::init(log::LevelFilter::Info);
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    logger::init(config.log_filter());
+    for note in config.warnings() {
+        log::warn!("{note}");
+    }
+    match server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(server::ServerError::Config(d)) => {
+            eprintln!("{d}");
+            ExitCode::from(EX_CONFIG)
+        }
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Err(d) = server::check_files(&config) {
+        eprintln!("{d}");
+        return ExitCode::from(EX_CONFIG);
+    }
+    for note in config.warnings() {
+        eprintln!("{}: note: {note}", path.display());
+    }
+    println!("{}: ok", path.display());
+    ExitCode::SUCCESS
+}
+
+fn open_read_only(path: &Path) -> Result<SqliteStorage, ExitCode> {
+    let config = load(path)?;
+    SqliteStorage::open_read_only(&config.database).map_err(|e| {
+        eprintln!(
+            "assent-collector: cannot open {}: {e}",
+            config.database.display()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+fn export(path: &Path, device: &str, category: Option<&str>) -> ExitCode {
+    let device = match Pseudonym::parse(device) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("assent-collector: --device: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let category = match category.map(str::parse::<Category>) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            eprintln!("assent-collector: --category: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut storage = match open_read_only(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = storage.export(&device, category, &mut |line| {
+        writeln!(out, "{line}").map_err(|e| StorageError::Database(format!("stdout: {e}")))
+    });
+    let flushed = out.flush();
+    match (result, flushed) {
+        (Ok(()), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _) => {
+            eprintln!("assent-collector: export: {e}");
+            ExitCode::FAILURE
+        }
+        (_, Err(e)) => {
+            eprintln!("assent-collector: export: stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn stats(path: &Path) -> ExitCode {
+    let mut storage = match open_read_only(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match storage.stats() {
+        Ok(stats) => match serde_json::to_string_pretty(&stats) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("assent-collector: stats: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("assent-collector: stats: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

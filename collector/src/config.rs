@@ -1,0 +1,368 @@
+//! The collector config: `/etc/assent/collector.toml` by default, with a commented example
+//! in `configs/collector.toml` naming every key.
+//!
+//! Parsing turns the file into a [`Config`] whose values are all checked and typed, or
+//! into [`Diagnostics`] listing every problem at once (`file:line:column: message`).
+//! Relative paths are resolved against the directory of the config file. This module
+//! reads only the config itself; certificates and the tokens file are loaded (and their
+//! problems reported) by [`crate::tls`] and [`crate::auth`].
+
+use assent_confcheck::{Diagnostics, Document, Table};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the collector looks for its config when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/assent/collector.toml";
+
+/// The longest retention accepted, ten years.
+const MAX_RETENTION_DAYS: u64 = 3650;
+
+/// The longest timeout accepted for any of the `*_timeout_seconds` keys: an hour. Longer
+/// would let a handful of slow clients hold connections for good.
+const MAX_TIMEOUT_SECONDS: u64 = 3600;
+
+/// The smallest body limit accepted: below this even a small batch does not fit.
+const MIN_BODY_BYTES: u64 = 1024;
+
+/// The largest body limit accepted: 1 GiB. Bodies are held in memory while decoded.
+const MAX_BODY_BYTES: u64 = 1 << 30;
+
+/// The whole collector config, checked, with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The file this config was read from, as given (for messages).
+    pub path: PathBuf,
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The SQLite database file (created when missing).
+    pub database: PathBuf,
+    /// Events and gaps received longer ago than this are deleted.
+    pub retention_days: u64,
+    /// How often the retention sweep runs.
+    pub retention_sweep_interval_seconds: u64,
+    /// The most verbose level logged.
+    pub log_level: String,
+    /// `[tls]`.
+    pub tls: TlsConfig,
+    /// `[auth]`.
+    pub auth: AuthConfig,
+    /// `[limits]`.
+    pub limits: Limits,
+}
+
+/// `[tls]`: the server certificate and, for mutual TLS, the client CA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    /// `false` only behind a TLS-terminating proxy, and then tokens are required.
+    pub enabled: bool,
+    /// Server certificate chain (PEM); set whenever `enabled`.
+    pub cert_file: Option<PathBuf>,
+    /// Private key of the server certificate (PEM); set whenever `enabled`.
+    pub key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to; when set, every
+    /// client must present one.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// `[auth]`: bearer tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AuthConfig {
+    /// `label token` per line; when set, every request needs a valid token.
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// `[limits]`: what one client, and all of them together, may cost the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: u64,
+    /// Most records (events, gaps, consent changes) in one batch (400 above it).
+    pub max_batch_events: u64,
+    /// Most open connections; further clients wait in the kernel's accept queue.
+    pub max_connections: u64,
+    /// Most requests being handled at once; 429 above it.
+    pub max_requests_in_flight: u64,
+    /// Most batches and erasures waiting for the database writer; 429 above it.
+    pub ingest_queue_length: u64,
+    /// Time for the TLS handshake and for a request's headers; also how long a kept-alive
+    /// connection may stay idle between requests.
+    pub header_timeout_seconds: u64,
+    /// Time for a whole request body once its headers are in.
+    pub body_timeout_seconds: u64,
+    /// How long a shutdown waits for requests in flight before giving up on them.
+    pub shutdown_timeout_seconds: u64,
+    /// Sent in `Retry-After` with 429 and 503 answers.
+    pub retry_after_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_events: 10_000,
+            max_connections: 1024,
+            max_requests_in_flight: 256,
+            ingest_queue_length: 64,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            shutdown_timeout_seconds: 30,
+            retry_after_seconds: 5,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the config at `path`.
+    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+        let text = assent_confcheck::read_text(path, assent_confcheck::DEFAULT_MAX_BYTES)?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks `text`; `path_for_messages` names it in diagnostics and anchors relative
+    /// paths. Returns every problem at once.
+    pub fn parse(path_for_messages: &Path, text: &str) -> Result<Config, Diagnostics> {
+        let doc = Document::parse(path_for_messages, text)?;
+        let config = {
+            let mut root = doc.root();
+            read_config(path_for_messages, &mut root)
+        };
+        doc.finish()?;
+        Ok(config)
+    }
+
+    /// The log level as a filter.
+    pub fn log_filter(&self) -> log::LevelFilter {
+        self.log_level.parse().unwrap_or(log::LevelFilter::Info)
+    }
+
+    /// Valid but noteworthy facts about this config, for `check-config` and the log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.tls.enabled {
+            notes.push(
+                "tls.enabled = false: run this only behind a TLS-terminating proxy".to_string(),
+            );
+        }
+        if self.tls.enabled && self.tls.client_ca_file.is_none() {
+            notes.push("no tls.client_ca_file: clients are authenticated by token only".into());
+        }
+        notes
+    }
+}
+
+fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
+    let listen = root
+        .string_with("listen", |s| {
+            s.parse::<SocketAddr>().map_err(|_| {
+                format!("expected an IP address and port such as `0.0.0.0:8443`, found `{s}`")
+            })
+        })
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8443)));
+    let database = root
+        .path("database")
+        .unwrap_or_else(|| PathBuf::from("/var/lib/assent-collector/collector.db"));
+    let retention_days = root
+        .u64("retention_days", 1..=MAX_RETENTION_DAYS)
+        .unwrap_or(365);
+    let retention_sweep_interval_seconds = root
+        .u64("retention_sweep_interval_seconds", 1..=86_400)
+        .unwrap_or(3600);
+    let log_level = root
+        .choice("log_level", &["error", "warn", "info", "debug", "trace"])
+        .unwrap_or("info")
+        .to_string();
+    let auth = AuthConfig {
+        tokens_file: root.table("auth").and_then(|mut t| t.path("tokens_file")),
+    };
+    let tls = read_tls(root.table("tls"), root, &auth);
+    let limits = read_limits(root.table("limits"));
+    Config {
+        path: path.to_path_buf(),
+        listen,
+        database,
+        retention_days,
+        retention_sweep_interval_seconds,
+        log_level,
+        tls,
+        auth,
+        limits,
+    }
+}
+
+fn read_tls(table: Option<Table<'_>>, root: &Table<'_>, auth: &AuthConfig) -> TlsConfig {
+    let mut tls = TlsConfig {
+        enabled: true,
+        cert_file: None,
+        key_file: None,
+        client_ca_file: None,
+    };
+    let Some(mut t) = table else {
+        root.error_here("missing table `[tls]` (cert_file and key_file, or enabled = false)");
+        return tls;
+    };
+    if let Some(v) = t.bool("enabled") {
+        tls.enabled = v;
+    }
+    tls.cert_file = t.path("cert_file");
+    tls.key_file = t.path("key_file");
+    tls.client_ca_file = t.path("client_ca_file");
+    if tls.enabled {
+        for key in ["cert_file", "key_file"] {
+            if !t.contains(key) {
+                t.missing(key);
+            }
+        }
+        if !t.contains("client_ca_file") && auth.tokens_file.is_none() {
+            t.error_here(
+                "no authentication configured: set `client_ca_file` (mutual TLS) or \
+                 `[auth] tokens_file`, or both",
+            );
+        }
+    } else {
+        if auth.tokens_file.is_none() {
+            t.error(
+                "enabled",
+                "`enabled = false` needs `[auth] tokens_file`: behind a proxy, tokens are \
+                 the only way to tell devices apart",
+            );
+        }
+        if t.contains("client_ca_file") {
+            t.error(
+                "client_ca_file",
+                "has no effect with `enabled = false`: the proxy terminates TLS",
+            );
+        }
+    }
+    tls
+}
+
+fn read_limits(table: Option<Table<'_>>) -> Limits {
+    let mut limits = Limits::default();
+    let Some(mut t) = table else { return limits };
+    let timeouts = 1..=MAX_TIMEOUT_SECONDS;
+    let fields: [(&str, &mut u64, std::ops::RangeInclusive<u64>); 9] = [
+        (
+            "max_body_bytes",
+            &mut limits.max_body_bytes,
+            MIN_BODY_BYTES..=MAX_BODY_BYTES,
+        ),
+        (
+            "max_batch_events",
+            &mut limits.max_batch_events,
+            1..=assent_wire::MAX_BATCH_RECORDS as u64,
+        ),
+        (
+            "max_connections",
+            &mut limits.max_connections,
+            1..=1_000_000,
+        ),
+        (
+            "max_requests_in_flight",
+            &mut limits.max_requests_in_flight,
+            1..=1_000_000,
+        ),
+        (
+            "ingest_queue_length",
+            &mut limits.ingest_queue_length,
+            1..=1_000_000,
+        ),
+        (
+            "header_timeout_seconds",
+            &mut limits.header_timeout_seconds,
+            timeouts.clone(),
+        ),
+        (
+            "body_timeout_seconds",
+            &mut limits.body_timeout_seconds,
+            timeouts.clone(),
+        ),
+        (
+            "shutdown_timeout_seconds",
+            &mut limits.shutdown_timeout_seconds,
+            timeouts.clone(),
+        ),
+        (
+            "retry_after_seconds",
+            &mut limits.retry_after_seconds,
+            timeouts,
+        ),
+    ];
+    for (key, slot, range) in fields {
+        if let Some(v) = t.u64(key, range) {
+            *slot = v;
+        }
+    }
+    limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/c.toml"), text).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn minimal_mtls_config_gets_defaults() {
+        let c = parse(
+            "database = \"db.sqlite\"\n[tls]\ncert_file = \"s.pem\"\nkey_file = \"s.key\"\n\
+             client_ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.database, PathBuf::from("/etc/db.sqlite"));
+        assert_eq!(c.tls.cert_file, Some(PathBuf::from("/etc/s.pem")));
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(c.retention_days, 365);
+    }
+
+    #[test]
+    fn every_error_at_once_with_positions() {
+        let err = parse(
+            "listen = \"nowhere\"\nretention_days = 0\nretentoin_days = 3\n[tls]\n\
+             cert_file = \"s.pem\"\n[limits]\nmax_body_bytes = 10\n",
+        )
+        .unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 6, "{err}");
+        assert!(lines[0].starts_with("/etc/c.toml:1:10: "), "{err}");
+        assert!(lines[1].starts_with("/etc/c.toml:2:18: "), "{err}");
+        assert!(err.contains("did you mean `retention_days`"), "{err}");
+        assert!(err.contains("missing key `tls.key_file`") || err.contains("key_file"));
+        assert!(err.contains("no authentication configured"), "{err}");
+        assert!(err.contains("max_body_bytes"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_needs_tokens() {
+        let err = parse("[tls]\nenabled = false\n").unwrap_err();
+        assert!(err.contains("/etc/c.toml:2:11: "), "{err}");
+        assert!(err.contains("needs `[auth] tokens_file`"), "{err}");
+        let ok = parse("[tls]\nenabled = false\n[auth]\ntokens_file = \"/t\"\n").unwrap();
+        assert!(!ok.tls.enabled);
+        assert_eq!(ok.auth.tokens_file, Some(PathBuf::from("/t")));
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_names_every_default() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/collector.toml"
+        ));
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = Config::parse(path, &text).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.retention_days, 365);
+        assert_eq!(c.retention_sweep_interval_seconds, 3600);
+        assert!(c.tls.enabled && c.tls.client_ca_file.is_some());
+        assert!(c.auth.tokens_file.is_some());
+    }
+
+    #[test]
+    fn missing_tls_table_is_an_error() {
+        let err = parse("database = \"x\"\n").unwrap_err();
+        assert!(err.contains("missing table `[tls]`"), "{err}");
+    }
+}
