@@ -106,10 +106,7 @@ impl RouteWatcher {
         self.receive().await?;
         // Drain whatever else arrives within the debounce window.
         loop {
-            let more = self
-                .receive()
-                .or_timeout(DEBOUNCE)
-                .await;
+            let more = self.receive().or_timeout(DEBOUNCE).await;
             match more {
                 Some(Ok(())) => continue,
                 Some(Err(e)) => return Err(e),

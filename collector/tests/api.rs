@@ -571,7 +571,7 @@ fn check_config_lists_every_problem_and_exits_78() {
         "listen = \"nowhere\"\nretention_dyas = 3\n[tls]\nenabled = false\n[limits]\nmax_connections = 0\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(collector_bin())
         .args(["check-config", "--config"])
         .arg(&path)
         .output()
@@ -592,7 +592,7 @@ fn check_config_lists_every_problem_and_exits_78() {
     // A valid config whose files are missing: each file named.
     let pki = Pki::new(&dir.path().join("pki"));
     let good = write_config(dir.path(), &pki, &Options::default());
-    let out = Command::new(BIN)
+    let out = Command::new(collector_bin())
         .args(["check-config", "--config"])
         .arg(&good)
         .output()
@@ -604,7 +604,7 @@ fn check_config_lists_every_problem_and_exits_78() {
     );
     std::fs::remove_file(&pki.server_key).unwrap();
     std::fs::write(&pki.ca_file, "not a pem").unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(collector_bin())
         .args(["check-config", "--config"])
         .arg(&good)
         .output()

@@ -1,7 +1,11 @@
 //! One integration test binary: it runs the real `assent` binary on fixture roots and
 //! on this machine.
 
+#[path = "../../collector/tests/support/mod.rs"]
+mod collector_support;
 mod consent;
+mod fault_proxy;
 mod live;
 mod preview;
+mod sync;
 mod util;

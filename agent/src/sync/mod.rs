@@ -13,8 +13,8 @@ pub mod tls;
 
 use crate::buffer;
 use crate::collect;
-use crate::connectivity::Connectivity;
 use crate::config::{Config, MeteredPolicy};
+use crate::connectivity::Connectivity;
 use crate::consent::{self, ConsentView};
 use crate::identity::IdentityState;
 use crate::outbox::{self, ErasureJob, SentBatch};

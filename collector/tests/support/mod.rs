@@ -35,8 +35,22 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The collector binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_assent-collector");
+/// The collector binary under test: cargo names it for this package's own tests; other
+/// test crates (the agent's sync tests) find it next to their test binary.
+pub fn collector_bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_assent-collector") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("assent-collector");
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
 
 /// A client certificate and its key, as PEM files.
 #[derive(Debug, Clone)]
@@ -69,18 +83,29 @@ fn make_ca(name: &str) -> (rcgen::Certificate, KeyPair) {
 }
 
 impl Pki {
-    /// Makes the CA and the server certificate in `dir`.
+    /// Makes the CA and a server certificate for `localhost` and 127.0.0.1 in `dir`.
     pub fn new(dir: &Path) -> Pki {
+        Pki::with_server(dir, &["localhost", "127.0.0.1"], false)
+    }
+
+    /// Makes the CA and a server certificate for `names`, already expired if asked.
+    pub fn with_server(dir: &Path, names: &[&str], expired: bool) -> Pki {
         std::fs::create_dir_all(dir).unwrap();
         let (ca_cert, ca_key) = make_ca("Assent test CA");
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca_cert.pem()).unwrap();
         let key = KeyPair::generate().unwrap();
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("localhost"),
+        );
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
         let server_cert = dir.join("server.pem");
@@ -142,6 +167,12 @@ pub struct Options {
     pub retention_sweep_interval_seconds: u64,
     /// `debug` by default, so a failing test shows every refusal in the log.
     pub log_level: String,
+    /// Names in the server certificate (default `localhost`, `127.0.0.1`).
+    pub server_names: Vec<String>,
+    /// Serve an expired server certificate.
+    pub server_cert_expired: bool,
+    /// Serve plain HTTP (behind a TLS-terminating proxy; needs tokens).
+    pub plain_http: bool,
 }
 
 impl Default for Options {
@@ -153,6 +184,9 @@ impl Default for Options {
             retention_days: 30,
             retention_sweep_interval_seconds: 3600,
             log_level: "debug".into(),
+            server_names: vec!["localhost".into(), "127.0.0.1".into()],
+            server_cert_expired: false,
+            plain_http: false,
         }
     }
 }
@@ -165,22 +199,32 @@ pub struct Collector {
     pub config_path: PathBuf,
     pub database: PathBuf,
     pub log_path: PathBuf,
+    pub options: Options,
     child: Option<Child>,
 }
 
 /// Writes the config a collector under test runs with.
 pub fn write_config(dir: &Path, pki: &Pki, options: &Options) -> PathBuf {
+    write_config_listening(dir, pki, options, "127.0.0.1:0")
+}
+
+/// Writes the config with a given listen address (a restart keeps its port).
+pub fn write_config_listening(dir: &Path, pki: &Pki, options: &Options, listen: &str) -> PathBuf {
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase = \"collector.db\"\nretention_days = {}\n\
-         retention_sweep_interval_seconds = {}\nlog_level = \"{}\"\n\n[tls]\n\
-         cert_file = \"{}\"\nkey_file = \"{}\"\n",
-        options.retention_days,
-        options.retention_sweep_interval_seconds,
-        options.log_level,
-        pki.server_cert.display(),
-        pki.server_key.display(),
+        "listen = \"{listen}\"\ndatabase = \"collector.db\"\nretention_days = {}\n\
+         retention_sweep_interval_seconds = {}\nlog_level = \"{}\"\n\n",
+        options.retention_days, options.retention_sweep_interval_seconds, options.log_level,
     );
-    if options.mtls {
+    if options.plain_http {
+        text.push_str("[tls]\nenabled = false\n");
+    } else {
+        text.push_str(&format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            pki.server_cert.display(),
+            pki.server_key.display(),
+        ));
+    }
+    if options.mtls && !options.plain_http {
         text.push_str(&format!("client_ca_file = \"{}\"\n", pki.ca_file.display()));
     }
     if !options.tokens.is_empty() {
@@ -207,18 +251,11 @@ impl Collector {
     /// Starts a collector and waits until it listens.
     pub fn start_with(options: Options) -> Collector {
         let dir = tempfile::tempdir().unwrap();
-        let pki = Pki::new(&dir.path().join("pki"));
+        let names: Vec<&str> = options.server_names.iter().map(String::as_str).collect();
+        let pki = Pki::with_server(&dir.path().join("pki"), &names, options.server_cert_expired);
         let config_path = write_config(dir.path(), &pki, &options);
         let log_path = dir.path().join("collector.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_collector(&config_path, &log_path);
         let mut collector = Collector {
             database: dir.path().join("collector.db"),
             dir,
@@ -226,10 +263,40 @@ impl Collector {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             config_path,
             log_path,
+            options,
             child: Some(child),
         };
         collector.addr = collector.wait_listening();
         collector
+    }
+
+    /// SIGKILLs the collector (no graceful shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the collector again on the same port, with the same database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = self.addr.to_string();
+        write_config_listening(self.dir.path(), &self.pki, &self.options, &listen);
+        let _ = std::fs::write(&self.log_path, b"");
+        self.child = Some(spawn_collector(&self.config_path, &self.log_path));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // The port may linger briefly; wait until the new process says it listens.
+        while !self.log().contains("listening on ") {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("collector exited with {status} on restart:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "collector not listening after restart"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn wait_listening(&mut self) -> SocketAddr {
@@ -300,7 +367,7 @@ impl Collector {
 
     /// Runs `assent-collector <args> --config <this config>`.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        Command::new(collector_bin())
             .args(args)
             .arg("--config")
             .arg(&self.config_path)
@@ -360,6 +427,18 @@ impl Drop for Collector {
             let _ = child.wait();
         }
     }
+}
+
+fn spawn_collector(config_path: &Path, log_path: &Path) -> Child {
+    let log = std::fs::File::create(log_path).unwrap();
+    Command::new(collector_bin())
+        .args(["serve", "--config"])
+        .arg(config_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 /// A rustls client config trusting `ca_file`, with an optional client certificate.
