@@ -137,12 +137,14 @@ impl Store {
                     .quarantined
                     .as_deref()
                     .map_or((None, None, None), db::salvage);
-                let mut db = Db::create(&paths, &options, limits, last.unwrap_or(0))?;
-                if report.quarantined.is_some() {
-                    let first = acked.map_or(0, |a| a + 1);
-                    let seq = db.record_reset(first, last.unwrap_or(0), held.unwrap_or(0))?;
-                    report.reset_gap_seq = Some(seq);
-                }
+                let reset = report.quarantined.is_some().then(|| db::ResetGap {
+                    first_seq: acked.map_or(0, |a| a + 1),
+                    last_seq: last.unwrap_or(0),
+                    count: held.unwrap_or(0),
+                });
+                let (db, reset_gap_seq) =
+                    Db::create(&paths, &options, limits, last.unwrap_or(0), reset)?;
+                report.reset_gap_seq = reset_gap_seq;
                 db
             }
         };

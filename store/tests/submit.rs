@@ -250,7 +250,9 @@ fn submit_blocks_at_the_in_flight_bound() {
         let (store, returned) = (Arc::clone(&store), Arc::clone(&returned));
         std::thread::spawn(move || {
             store
-                .submit(event("a", 4, 10), |r| drop(r.unwrap()))
+                .submit(event("a", 4, 10), |r| {
+                    r.unwrap();
+                })
                 .unwrap();
             returned.store(true, Ordering::SeqCst);
         })
