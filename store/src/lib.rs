@@ -255,8 +255,10 @@ impl Store {
         let max = self.shared.options.max_in_flight_events;
         {
             let mut q = lock(&self.shared.queue);
-            // A request larger than the bound is let in alone, or it would wait forever.
-            while !q.shutdown && q.in_flight_events > 0 && q.in_flight_events + n > max {
+            // Admitted while below the bound, so an `append_many` may go over it by its
+            // own length: waiting for room for all of it could starve it behind
+            // single-event submitters (or forever, when it is larger than the bound).
+            while !q.shutdown && q.in_flight_events >= max {
                 q = self
                     .shared
                     .room

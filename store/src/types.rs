@@ -33,7 +33,7 @@ pub struct StoreOptions {
     pub group_commit_max_events: usize,
     /// The most events submitted and not yet reported (queued, being committed, or
     /// having their callback run), over all producers. `submit`/`append` block while it
-    /// is reached; a single `append_many` larger than it is let in alone.
+    /// is reached; an `append_many` let in just below it may go over it by its length.
     pub max_in_flight_events: usize,
     /// Categories evicted first when the buffer is full.
     pub optional_categories: Vec<String>,

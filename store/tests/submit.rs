@@ -265,7 +265,8 @@ fn submit_blocks_at_the_in_flight_bound() {
     release.send(()).unwrap();
     fifth.join().unwrap();
     assert!(returned.load(Ordering::SeqCst));
-    // An append_many larger than the bound is let in alone instead of waiting forever.
+    // An append_many larger than the bound is let in (it may go over the bound) instead
+    // of waiting forever.
     let many = store
         .append_many((0..10).map(|n| event("b", n, 10)).collect())
         .unwrap();
