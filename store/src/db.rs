@@ -160,6 +160,15 @@ fn seq_from_sql(seq: i64) -> u64 {
     u64::try_from(seq).unwrap_or(0)
 }
 
+/// The "buffer reset" gap a fresh buffer starts with when it replaces a quarantined one:
+/// what is known of the lost events (0 where unknown).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResetGap {
+    pub(crate) first_seq: u64,
+    pub(crate) last_seq: u64,
+    pub(crate) count: u64,
+}
+
 /// Why opening an existing file failed.
 #[derive(Debug)]
 pub(crate) enum OpenFailure {
@@ -232,13 +241,21 @@ fn configure(conn: &Connection, opts: &StoreOptions, limits: &Limits) -> rusqlit
 }
 
 impl Db {
-    /// Creates a new buffer file (the path must not exist, or be empty).
+    /// Creates a new buffer file (the path must not exist, or be empty) whose sequence
+    /// continues after `start_after_seq`, recording `reset` as a
+    /// [`GapReason::BufferReset`] gap when it replaces a quarantined file. Returns the
+    /// gap's seq.
+    ///
+    /// Schema, buffer id, sequence start and gap are one transaction: a crash in between
+    /// leaves either no buffer (an empty file, re-initialised on the next open) or a
+    /// complete one, never one without its id or its reset gap.
     pub(crate) fn create(
         paths: &Paths,
         opts: &StoreOptions,
         limits: Limits,
         start_after_seq: u64,
-    ) -> Result<Self, StoreError> {
+        reset: Option<ResetGap>,
+    ) -> Result<(Self, Option<u64>), StoreError> {
         // Create the file ourselves so it is 0600 from the first byte; SQLite gives the
         // -wal and -shm files the same mode.
         fs::OpenOptions::new()
@@ -248,30 +265,44 @@ impl Db {
             .mode(0o600)
             .open(&paths.db)
             .map_err(io("creating buffer.db"))?;
-        let conn = Connection::open(&paths.db).map_err(sql("opening new buffer.db"))?;
+        let mut conn = Connection::open(&paths.db).map_err(sql("opening new buffer.db"))?;
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(sql("setting page size"))?;
         conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
             .map_err(sql("setting auto_vacuum"))?;
         configure(&conn, opts, &limits).map_err(sql("configuring new buffer.db"))?;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
-             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))
-        .map_err(sql("creating schema"))?;
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
-            rusqlite::params![BUFFER_ID_KEY, new_buffer_id().to_be_bytes().to_vec()],
-        )
-        .map_err(sql("writing the buffer id"))?;
-        if start_after_seq > 0 {
-            conn.execute(
-                "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?1)",
-                [seq_to_sql(start_after_seq)],
-            )
-            .map_err(sql("carrying the sequence over"))?;
-        }
-        Self::finish_open(conn, paths, opts, limits)
+        let init = |conn: &mut Connection| -> rusqlite::Result<Option<u64>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(&format!(
+                "{SCHEMA} PRAGMA application_id = {APPLICATION_ID}; \
+                 PRAGMA user_version = {SCHEMA_VERSION};"
+            ))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![BUFFER_ID_KEY, new_buffer_id().to_be_bytes().to_vec()],
+            )?;
+            if start_after_seq > 0 {
+                tx.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('records', ?1)",
+                    [seq_to_sql(start_after_seq)],
+                )?;
+            }
+            let gap_seq = match reset {
+                Some(gap) => Some(seq_from_sql(insert_gap(
+                    &tx,
+                    seq_to_sql(gap.first_seq),
+                    seq_to_sql(gap.last_seq),
+                    i64::try_from(gap.count).unwrap_or(i64::MAX),
+                    GapReason::BufferReset,
+                    None,
+                )?)),
+                None => None,
+            };
+            tx.commit()?;
+            Ok(gap_seq)
+        };
+        let gap_seq = init(&mut conn).map_err(sql("creating schema"))?;
+        Ok((Self::finish_open(conn, paths, opts, limits)?, gap_seq))
     }
 
     /// Opens an existing buffer file and checks it.
@@ -730,28 +761,6 @@ impl Db {
         })
     }
 
-    /// Records that the previous buffer was lost (after quarantining it).
-    pub(crate) fn record_reset(
-        &mut self,
-        first_seq: u64,
-        last_seq: u64,
-        count: u64,
-    ) -> Result<u64, StoreError> {
-        self.write_with_room(64, "recording a buffer reset", |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let seq = insert_gap(
-                &tx,
-                seq_to_sql(first_seq),
-                seq_to_sql(last_seq),
-                i64::try_from(count).unwrap_or(i64::MAX),
-                GapReason::BufferReset,
-                None,
-            )?;
-            tx.commit()?;
-            Ok(seq_from_sql(seq))
-        })
-    }
-
     pub(crate) fn stats(&mut self) -> Result<Stats, StoreError> {
         let mut stats = Stats {
             acked_through: self.acked_through,
@@ -1049,7 +1058,7 @@ pub(crate) fn quarantine(paths: &Paths, now_ms: u128) -> Result<PathBuf, StoreEr
     };
     fs::rename(&paths.db, &target).map_err(io("quarantining buffer.db"))?;
     if paths.wal.exists() {
-        let wal_target = PathBuf::from(format!("{}-wal", target.display()));
+        let wal_target = with_suffix(&target, "-wal");
         fs::rename(&paths.wal, wal_target).map_err(io("quarantining buffer.db-wal"))?;
     }
     match fs::remove_file(&paths.shm) {
@@ -1058,6 +1067,14 @@ pub(crate) fn quarantine(paths: &Paths, now_ms: u128) -> Result<PathBuf, StoreEr
         Err(e) => return Err(io("removing buffer.db-shm")(e)),
     }
     Ok(target)
+}
+
+/// `path` with `suffix` appended to its last component, as SQLite names its `-wal` and
+/// `-shm` files; kept byte-exact for state directories whose names are not UTF-8.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Deletes all but the `keep` newest quarantined files (with their WAL and index).
@@ -1114,6 +1131,6 @@ pub(crate) fn salvage(path: &Path) -> (Option<u64>, Option<u64>, Option<u64>) {
         one("SELECT count(*) FROM records WHERE gap_reason IS NULL"),
     );
     drop(conn);
-    let _ = fs::remove_file(format!("{}-shm", path.display()));
+    let _ = fs::remove_file(with_suffix(path, "-shm"));
     result
 }

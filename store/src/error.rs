@@ -47,6 +47,9 @@ pub enum StoreError {
     Corrupt(String),
     /// The committer thread is gone (the store is shutting down).
     Closed,
+    /// `submit`, `append` or `append_many` was called from inside a `submit` callback,
+    /// which runs on the committer thread and would wait for itself.
+    CalledFromCallback,
 }
 
 impl fmt::Display for StoreError {
@@ -80,6 +83,9 @@ impl fmt::Display for StoreError {
             ),
             Self::Corrupt(why) => write!(f, "buffer database corrupt: {why}"),
             Self::Closed => write!(f, "store is closed"),
+            Self::CalledFromCallback => {
+                write!(f, "cannot append from inside a submit callback")
+            }
         }
     }
 }

@@ -6,8 +6,9 @@
 //! shared with an `Arc`.
 //!
 //! Invariants:
-//! - `append` returns only after the event's transaction committed (with
-//!   [`Durability::Full`], after the WAL was fsync'd).
+//! - `append` returns, and a [`Store::submit`] callback is told the seq, only after the
+//!   event's transaction committed (with [`Durability::Full`], after the WAL was
+//!   fsync'd).
 //! - seqs are never reused, not after a full drain nor after a reopen.
 //! - the files stay within `max_bytes`: when full, the oldest events of optional
 //!   categories are evicted first, then the oldest of any, and every deletion of unsent
@@ -17,8 +18,9 @@
 //!
 //! Threads and costs: `open` spawns one committer thread (`assent-store-commit`) that
 //! runs group commits: appends from many producers arriving within
-//! `group_commit_window` share one transaction and one fsync. It exits when the `Store`
-//! is dropped, after committing what is queued. Every other call runs on the caller's
+//! `group_commit_window` share one transaction and one fsync, and `submit` callbacks run
+//! on it. At most `max_in_flight_events` events wait for it; producers block beyond
+//! that. It exits when the `Store` is dropped, after committing what is queued. Every other call runs on the caller's
 //! thread under one mutex around the single SQLite connection. `open` runs
 //! `PRAGMA quick_check`, which reads the whole file.
 
@@ -35,35 +37,55 @@ pub use types::{
 
 use db::{Db, OpenFailure, Paths};
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// How many quarantined files are kept.
 const QUARANTINE_KEEP: usize = 2;
 
-type Reply = SyncSender<Result<Vec<u64>, StoreError>>;
+/// `Db::append` returns one seq per event; this reports a breach of that instead of
+/// panicking.
+fn missing_seq() -> StoreError {
+    StoreError::Sqlite {
+        context: "appending events",
+        code: None,
+        message: "the commit returned fewer seqs than events".to_owned(),
+    }
+}
+
+/// What the committer calls with the outcome of one request: one seq per event, or the
+/// error that failed the transaction.
+type Done = Box<dyn FnOnce(Result<Vec<u64>, StoreError>) + Send>;
 
 /// One producer's request waiting for the committer.
-struct Pending {
+struct Request {
     events: Vec<NewEvent>,
     bytes: u64,
-    reply: Reply,
+    done: Done,
 }
 
 #[derive(Default)]
 struct Queue {
-    pending: VecDeque<Pending>,
+    pending: VecDeque<Request>,
+    /// Events in `pending` (what the committer may still take).
     pending_events: usize,
+    /// Events submitted whose `done` has not returned yet (queued, being committed, or
+    /// being reported): what `max_in_flight_events` bounds.
+    in_flight_events: usize,
     shutdown: bool,
 }
 
 struct Shared {
     db: Mutex<Db>,
     queue: Mutex<Queue>,
+    /// Wakes the committer when a request is queued or the store shuts down.
     wake: Condvar,
+    /// Wakes submitters blocked on `max_in_flight_events` when requests were reported.
+    room: Condvar,
     options: StoreOptions,
     group_max_bytes: u64,
 }
@@ -72,6 +94,9 @@ struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     committer: Option<JoinHandle<()>>,
+    /// The committer's id, to refuse calls that would wait for the committer from inside
+    /// one of its callbacks.
+    committer_id: ThreadId,
 }
 
 impl std::fmt::Debug for Store {
@@ -96,6 +121,11 @@ impl Store {
                 "group_commit_max_events must be at least 1",
             ));
         }
+        if options.max_in_flight_events == 0 {
+            return Err(StoreError::InvalidOptions(
+                "max_in_flight_events must be at least 1",
+            ));
+        }
         let limits = db::Limits::new(options.max_bytes)?;
         std::fs::create_dir_all(dir).map_err(error::io("creating the state directory"))?;
         let paths = Paths::new(dir);
@@ -107,12 +137,14 @@ impl Store {
                     .quarantined
                     .as_deref()
                     .map_or((None, None, None), db::salvage);
-                let mut db = Db::create(&paths, &options, limits, last.unwrap_or(0))?;
-                if report.quarantined.is_some() {
-                    let first = acked.map_or(0, |a| a + 1);
-                    let seq = db.record_reset(first, last.unwrap_or(0), held.unwrap_or(0))?;
-                    report.reset_gap_seq = Some(seq);
-                }
+                let reset = report.quarantined.is_some().then(|| db::ResetGap {
+                    first_seq: acked.map_or(0, |a| a + 1),
+                    last_seq: last.unwrap_or(0),
+                    count: held.unwrap_or(0),
+                });
+                let (db, reset_gap_seq) =
+                    Db::create(&paths, &options, limits, last.unwrap_or(0), reset)?;
+                report.reset_gap_seq = reset_gap_seq;
                 db
             }
         };
@@ -122,6 +154,7 @@ impl Store {
             db: Mutex::new(db),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            room: Condvar::new(),
             options,
         });
         let for_thread = Arc::clone(&shared);
@@ -132,18 +165,18 @@ impl Store {
         Ok((
             Self {
                 shared,
+                committer_id: committer.thread().id(),
                 committer: Some(committer),
             },
             report,
         ))
     }
 
-    /// Appends one event; returns its seq once its transaction is committed.
+    /// Appends one event; returns its seq once its transaction is committed. The same as
+    /// [`Store::submit`] followed by waiting for the outcome.
     pub fn append(&self, event: NewEvent) -> Result<u64, StoreError> {
-        self.append_many(vec![event])?
-            .first()
-            .copied()
-            .ok_or(StoreError::Closed)
+        let seqs = self.append_many(vec![event])?;
+        seqs.first().copied().ok_or_else(missing_seq)
     }
 
     /// Appends events in order; returns their seqs once committed. Events that fit one
@@ -152,6 +185,59 @@ impl Store {
     pub fn append_many(&self, events: Vec<NewEvent>) -> Result<Vec<u64>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
+        }
+        let (reply, answer) = sync_channel(1);
+        self.enqueue(
+            events,
+            Box::new(move |result| {
+                // The receiver is gone only if the caller itself is gone.
+                let _ = reply.send(result);
+            }),
+        )?;
+        // `done` is always called unless the committer thread died, which it is built
+        // never to do.
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues one event without waiting for its commit; `done` is called with its seq once
+    /// its transaction committed (with [`Durability::Full`], after the WAL was fsync'd),
+    /// or with the error that failed that transaction. This lets one producer have many
+    /// events in flight, so they share commits.
+    ///
+    /// `done` runs on the committer thread, after the database lock is released, and
+    /// before the next group is committed: keep it short (send on a channel, write a
+    /// reply). Callbacks of one producer's submissions run in submission order, and
+    /// across producers in the order `submit` took them. A panic in `done` is caught and
+    /// ignored (with `panic = "abort"` it aborts the process, like any panic). Calling
+    /// `submit`, `append` or `append_many` from inside `done` would wait for the committer
+    /// itself and is refused with [`StoreError::CalledFromCallback`]; every other method
+    /// may be called there.
+    ///
+    /// When `max_in_flight_events` events are in flight (submitted, `done` not yet
+    /// returned), `submit` blocks until a commit reports some of them: back-pressure that
+    /// lasts about one commit. On `Err` (event too large, store closed, called from a
+    /// callback), nothing was queued and `done` is dropped without being called.
+    pub fn submit<F>(&self, event: NewEvent, done: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Result<u64, StoreError>) + Send + 'static,
+    {
+        self.enqueue(
+            vec![event],
+            Box::new(move |result| {
+                done(result.and_then(|seqs| seqs.first().copied().ok_or_else(missing_seq)));
+            }),
+        )
+    }
+
+    /// Events submitted whose outcome has not been reported yet.
+    pub fn in_flight_events(&self) -> usize {
+        lock(&self.shared.queue).in_flight_events
+    }
+
+    /// Checks and queues one request; blocks while the in-flight bound is reached.
+    fn enqueue(&self, events: Vec<NewEvent>, done: Done) -> Result<(), StoreError> {
+        if std::thread::current().id() == self.committer_id {
+            return Err(StoreError::CalledFromCallback);
         }
         let limit = self.shared.group_max_bytes;
         let mut bytes = 0u64;
@@ -165,21 +251,33 @@ impl Store {
             }
             bytes += size;
         }
-        let (reply, answer) = sync_channel(1);
+        let n = events.len();
+        let max = self.shared.options.max_in_flight_events;
         {
             let mut q = lock(&self.shared.queue);
+            // Admitted while below the bound, so an `append_many` may go over it by its
+            // own length: waiting for room for all of it could starve it behind
+            // single-event submitters (or forever, when it is larger than the bound).
+            while !q.shutdown && q.in_flight_events >= max {
+                q = self
+                    .shared
+                    .room
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
             if q.shutdown {
                 return Err(StoreError::Closed);
             }
-            q.pending_events += events.len();
-            q.pending.push_back(Pending {
+            q.pending_events += n;
+            q.in_flight_events += n;
+            q.pending.push_back(Request {
                 events,
                 bytes,
-                reply,
+                done,
             });
         }
         self.shared.wake.notify_one();
-        answer.recv().map_err(|_| StoreError::Closed)?
+        Ok(())
     }
 
     /// The records from the first seq after the last ack: at most `max_events`, and at
@@ -250,6 +348,12 @@ impl Drop for Store {
     fn drop(&mut self) {
         lock(&self.shared.queue).shutdown = true;
         self.shared.wake.notify_all();
+        self.shared.room.notify_all();
+        if std::thread::current().id() == self.committer_id {
+            // The last handle was dropped inside a callback: the committer cannot join
+            // itself; it sees `shutdown`, commits what is queued and exits on its own.
+            return;
+        }
         if let Some(handle) = self.committer.take() {
             // The committer never panics by design; nothing useful to do if it did.
             let _ = handle.join();
@@ -292,11 +396,13 @@ fn open_or_quarantine(
     }
 }
 
-/// The committer thread: takes what producers queued and commits it in one transaction.
+/// The committer thread: takes what producers queued, commits it in one transaction,
+/// then reports the outcome to every request in it.
 ///
 /// It waits up to `group_commit_window` for as many events as the previous commit had
 /// (producers that were just answered usually come straight back), so a lone producer
-/// never waits and many producers share commits.
+/// never waits and many producers share commits. Pipelining producers queue the next
+/// events while a commit runs, so the next group is usually ready at once.
 fn committer(shared: &Shared) {
     let opts = &shared.options;
     let mut expected = 1usize;
@@ -330,15 +436,25 @@ fn committer(shared: &Shared) {
             }
             take_group(&mut q, opts.group_commit_max_events, shared.group_max_bytes)
         };
-        let events: usize = group.iter().map(|p| p.events.len()).sum();
+        let events: usize = group.iter().map(|r| r.events.len()).sum();
         expected = events.max(1);
-        commit_group(shared, group);
+        let outcomes = commit_group(shared, group);
+        for (done, result) in outcomes {
+            // A panicking callback must not take the committer (and every later producer)
+            // down with it; its own request was already committed or failed.
+            let _ = catch_unwind(AssertUnwindSafe(move || done(result)));
+        }
+        {
+            let mut q = lock(&shared.queue);
+            q.in_flight_events = q.in_flight_events.saturating_sub(events);
+        }
+        shared.room.notify_all();
     }
 }
 
 /// Takes whole requests up to the event and byte limits (always at least one).
-fn take_group(q: &mut Queue, max_events: usize, max_bytes: u64) -> Vec<Pending> {
-    let mut group: Vec<Pending> = Vec::new();
+fn take_group(q: &mut Queue, max_events: usize, max_bytes: u64) -> Vec<Request> {
+    let mut group: Vec<Request> = Vec::new();
     let (mut events, mut bytes) = (0usize, 0u64);
     while let Some(next) = q.pending.front() {
         let fits = events + next.events.len() <= max_events && bytes + next.bytes <= max_bytes;
@@ -347,44 +463,51 @@ fn take_group(q: &mut Queue, max_events: usize, max_bytes: u64) -> Vec<Pending> 
         }
         events += next.events.len();
         bytes += next.bytes;
-        if let Some(p) = q.pending.pop_front() {
-            q.pending_events -= p.events.len();
-            group.push(p);
+        if let Some(r) = q.pending.pop_front() {
+            q.pending_events -= r.events.len();
+            group.push(r);
         }
     }
     group
 }
 
-fn commit_group(shared: &Shared, group: Vec<Pending>) {
+/// Commits a group under the database lock and returns each request's outcome, to be
+/// reported after the lock is released.
+fn commit_group(shared: &Shared, group: Vec<Request>) -> Vec<(Done, Result<Vec<u64>, StoreError>)> {
     let max_events = shared.options.group_commit_max_events;
     let max_bytes = shared.group_max_bytes;
     let mut db = lock(&shared.db);
     if group.len() == 1 {
         // A single request may be larger than one transaction may be: split it.
-        for p in group {
-            let result = append_split(&mut db, &p.events, max_events, max_bytes);
-            let _ = p.reply.send(result);
-        }
-        return;
+        return group
+            .into_iter()
+            .map(|r| {
+                let result = append_split(&mut db, &r.events, max_events, max_bytes);
+                (r.done, result)
+            })
+            .collect();
     }
-    let all: Vec<&NewEvent> = group.iter().flat_map(|p| p.events.iter()).collect();
-    match db.append(&all) {
+    let all: Vec<&NewEvent> = group.iter().flat_map(|r| r.events.iter()).collect();
+    let result = db.append(&all);
+    drop(db);
+    match result {
         Ok(seqs) => {
             let mut rest = seqs.as_slice();
-            for p in group {
-                let (mine, tail) = rest.split_at(p.events.len().min(rest.len()));
-                rest = tail;
-                let _ = p.reply.send(Ok(mine.to_vec()));
-            }
+            group
+                .into_iter()
+                .map(|r| {
+                    let (mine, tail) = rest.split_at(r.events.len().min(rest.len()));
+                    rest = tail;
+                    (r.done, Ok(mine.to_vec()))
+                })
+                .collect()
         }
-        Err(e) => {
-            for p in group {
-                let _ = p.reply.send(Err(e.clone()));
-            }
-        }
+        Err(e) => group
+            .into_iter()
+            .map(|r| (r.done, Err(e.clone())))
+            .collect(),
     }
 }
-
 fn append_split(
     db: &mut Db,
     events: &[NewEvent],

@@ -8,8 +8,9 @@ use std::time::Duration;
 /// How hard a commit tries to survive a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Durability {
-    /// `synchronous=FULL`: the WAL is fsync'd before `append` returns, so an accepted event
-    /// survives a power cut (if the storage honours flushes).
+    /// `synchronous=FULL`: the WAL is fsync'd before `append` returns (or a `submit`
+    /// callback is told the seq), so an accepted event survives a power cut (if the
+    /// storage honours flushes).
     Full,
     /// `synchronous=NORMAL`: an accepted event survives a crash of the process, but a power
     /// cut may roll back the last commits (never corrupts the file).
@@ -30,6 +31,10 @@ pub struct StoreOptions {
     pub group_commit_window: Duration,
     /// The most events in one commit.
     pub group_commit_max_events: usize,
+    /// The most events submitted and not yet reported (queued, being committed, or
+    /// having their callback run), over all producers. `submit`/`append` block while it
+    /// is reached; an `append_many` let in just below it may go over it by its length.
+    pub max_in_flight_events: usize,
     /// Categories evicted first when the buffer is full.
     pub optional_categories: Vec<String>,
 }
@@ -42,6 +47,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             group_commit_window: Duration::from_millis(2),
             group_commit_max_events: 1024,
+            max_in_flight_events: 4096,
             optional_categories: Vec::new(),
         }
     }

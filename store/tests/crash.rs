@@ -1,6 +1,10 @@
 //! Crash test: a child process appends in a loop and prints each accepted seq; the
 //! parent SIGKILLs it at random moments and checks nothing accepted was lost.
 //!
+//! Two producers block in `append`; two pipeline with `submit`, keeping up to 32 events
+//! in flight each and printing each seq (prefixed `s`) from the callback that reports it
+//! accepted.
+//!
 //! The child is this same test binary, re-run with `ASSENT_STORE_CRASH_CHILD` set to the
 //! buffer directory.
 
@@ -19,7 +23,7 @@ use common::{event, integrity_check, Rng};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "ASSENT_STORE_CRASH_CHILD";
@@ -34,27 +38,61 @@ fn crash_options() -> StoreOptions {
     }
 }
 
-/// Child mode: four producers append forever, printing every accepted seq.
+/// Pipelining producers keep at most this many events in flight each.
+const IN_FLIGHT: usize = 32;
+
+/// Writes one line in one write, so a kill never leaves half a number before a newline.
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes()).unwrap();
+    out.flush().unwrap();
+}
+
+/// Child mode: two producers append forever, two submit forever with up to
+/// `IN_FLIGHT` events in flight; every accepted seq is printed.
 fn run_child(dir: &str) -> ! {
     let (store, _) = Store::open(std::path::Path::new(dir), crash_options()).unwrap();
     let store = Arc::new(store);
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let store = Arc::clone(&store);
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                loop {
-                    let seq = store.append(event(&format!("c{t}"), n, 200)).unwrap();
-                    // One write per line, so a kill never leaves half a number behind
-                    // a newline.
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(format!("{seq}\n").as_bytes()).unwrap();
-                    out.flush().unwrap();
-                    n += 1;
+    let pipelined = (2..4).map(|t| {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let slots = Arc::new((Mutex::new(0usize), Condvar::new()));
+            let mut n = 0u64;
+            loop {
+                {
+                    let (count, freed) = &*slots;
+                    let mut count = count.lock().unwrap();
+                    while *count >= IN_FLIGHT {
+                        count = freed.wait(count).unwrap();
+                    }
+                    *count += 1;
                 }
-            })
+                let slots = Arc::clone(&slots);
+                store
+                    .submit(event(&format!("c{t}"), n, 200), move |result| {
+                        let seq = result.unwrap();
+                        print_line(&format!("s{seq}\n"));
+                        let (count, freed) = &*slots;
+                        *count.lock().unwrap() -= 1;
+                        freed.notify_one();
+                    })
+                    .unwrap();
+                n += 1;
+            }
         })
-        .collect();
+    });
+    let blocking = (0..2).map(|t| {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            loop {
+                let seq = store.append(event(&format!("c{t}"), n, 200)).unwrap();
+                print_line(&format!("{seq}\n"));
+                n += 1;
+            }
+        })
+    });
+    let threads: Vec<_> = pipelined.chain(blocking).collect();
     for t in threads {
         let _ = t.join();
     }
@@ -71,6 +109,7 @@ fn sigkill_never_loses_an_accepted_event() {
     let mut rng = Rng::from_time();
     let mut accepted: BTreeSet<u64> = BTreeSet::new();
     let mut acked_through = 0u64;
+    let (mut accepted_by_append, mut accepted_by_submit) = (0usize, 0usize);
     let started = Instant::now();
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
@@ -86,21 +125,30 @@ fn sigkill_never_loses_an_accepted_event() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            let mut seqs = Vec::new();
+            let (mut appended, mut submitted) = (Vec::new(), Vec::new());
             for line in BufReader::new(stdout).split(b'\n') {
                 let Ok(line) = line else { break };
-                // The harness prints its own lines too; only bare numbers are seqs.
-                if let Some(seq) = std::str::from_utf8(&line).ok().and_then(|s| s.parse().ok()) {
-                    seqs.push(seq);
+                // The harness prints its own lines too; only (`s`-prefixed) numbers are
+                // seqs.
+                let Ok(text) = std::str::from_utf8(&line) else {
+                    continue;
+                };
+                if let Some(seq) = text.strip_prefix('s').and_then(|s| s.parse().ok()) {
+                    submitted.push(seq);
+                } else if let Ok(seq) = text.parse() {
+                    appended.push(seq);
                 }
             }
-            seqs
+            (appended, submitted)
         });
         std::thread::sleep(Duration::from_millis(5 + rng.below(60)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let seqs: Vec<u64> = reader.join().unwrap();
-        accepted.extend(seqs);
+        let (appended, submitted): (Vec<u64>, Vec<u64>) = reader.join().unwrap();
+        accepted_by_append += appended.len();
+        accepted_by_submit += submitted.len();
+        accepted.extend(appended);
+        accepted.extend(submitted);
 
         let (store, report) = Store::open(dir.path(), crash_options()).unwrap();
         assert_eq!(report.quarantined, None, "round {round}: {report:?}");
@@ -137,9 +185,16 @@ fn sigkill_never_loses_an_accepted_event() {
         assert_eq!(integrity_check(dir.path()), "ok", "round {round}");
     }
     println!(
-        "{KILLS} kills, {} accepted seqs checked, {:?}",
+        "{KILLS} kills, {} accepted seqs checked ({accepted_by_append} by append, \
+         {accepted_by_submit} by submit callbacks), {:?}",
         accepted.len(),
         started.elapsed()
     );
-    assert!(accepted.len() > KILLS, "the child accepted almost nothing");
+    assert_eq!(
+        accepted.len(),
+        accepted_by_append + accepted_by_submit,
+        "a seq was reported accepted twice"
+    );
+    assert!(accepted_by_append > KILLS, "append accepted almost nothing");
+    assert!(accepted_by_submit > KILLS, "submit accepted almost nothing");
 }

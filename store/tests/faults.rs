@@ -106,11 +106,9 @@ fn a_foreign_database_is_quarantined() {
     assert_recovers(dir.path(), "foreign database");
 }
 
-#[test]
-fn a_wal_from_another_database_is_quarantined() {
-    let dir = tempfile::tempdir().unwrap();
-    make_buffer(dir.path(), 2000);
-    // Another database in WAL mode whose committed frames stay in its WAL.
+/// Copies into `dir` the WAL of another database in WAL mode, whose committed frames
+/// stay in its WAL: valid frames on their own, for a different database.
+fn plant_foreign_wal(dir: &Path) {
     let other = tempfile::tempdir().unwrap();
     let other_db = other.path().join("other.db");
     let conn = rusqlite::Connection::open(&other_db).unwrap();
@@ -123,11 +121,45 @@ fn a_wal_from_another_database_is_quarantined() {
          INSERT INTO t SELECT randomblob(300) FROM n;",
     )
     .unwrap();
-    let wal = PathBuf::from(format!("{}-wal", other_db.display()));
+    let wal = other.path().join("other.db-wal");
     assert!(fs::metadata(&wal).unwrap().len() > 100_000);
-    fs::copy(&wal, dir.path().join("buffer.db-wal")).unwrap();
+    fs::copy(&wal, dir.join("buffer.db-wal")).unwrap();
     drop(conn);
+}
+
+#[test]
+fn a_wal_from_another_database_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    make_buffer(dir.path(), 2000);
+    plant_foreign_wal(dir.path());
     assert_recovers(dir.path(), "foreign wal");
+}
+
+/// A state directory whose name is not UTF-8: the quarantined WAL is named exactly after
+/// its quarantined database file plus `-wal` (a lossy `display()` would not find it).
+#[test]
+fn quarantine_in_a_non_utf8_directory_keeps_the_wal_alongside() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join(OsStr::from_bytes(b"state-\xff\xfe"));
+    make_buffer(&dir, 2000);
+    plant_foreign_wal(&dir);
+    let (_store, report) = Store::open(&dir, options(8 << 20)).unwrap();
+    let moved = report.quarantined.unwrap();
+    assert_eq!(moved.parent(), Some(dir.as_path()));
+    let mut wal = moved.clone().into_os_string();
+    wal.push("-wal");
+    let listing: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    // SQLite may already have emptied the WAL while the open failed; the point is its
+    // name.
+    assert!(
+        fs::metadata(&wal).is_ok(),
+        "the wal was not moved alongside: {listing:?}"
+    );
 }
 
 #[test]
