@@ -16,7 +16,7 @@ use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
 use crate::identity::IdentityState;
-use crate::{buffer, logger, preview, sync};
+use crate::{buffer, control, daemon, logger, owner, preview, sync};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
@@ -52,6 +52,70 @@ enum Command {
     Consent(ConsentArgs),
     ResetId(ResetIdArgs),
     Sync(SyncArgs),
+    Run(RunArgs),
+    Status(StatusArgs),
+    Export(ExportArgs),
+    Erase(EraseArgs),
+    Forget(ForgetArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Run the daemon in the foreground (as systemd does).
+#[argh(subcommand, name = "run")]
+struct RunArgs {
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Show the running daemon's state: last sync, next attempt, backoff, queue,
+/// connectivity, active categories.
+#[argh(subcommand, name = "status")]
+struct StatusArgs {
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Write everything held on this device as one JSON document a person can read.
+#[argh(subcommand, name = "export")]
+struct ExportArgs {
+    /// write to this file (mode 0600) instead of standard output
+    #[argh(option)]
+    out: Option<PathBuf>,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Delete everything held locally; with --remote also ask the collector to erase
+/// everything it holds for this device.
+#[argh(subcommand, name = "erase")]
+struct EraseArgs {
+    /// also send an erasure request for all categories
+    #[argh(switch)]
+    remote: bool,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Forget this device: erase --remote, then reset-id.
+#[argh(subcommand, name = "forget")]
+struct ForgetArgs {
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -260,6 +324,11 @@ fn run() -> ExitCode {
         Some(Command::Consent(c)) => consent(c),
         Some(Command::ResetId(c)) => reset_id(c),
         Some(Command::Sync(c)) => sync(c),
+        Some(Command::Run(c)) => run_daemon(c),
+        Some(Command::Status(c)) => status(c),
+        Some(Command::Export(c)) => export(c),
+        Some(Command::Erase(c)) => erase(c.config, c.remote, false),
+        Some(Command::Forget(c)) => erase(c.config, true, true),
         None => Err(Failure::usage(
             "no command given; run `assent --help` to see them",
         )),
@@ -291,6 +360,13 @@ impl Failure {
         Failure {
             code: EXIT_CONFIG,
             message: message.to_string(),
+        }
+    }
+
+    fn unavailable(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_TEMPFAIL,
+            message: format!("assent: {message}"),
         }
     }
 
@@ -678,12 +754,12 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
 const EXIT_TEMPFAIL: u8 = 75;
 
 fn sync(args: SyncArgs) -> Result<(), Failure> {
-    if !args.once {
-        return Err(Failure::usage(
-            "sync: asking a running daemon is not available in this build; use --once",
-        ));
-    }
     let config = load_config(&args.config)?;
+    if !args.once {
+        control::request(&config, &json!({"command": "sync"})).map_err(Failure::unavailable)?;
+        out!("the daemon is syncing now; `assent status` shows the result");
+        return Ok(());
+    }
     let store = buffer::open(&config).map_err(Failure::cant_create)?;
     let mut uploader = sync::Uploader::new(&config, &store).map_err(Failure::config)?;
     uploader.allow_metered = args.allow_metered;
@@ -757,6 +833,123 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         code: EXIT_TEMPFAIL,
         message: format!("assent: sync stopped: {reason}"),
     })
+}
+
+fn run_daemon(args: RunArgs) -> Result<(), Failure> {
+    // The daemon refuses to start on an invalid config, with the same messages as
+    // check-config.
+    let config = load_config(&args.config)?;
+    logger::set_level(config.log_level);
+    for warning in config.warnings() {
+        log::warn!("{warning}");
+    }
+    daemon::run(config).map_err(|e| Failure {
+        code: 1,
+        message: format!("assent: {e}"),
+    })
+}
+
+fn status(args: StatusArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let answer =
+        control::request(&config, &json!({"command": "status"})).map_err(Failure::unavailable)?;
+    let status = &answer["status"];
+    if args.json {
+        out!("{}", to_pretty(status)?);
+        return Ok(());
+    }
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let connectivity = match &status["connectivity"] {
+        Value::Null => "unknown".to_string(),
+        c if c["online"] == true => format!(
+            "online via {}{}",
+            text(&c["route_interface"]),
+            if c["metered"] == true {
+                " (metered)"
+            } else {
+                ""
+            }
+        ),
+        _ => "offline".to_string(),
+    };
+    let active: Vec<String> = status["active_categories"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    out!("running since     {}", text(&status["started_at"]));
+    out!(
+        "active categories {}",
+        if active.is_empty() {
+            "none".to_string()
+        } else {
+            active.join(", ")
+        }
+    );
+    if let Some(problem) = status["consent_problem"].as_str() {
+        out!("consent           {problem}");
+    }
+    out!("connectivity      {connectivity}");
+    out!("last sync         {}", text(&status["last_sync"]));
+    out!("last result       {}", text(&status["last_sync_result"]));
+    out!(
+        "next attempt in   {} s",
+        text(&status["next_attempt_in_seconds"])
+    );
+    out!(
+        "backoff           {} s",
+        text(&status["backoff_ceiling_seconds"])
+    );
+    out!(
+        "queue             {} events, {} gap records, {} bytes on disk",
+        text(&status["queued_events"]),
+        text(&status["queued_gaps"]),
+        text(&status["buffer_file_bytes"])
+    );
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let store = buffer::open(&config).map_err(Failure::cant_create)?;
+    let doc = owner::export(&config, &store).map_err(Failure::cant_create)?;
+    let text = to_pretty(&doc)? + "\n";
+    match args.out {
+        Some(path) => {
+            crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
+                .map_err(|e| Failure::cant_create(format!("{}: {e}", path.display())))?;
+            out!("exported to {}", path.display());
+        }
+        None => out_raw!("{text}"),
+    }
+    Ok(())
+}
+
+fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Failure> {
+    let config = load_config(&config)?;
+    let store = buffer::open(&config).map_err(Failure::cant_create)?;
+    let erased = owner::erase(&config, &store, remote).map_err(Failure::cant_create)?;
+    out!(
+        "deleted {} queued events held on this device",
+        erased.events_deleted
+    );
+    if remote {
+        if erased.remote_requested {
+            out!("erasure of everything queued for the collector; it is sent before any further data");
+            // A running daemon sends it now; without one, `assent sync --once` does.
+            let _ = control::request(&config, &json!({"command": "sync"}));
+        } else {
+            out!("nothing was ever sent, so the collector holds nothing to erase");
+        }
+    }
+    if forget {
+        IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
+        out!("device identity rotated: the new pseudonym cannot be linked to the old one");
+    }
+    Ok(())
 }
 
 fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {

@@ -16,22 +16,33 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let level = match record.level() {
-            Level::Error => "error",
-            Level::Warn => "warning",
-            Level::Info => "info",
-            Level::Debug => "debug",
-            Level::Trace => "trace",
+        let (level, priority) = match record.level() {
+            Level::Error => ("error", 3),
+            Level::Warn => ("warning", 4),
+            Level::Info => ("info", 6),
+            Level::Debug => ("debug", 7),
+            Level::Trace => ("trace", 7),
         };
         // A failed write to stderr has nowhere better to be reported.
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "assent: {level}: {}",
-            record.args()
-        );
+        let _ = if journald() {
+            // journald reads the priority from a `<N>` prefix and adds its own metadata.
+            writeln!(std::io::stderr().lock(), "<{priority}>{}", record.args())
+        } else {
+            writeln!(
+                std::io::stderr().lock(),
+                "assent: {level}: {}",
+                record.args()
+            )
+        };
     }
 
     fn flush(&self) {}
+}
+
+/// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM`).
+fn journald() -> bool {
+    static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
 }
 
 /// Installs the logger; the level comes from `ASSENT_LOG` when set.

@@ -9,10 +9,14 @@ mod collect;
 mod config;
 mod connectivity;
 mod consent;
+mod control;
+mod daemon;
 mod fsutil;
 mod identity;
 mod logger;
+mod notify;
 mod outbox;
+mod owner;
 mod preview;
 mod sync;
 

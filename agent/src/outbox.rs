@@ -107,6 +107,11 @@ pub fn record_sent(store: &Store, entry: SentBatch) -> Result<(), String> {
     put(store, SENT_LOG, &log)
 }
 
+/// Forgets what was sent (the owner's erasure).
+pub fn clear_sent_log(store: &Store) -> Result<(), String> {
+    put(store, SENT_LOG, &Vec::<SentBatch>::new())
+}
+
 pub fn metered_usage(store: &Store) -> Result<MeteredUsage, String> {
     Ok(get(store, METERED_USAGE)?.unwrap_or_default())
 }

@@ -1,0 +1,598 @@
+//! `assent run`: the daemon. It ties the parts together on one smol executor:
+//!
+//! - the consent watcher (a thread on inotify) feeds consent changes in: collection
+//!   starts and stops within a second, withdrawn categories are purged at once and an
+//!   erasure request is queued;
+//! - the scheduler collects each active category at its interval; inventory categories
+//!   emit only when their facts changed (a digest of the last snapshot is kept in the
+//!   buffer, so a restart does not resend), plus a heartbeat;
+//! - the connectivity watcher (NETLINK_ROUTE) decides whether sending is possible and
+//!   triggers a network collection when the network changes;
+//! - the uploader sends when there is something to send and a link to send it on; with
+//!   nothing queued it sleeps without periodic wakeups;
+//! - signals: SIGTERM/SIGINT stop (finish the current commit, close the database),
+//!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
+
+use crate::buffer::{self, Timestamp};
+use crate::collect::{self, Outcome, PlatformReaders};
+use crate::config::Config;
+use crate::connectivity::{Connectivity, RouteWatcher};
+use crate::consent::{self, watch::ConsentWatcher, ConsentView};
+use crate::identity::IdentityState;
+use crate::notify;
+use crate::sync::{backoff::Backoff, Step, Uploader};
+use assent_platform::{Category, Root};
+use assent_store::Store;
+use serde::Serialize;
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt;
+use smol::stream::StreamExt;
+use smol::{Executor, Timer};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// An inventory snapshot is re-sent at least this often even when nothing changed.
+pub const HEARTBEAT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Categories whose events are snapshots of slowly changing facts.
+const INVENTORY: [Category; 5] = [
+    Category::DeviceId,
+    Category::Hardware,
+    Category::Os,
+    Category::Network,
+    Category::Software,
+];
+
+/// What `assent status` shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub started_at: String,
+    pub active_categories: Vec<Category>,
+    pub consent_problem: Option<String>,
+    pub connectivity: Option<Connectivity>,
+    pub last_sync: Option<String>,
+    pub last_sync_result: Option<String>,
+    pub next_attempt_in_seconds: Option<f64>,
+    pub backoff_ceiling_seconds: Option<f64>,
+    pub queued_events: u64,
+    pub queued_gaps: u64,
+    pub buffer_file_bytes: u64,
+    pub sent_batches: u64,
+}
+
+/// Everything the daemon's tasks share.
+pub struct Daemon {
+    pub config: RwLock<Config>,
+    pub store: Arc<Store>,
+    pub view: Mutex<ConsentView>,
+    pub app_events_active: Arc<AtomicBool>,
+    pub status: Mutex<Status>,
+    pub shutting_down: Arc<AtomicBool>,
+    sync_now: Sender<SyncReason>,
+    sync_rx: Receiver<SyncReason>,
+    schedule_now: Sender<Option<Category>>,
+    schedule_rx: Receiver<Option<Category>>,
+    online: AtomicBool,
+}
+
+/// Why the uploader was woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncReason {
+    NewData,
+    Requested,
+    ConnectivityReturned,
+    Consent,
+}
+
+impl Daemon {
+    /// A copy of the current configuration (SIGHUP may replace it).
+    pub fn config_snapshot(&self) -> Config {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Wakes the uploader (never blocks; a pending wake is enough).
+    pub fn wake_sync(&self, reason: SyncReason) {
+        let _ = self.sync_now.try_send(reason);
+    }
+
+    fn view(&self) -> ConsentView {
+        self.view
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn with_status(&self, f: impl FnOnce(&mut Status)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// The status with fresh queue figures.
+    pub fn status_now(&self) -> Status {
+        let mut status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+        if let Ok(stats) = self.store.stats() {
+            status.queued_events = stats.count;
+            status.queued_gaps = stats.gaps;
+            status.buffer_file_bytes = stats.file_bytes;
+        }
+        status.sent_batches = crate::outbox::sent_log(&self.store)
+            .map(|l| l.len() as u64)
+            .unwrap_or(0);
+        status
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(config: Config) -> Result<(), String> {
+    let store = Arc::new(buffer::open(&config)?);
+    let (sync_now, sync_rx) = smol::channel::bounded(1);
+    let (schedule_now, schedule_rx) = smol::channel::unbounded();
+    let (_, view) = consent::load(&config);
+    let daemon = Arc::new(Daemon {
+        app_events_active: Arc::new(AtomicBool::new(view.is_active(Category::AppEvents))),
+        view: Mutex::new(view),
+        config: RwLock::new(config.clone()),
+        store,
+        status: Mutex::new(Status {
+            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            ..Status::default()
+        }),
+        shutting_down: Arc::new(AtomicBool::new(false)),
+        sync_now,
+        sync_rx,
+        schedule_now,
+        schedule_rx,
+        online: AtomicBool::new(false),
+    });
+    let ex = Arc::new(Executor::new());
+    let result = smol::block_on(ex.run(main_loop(ex.clone(), daemon.clone())));
+    daemon.shutting_down.store(true, Ordering::SeqCst);
+    drop(ex);
+    // The last handle closes the database after the committer finished its group.
+    drop(daemon);
+    result
+}
+
+async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<(), String> {
+    use async_signal::{Signal, Signals};
+    let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1])
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
+
+    // Consent: the watcher thread sends every new view; the task applies it.
+    let (consent_tx, consent_rx) = smol::channel::unbounded();
+    let watcher = ConsentWatcher::spawn(daemon.config_snapshot(), move |view| {
+        let _ = consent_tx.send_blocking(view);
+    })
+    .map_err(|e| format!("consent watcher: {e}"))?;
+    ex.spawn(consent_task(daemon.clone(), consent_rx)).detach();
+    ex.spawn(connectivity_task(daemon.clone())).detach();
+    ex.spawn(scheduler_task(daemon.clone())).detach();
+    ex.spawn(uploader_task(daemon.clone())).detach();
+    if let Some(period) = notify::watchdog_period() {
+        ex.spawn(async move {
+            loop {
+                Timer::after(period).await;
+                notify::send("WATCHDOG=1");
+            }
+        })
+        .detach();
+    }
+    let control = crate::control::bind(&daemon.config_snapshot()).map_err(|e| e.to_string())?;
+    ex.spawn(crate::control::serve(control, daemon.clone()))
+        .detach();
+
+    log::info!(
+        "running (state in {}, consent file {})",
+        daemon.config_snapshot().state_dir.display(),
+        daemon.config_snapshot().consent_file.display()
+    );
+    notify::send("READY=1\nSTATUS=running");
+    while let Some(signal) = signals.next().await {
+        match signal {
+            Ok(Signal::Term | Signal::Int) => {
+                log::info!("stopping");
+                notify::send("STOPPING=1");
+                daemon.shutting_down.store(true, Ordering::SeqCst);
+                break;
+            }
+            Ok(Signal::Hup) => reload(&daemon),
+            Ok(Signal::Usr1) => {
+                log::info!("SIGUSR1: syncing now");
+                daemon.wake_sync(SyncReason::Requested);
+            }
+            Ok(other) => log::debug!("ignoring {other:?}"),
+            Err(e) => log::warn!("signal: {e}"),
+        }
+    }
+    drop(watcher);
+    Ok(())
+}
+
+/// SIGHUP: reads the config again; on any error keeps the running one.
+fn reload(daemon: &Daemon) {
+    let path = daemon.config_snapshot().path;
+    match Config::load(&path) {
+        Ok(new) => {
+            if new.state_dir != daemon.config_snapshot().state_dir {
+                log::warn!("SIGHUP: state_dir changes only on restart; keeping the current one");
+            }
+            if let Ok(mut c) = daemon.config.write() {
+                *c = new;
+            }
+            crate::logger::set_level(daemon.config_snapshot().log_level);
+            log::info!("SIGHUP: configuration reloaded from {}", path.display());
+            let _ = daemon.schedule_now.try_send(None);
+        }
+        Err(errors) => {
+            log::error!(
+                "SIGHUP: {}: invalid, keeping the running configuration:\n{errors}",
+                path.display()
+            );
+        }
+    }
+}
+
+async fn consent_task(daemon: Arc<Daemon>, views: Receiver<ConsentView>) {
+    while let Ok(view) = views.recv().await {
+        let config = daemon.config_snapshot();
+        if let Some(problem) = &view.problem {
+            log::warn!("{problem}");
+        }
+        match buffer::apply_consent(&config, &daemon.store, &view) {
+            Ok(applied) => {
+                for (category, count) in &applied.purged {
+                    log::info!("{category} withdrawn: deleted {count} unsent events");
+                }
+                if applied.changes > 0 {
+                    daemon.wake_sync(SyncReason::Consent);
+                }
+            }
+            Err(e) => log::error!("applying consent: {e}"),
+        }
+        daemon
+            .app_events_active
+            .store(view.is_active(Category::AppEvents), Ordering::SeqCst);
+        let active: Vec<Category> = view.active().into_iter().collect();
+        daemon.with_status(|s| {
+            s.active_categories = active.clone();
+            s.consent_problem = view.problem.clone();
+        });
+        notify::send(&format!(
+            "STATUS=active categories: {}",
+            if active.is_empty() {
+                "none".to_string()
+            } else {
+                active
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ));
+        if let Ok(mut v) = daemon.view.lock() {
+            *v = view;
+        }
+        let _ = daemon.schedule_now.try_send(None);
+    }
+}
+
+async fn connectivity_task(daemon: Arc<Daemon>) {
+    let mut watcher = match RouteWatcher::open() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::error!("{e}: connectivity changes will not be noticed; assuming online");
+            None
+        }
+    };
+    let mut previous: Option<Connectivity> = None;
+    loop {
+        let config = daemon.config_snapshot();
+        let now = smol::unblock(move || Connectivity::read(&Root::live(), &config)).await;
+        if previous.as_ref() != Some(&now) {
+            log::info!(
+                "connectivity: {}",
+                match (&now.route_interface, now.metered) {
+                    (Some(i), true) => format!("online via {i} (metered)"),
+                    (Some(i), false) => format!("online via {i}"),
+                    (None, _) => "offline (no interface up with a default route)".to_string(),
+                }
+            );
+            let was_online = previous.as_ref().is_some_and(|p| p.online);
+            daemon.online.store(now.online, Ordering::SeqCst);
+            if now.online && !was_online {
+                daemon.wake_sync(SyncReason::ConnectivityReturned);
+            }
+            if previous.is_some() {
+                // The network changed: collect it at once.
+                let _ = daemon.schedule_now.try_send(Some(Category::Network));
+            }
+            daemon.with_status(|s| s.connectivity = Some(now.clone()));
+            previous = Some(now);
+        }
+        let Some(w) = watcher.as_mut() else {
+            daemon.online.store(true, Ordering::SeqCst);
+            return;
+        };
+        if let Err(e) = w.changed().await {
+            log::error!("{e}");
+            Timer::after(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn uploader_task(daemon: Arc<Daemon>) {
+    let config = daemon.config_snapshot();
+    if config.collector.is_none() {
+        log::warn!("no [collector] configured: events are kept in the buffer, never sent");
+        return;
+    }
+    let mut backoff = Backoff::new(
+        Duration::from_secs(config.sync.backoff_base_seconds.max(1)),
+        Duration::from_secs(config.sync.backoff_max_seconds.max(1)),
+    );
+    let mut last_sent: Option<Instant> = None;
+    // Anything left from before a restart is sent without waiting for new data.
+    daemon.wake_sync(SyncReason::NewData);
+    loop {
+        let Ok(reason) = daemon.sync_rx.recv().await else {
+            return;
+        };
+        if reason == SyncReason::ConnectivityReturned {
+            backoff.reset();
+        }
+        // Gather new data into fewer, larger batches: at most one sync per interval,
+        // unless asked explicitly.
+        if reason == SyncReason::NewData {
+            let interval = Duration::from_secs(daemon.config_snapshot().sync.interval_seconds);
+            if let Some(wait) = last_sent.map(|t| interval.saturating_sub(t.elapsed())) {
+                if !wait.is_zero() {
+                    daemon.with_status(|s| s.next_attempt_in_seconds = Some(wait.as_secs_f64()));
+                    sleep_or_woken(&daemon, wait).await;
+                }
+            }
+        }
+        if !daemon.online.load(Ordering::SeqCst) {
+            log::debug!("offline: not syncing until connectivity returns");
+            continue;
+        }
+        let config = daemon.config_snapshot();
+        let mut uploader = match Uploader::new(&config, &daemon.store) {
+            Ok(u) => u,
+            Err(e) => {
+                log::error!("{e}");
+                continue;
+            }
+        };
+        if reason == SyncReason::Requested {
+            backoff.reset();
+        }
+        loop {
+            if daemon.shutting_down.load(Ordering::SeqCst) {
+                return;
+            }
+            let step = uploader.step().await;
+            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            match step {
+                Step::Idle => {
+                    daemon.with_status(|s| s.next_attempt_in_seconds = None);
+                    break;
+                }
+                Step::Sent {
+                    events,
+                    acked_through,
+                    ..
+                } => {
+                    backoff.reset();
+                    last_sent = Some(Instant::now());
+                    log::debug!("sent {events} events, acked through {acked_through}");
+                    daemon.with_status(|s| {
+                        s.last_sync = Some(now);
+                        s.last_sync_result = Some(format!(
+                            "sent {events} events, acked through {acked_through}"
+                        ));
+                        s.backoff_ceiling_seconds = None;
+                    });
+                }
+                Step::Erased { device, events } => {
+                    backoff.reset();
+                    daemon.with_status(|s| {
+                        s.last_sync_result =
+                            Some(format!("collector erased {events} events of {device}"));
+                    });
+                }
+                Step::DeadLettered { reason, .. } => {
+                    daemon.with_status(|s| s.last_sync_result = Some(reason));
+                }
+                Step::Deferred(reason) => {
+                    log::info!("not sending: {reason}");
+                    daemon
+                        .with_status(|s| s.last_sync_result = Some(format!("deferred: {reason}")));
+                    break;
+                }
+                Step::Retry {
+                    reason,
+                    retry_after,
+                } => {
+                    let delay = backoff.next_delay(retry_after);
+                    log::warn!(
+                        "sync: {reason}; next attempt in {:.1} s",
+                        delay.as_secs_f64()
+                    );
+                    daemon.with_status(|s| {
+                        s.last_sync_result = Some(reason.clone());
+                        s.next_attempt_in_seconds = Some(delay.as_secs_f64());
+                        s.backoff_ceiling_seconds = Some(delay.as_secs_f64());
+                    });
+                    if let Some(woken) = sleep_or_woken(&daemon, delay).await {
+                        if woken == SyncReason::ConnectivityReturned {
+                            backoff.reset();
+                        }
+                    }
+                    if !daemon.online.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for `delay` unless the uploader is woken first (returns why).
+async fn sleep_or_woken(daemon: &Daemon, delay: Duration) -> Option<SyncReason> {
+    async {
+        Timer::after(delay).await;
+        None
+    }
+    .or(async { daemon.sync_rx.recv().await.ok() })
+    .await
+}
+
+async fn scheduler_task(daemon: Arc<Daemon>) {
+    let mut due: BTreeMap<Category, Instant> = BTreeMap::new();
+    loop {
+        let view = daemon.view();
+        let config = daemon.config_snapshot();
+        let now = Instant::now();
+        // Newly active categories are due now; inactive ones are forgotten.
+        due.retain(|c, _| view.is_active(*c));
+        for category in Category::READABLE {
+            if view.is_active(category) {
+                due.entry(category).or_insert(now);
+            }
+        }
+        let ready: Vec<Category> = due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        if !ready.is_empty() {
+            let collected = collect_now(&daemon, &ready).await;
+            if collected > 0 {
+                daemon.wake_sync(SyncReason::NewData);
+            }
+            for category in ready {
+                let interval = config
+                    .categories
+                    .get(&category)
+                    .and_then(|p| p.interval_seconds)
+                    .unwrap_or(86_400);
+                due.insert(category, Instant::now() + Duration::from_secs(interval));
+            }
+        }
+        let next = due.values().min().copied();
+        let woken = match next {
+            Some(at) => {
+                async {
+                    Timer::at(at).await;
+                    None
+                }
+                .or(async { daemon.schedule_rx.recv().await.ok() })
+                .await
+            }
+            None => daemon.schedule_rx.recv().await.ok(),
+        };
+        if let Some(Some(category)) = woken {
+            due.insert(category, Instant::now());
+        }
+        if daemon.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Collects `categories` (checking consent again) and stores what changed. Returns the
+/// number of events stored.
+async fn collect_now(daemon: &Arc<Daemon>, categories: &[Category]) -> usize {
+    let daemon = daemon.clone();
+    let categories = categories.to_vec();
+    smol::unblock(move || match collect_blocking(&daemon, &categories) {
+        Ok(n) => n,
+        Err(e) => {
+            log::error!("collection: {e}");
+            0
+        }
+    })
+    .await
+}
+
+fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, String> {
+    let config = daemon.config_snapshot();
+    let view = daemon.view();
+    let readers = PlatformReaders::new(Root::live(), &config);
+    let identity = IdentityState::load_or_create(&config.state_dir).map_err(|e| e.to_string())?;
+    let fleet_key = collect::fleet_key(&config)?;
+    let collection = collect::collect(
+        &view,
+        categories,
+        &readers,
+        Some(&identity),
+        fleet_key.as_deref(),
+    );
+    let at = Timestamp::now();
+    let mut events = Vec::new();
+    let mut snapshots = Vec::new();
+    for (category, outcome) in &collection.outcomes {
+        let Outcome::Collected(payload) = outcome else {
+            continue;
+        };
+        let event = buffer::payload_event(payload, "snapshot", at)?;
+        if INVENTORY.contains(category) {
+            match changed_snapshot(daemon, *category, &event.payload, at)? {
+                Some(snapshot) => snapshots.push(snapshot),
+                None => continue,
+            }
+        }
+        events.push(event);
+    }
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let n = events.len();
+    daemon
+        .store
+        .append_many(events)
+        .map_err(buffer::store_error)?;
+    // Recorded only once the events are stored, so a failed append is retried.
+    for (key, record) in snapshots {
+        daemon
+            .store
+            .set_meta(&key, &record)
+            .map_err(buffer::store_error)?;
+    }
+    log::debug!("stored {n} events");
+    Ok(n)
+}
+
+/// For an inventory payload that differs from the last one stored (or whose heartbeat is
+/// due), the snapshot record to keep once it is stored; `None` when unchanged.
+fn changed_snapshot(
+    daemon: &Daemon,
+    category: Category,
+    payload: &[u8],
+    at: Timestamp,
+) -> Result<Option<(String, Vec<u8>)>, String> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, payload);
+    let key = format!("snapshot:{category}");
+    let previous = daemon.store.get_meta(&key).map_err(buffer::store_error)?;
+    let now_s = u64::try_from(at.wall_time_ms / 1000).unwrap_or(0);
+    if let Some(prev) = previous.as_deref() {
+        if prev.len() == 40 && &prev[..32] == digest.as_ref() {
+            let mut stamp = [0u8; 8];
+            stamp.copy_from_slice(&prev[32..]);
+            let sent_s = u64::from_be_bytes(stamp);
+            // A clock that jumped backwards re-arms the heartbeat rather than silencing it.
+            if now_s >= sent_s && now_s - sent_s < HEARTBEAT.as_secs() {
+                return Ok(None);
+            }
+        }
+    }
+    let mut record = digest.as_ref().to_vec();
+    record.extend_from_slice(&now_s.to_be_bytes());
+    Ok(Some((key, record)))
+}
