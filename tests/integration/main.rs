@@ -4,6 +4,7 @@
 #[path = "../../collector/tests/support/mod.rs"]
 mod collector_support;
 mod consent;
+mod daemon;
 mod fault_proxy;
 mod live;
 mod preview;

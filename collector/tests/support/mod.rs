@@ -173,6 +173,8 @@ pub struct Options {
     pub server_cert_expired: bool,
     /// Serve plain HTTP (behind a TLS-terminating proxy; needs tokens).
     pub plain_http: bool,
+    /// The address to listen on (port 0: any free port).
+    pub listen: String,
 }
 
 impl Default for Options {
@@ -187,6 +189,7 @@ impl Default for Options {
             server_names: vec!["localhost".into(), "127.0.0.1".into()],
             server_cert_expired: false,
             plain_http: false,
+            listen: "127.0.0.1:0".into(),
         }
     }
 }
@@ -205,7 +208,7 @@ pub struct Collector {
 
 /// Writes the config a collector under test runs with.
 pub fn write_config(dir: &Path, pki: &Pki, options: &Options) -> PathBuf {
-    write_config_listening(dir, pki, options, "127.0.0.1:0")
+    write_config_listening(dir, pki, options, &options.listen)
 }
 
 /// Writes the config with a given listen address (a restart keeps its port).
