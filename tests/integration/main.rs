@@ -9,4 +9,5 @@ mod fault_proxy;
 mod live;
 mod preview;
 mod sync;
+mod systemd;
 mod util;
