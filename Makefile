@@ -2,10 +2,11 @@
 CARGO ?= cargo
 ROOT ?= /
 
-.PHONY: help build test lint fmt fmt-check clippy bench run dist size
+.PHONY: help build test lint fmt fmt-check clippy bench run preview dist size
 
 help:
-	@echo "make run        preview what Assent could collect on this machine"
+	@echo "make run        the agent on this machine with a local collector (configs/dev.toml)"
+	@echo "make preview    what Assent could collect on this machine (ROOT=dir for a fixture)"
 	@echo "make test       fmt check, clippy -D warnings, all tests"
 	@echo "make build      debug build of every binary"
 	@echo "make lint       fmt check and clippy"
@@ -31,7 +32,12 @@ lint: fmt-check clippy
 test: lint build
 	$(CARGO) test --workspace
 
+# The agent in the foreground with configs/dev.toml and a local collector alongside.
 run:
+	scripts/dev-run.sh
+
+# What Assent could collect on this machine (or ROOT=dir), ignoring consent.
+preview:
 	$(CARGO) run -q -p assent -- collect --preview --root $(ROOT)
 
 bench:

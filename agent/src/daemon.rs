@@ -131,6 +131,8 @@ impl Daemon {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
     let store = Arc::new(buffer::open(&config)?);
+    // Created once here, before any task needs it, so tasks never race to create it.
+    IdentityState::load_or_create(&config.state_dir).map_err(|e| e.to_string())?;
     let (sync_now, sync_rx) = smol::channel::bounded(1);
     let (schedule_now, schedule_rx) = smol::channel::unbounded();
     let (_, view) = consent::load(&config);

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make run`: the agent in the foreground on this machine with configs/dev.toml, a local
+# collector alongside, development certificates created on first run. State lives in
+# ./dev-state; delete it to start over.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q -p assent -p assent-collector
+bin=target/debug
+state=dev-state
+pki=$state/pki
+mkdir -p "$pki" "$state/agent"
+chmod 700 "$state" "$state/agent"
+
+if [ ! -f "$pki/ca.pem" ]; then
+    echo "make run: creating development certificates in $pki"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+        -subj "/CN=Assent development CA" -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$pki/server.key" -out "$pki/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$pki/server.ext"
+    openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+        -CAcreateserial -days 825 -extfile "$pki/server.ext" -out "$pki/server.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=dev-device" \
+        -keyout "$pki/device.key" -out "$pki/device.csr" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' > "$pki/device.ext"
+    openssl x509 -req -in "$pki/device.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+        -CAcreateserial -days 825 -extfile "$pki/device.ext" -out "$pki/device.pem" 2>/dev/null
+    chmod 600 "$pki"/*.key
+fi
+
+if [ ! -f "$state/agent/consent.toml" ]; then
+    echo "make run: granting the required categories for development (\`assent consent show\`)"
+    "$bin/assent" consent grant --all-required --by "developer (make run)" --config configs/dev.toml
+fi
+
+"$bin/assent-collector" serve --config configs/dev-collector.toml 2> "$state/collector.log" &
+collector=$!
+trap 'kill $collector 2>/dev/null; wait $collector 2>/dev/null' EXIT
+echo "make run: collector on https://localhost:18443 (log: $state/collector.log)"
+echo "make run: try in another shell:"
+echo "  $bin/assent status --config configs/dev.toml"
+echo "  $bin/assent-collector stats --config configs/dev-collector.toml"
+"$bin/assent" run --config configs/dev.toml
