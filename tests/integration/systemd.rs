@@ -17,7 +17,11 @@ fn unit_for_this_build(dir: &std::path::Path) -> std::path::PathBuf {
 fn the_unit_verifies_cleanly_and_exposes_little() {
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_for_this_build(dir.path());
-    let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .unwrap();
     assert!(
         out.status.success() && out.stderr.is_empty(),
         "systemd-analyze verify: {}",
