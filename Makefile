@@ -41,9 +41,11 @@ preview:
 	$(CARGO) run -q -p assent -- collect --preview --root $(ROOT)
 
 bench:
-	$(CARGO) build -q --release -p assent
+	$(CARGO) build -q --release -p assent -p assent-collector
 	$(CARGO) bench -q -p assent-integration-tests --bench preview
 	$(CARGO) bench -q -p assent-platform --bench packages
+	$(CARGO) bench -q -p assent-store --bench append
+	$(CARGO) bench -q -p assent-collector --bench ingest
 
 dist:
 	$(CARGO) build --profile dist -p assent
