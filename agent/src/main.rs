@@ -9,6 +9,8 @@ mod collect;
 mod config;
 mod connectivity;
 mod consent;
+mod emit;
+mod events;
 mod fsutil;
 mod identity;
 mod logger;
