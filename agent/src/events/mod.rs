@@ -46,6 +46,9 @@ pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 64;
 /// stuck (not reading) and disconnected.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long answers may still take to write once shutdown is asked.
+const SHUTDOWN_WRITE_GRACE: Duration = Duration::from_millis(500);
+
 /// How long to pause after `accept` fails (out of file descriptors), so the loop does
 /// not spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -488,7 +491,7 @@ async fn write_answers(mut stream: UnixStream, rx: Receiver<Answer>, ctx: &Event
                         Ok(r) => Ok(r),
                         Err(_) => {
                             // Not committed yet: send what is known before waiting.
-                            written = flush(&mut stream, &mut out).await;
+                            written = flush(&mut stream, &mut out, ctx).await;
                             done.recv().await
                         }
                     };
@@ -502,7 +505,7 @@ async fn write_answers(mut stream: UnixStream, rx: Receiver<Answer>, ctx: &Event
             out.push(b'\n');
             next = rx.try_recv().ok();
         }
-        if !written || !flush(&mut stream, &mut out).await {
+        if !written || !flush(&mut stream, &mut out, ctx).await {
             // The client is gone or stuck: stop the reader too.
             let _ = stream.shutdown(std::net::Shutdown::Both);
             rx.close();
@@ -539,8 +542,10 @@ fn committed(
     }
 }
 
-/// Writes `out` and clears it; false when the client is gone or does not read.
-async fn flush(stream: &mut UnixStream, out: &mut Vec<u8>) -> bool {
+/// Writes `out` and clears it; false when the client is gone or does not read (for
+/// [`WRITE_TIMEOUT`], or [`SHUTDOWN_WRITE_GRACE`] once shutdown is asked, so a client
+/// that does not read cannot hold up the daemon's exit).
+async fn flush(stream: &mut UnixStream, out: &mut Vec<u8>, ctx: &EventsContext) -> bool {
     if out.is_empty() {
         return true;
     }
@@ -548,6 +553,11 @@ async fn flush(stream: &mut UnixStream, out: &mut Vec<u8>) -> bool {
         .write_all(out)
         .or(async {
             smol::Timer::after(WRITE_TIMEOUT).await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        })
+        .or(async {
+            ctx.stopped().await;
+            smol::Timer::after(SHUTDOWN_WRITE_GRACE).await;
             Err(std::io::ErrorKind::TimedOut.into())
         })
         .await;
@@ -588,4 +598,4 @@ impl TokenBucket {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
