@@ -40,6 +40,28 @@ const MAX_FIX_TIMEOUT_SECONDS: u64 = 60;
 /// Linux interface names are at most 15 bytes (IFNAMSIZ less the NUL).
 const MAX_INTERFACE_NAME_BYTES: usize = 15;
 
+/// A Unix socket path must fit `sun_path` (108 bytes) with its NUL.
+const MAX_SOCKET_PATH_BYTES: usize = 107;
+
+/// The largest local event message accepted: one line is buffered per connection, so
+/// this bounds the agent's memory per client.
+const MAX_EVENT_MESSAGE_BYTES: u64 = 65_536;
+
+/// The smallest message limit accepted: below it even a name and one attribute may not fit.
+const MIN_EVENT_MESSAGE_BYTES: u64 = 256;
+
+/// Upper bounds that catch unit mistakes rather than express intent.
+const MAX_EVENT_ATTRIBUTES: u64 = 256;
+const MAX_EVENT_RATE_PER_SECOND: u64 = 100_000;
+const MAX_EVENT_BURST: u64 = 1_000_000;
+const MAX_EVENT_CONNECTIONS: u64 = 4096;
+
+/// The highest valid uid: `(uid_t)-1` means "no change" to the kernel, never a user.
+const MAX_UID: u64 = u32::MAX as u64 - 1;
+
+/// Group names as `groupadd` accepts them by default, at most 32 bytes.
+const MAX_GROUP_NAME_BYTES: usize = 32;
+
 /// The whole operator config, checked and with every default filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -66,6 +88,10 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `[location]`.
     pub location: LocationConfig,
+    /// `[events]`: the socket local programs report events on.
+    pub events: EventsConfig,
+    /// `[control]`: the socket the command-line client talks to the daemon on.
+    pub control: ControlConfig,
 }
 
 /// `[identity]`.
@@ -206,6 +232,74 @@ pub struct LocationConfig {
     pub fix_timeout_seconds: u64,
 }
 
+/// `[events]`: the Unix socket local programs send their events to, and its limits.
+///
+/// A peer is served when it is root, runs as the agent's own uid, has a uid in
+/// `allowed_uids`, or belongs (primary or supplementary group) to a group in
+/// `allowed_groups` or to `socket_group`. Everyone else who can open the socket is
+/// answered with an error and disconnected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsConfig {
+    /// Where the socket is created.
+    pub socket: PathBuf,
+    /// Permission bits of the socket file (connecting needs write permission).
+    pub socket_mode: u32,
+    /// Group the socket file is given, so its members can connect; `None` keeps the
+    /// agent's group.
+    pub socket_group: Option<String>,
+    /// Users (by uid) allowed to send events, besides root and the agent's own uid.
+    pub allowed_uids: Vec<u32>,
+    /// Groups (by name) whose members may send events.
+    pub allowed_groups: Vec<String>,
+    /// The longest message line accepted, newline excluded.
+    pub max_message_bytes: u64,
+    /// The most attributes one event may carry.
+    pub max_attributes: u64,
+    /// Messages per second one connection may send on average.
+    pub rate_per_second: u64,
+    /// Messages one connection may send at once before the rate applies.
+    pub burst: u64,
+    /// Connections served at once; more are refused.
+    pub max_connections: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            socket: PathBuf::from("/run/assent/events.sock"),
+            socket_mode: 0o660,
+            socket_group: None,
+            allowed_uids: Vec::new(),
+            allowed_groups: Vec::new(),
+            max_message_bytes: 4096,
+            max_attributes: 32,
+            rate_per_second: 100,
+            burst: 200,
+            max_connections: 64,
+        }
+    }
+}
+
+/// `[control]`: the Unix socket of the daemon's command interface (status, sync, erase,
+/// reset-id). Only root and members of `admin_group` are served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlConfig {
+    /// Where the socket is created.
+    pub socket: PathBuf,
+    /// A group whose members may use the control socket besides root; the socket file is
+    /// given this group (mode 0660), or kept root-only (0600) when unset.
+    pub admin_group: Option<String>,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: PathBuf::from("/run/assent/control.sock"),
+            admin_group: None,
+        }
+    }
+}
+
 impl Config {
     /// Reads and checks the config at `path`. A file that cannot be read is one
     /// diagnostic naming the file.
@@ -276,6 +370,8 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
     let buffer = read_buffer(root.table("buffer"));
     let sync = read_sync(root.table("sync"));
     let location = read_location(root.table("location"));
+    let events = read_events(root.table("events"));
+    let control = read_control(root.table("control"), &events.socket);
 
     Config {
         path: path.to_path_buf(),
@@ -289,6 +385,8 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         buffer,
         sync,
         location,
+        events,
+        control,
     }
 }
 
@@ -463,6 +561,123 @@ fn read_location(table: Option<Table<'_>>) -> LocationConfig {
         location.fix_timeout_seconds = v;
     }
     location
+}
+
+fn read_events(table: Option<Table<'_>>) -> EventsConfig {
+    let mut events = EventsConfig::default();
+    let Some(mut t) = table else { return events };
+    if let Some(v) = t.path("socket") {
+        if let Err(message) = socket_path(&v) {
+            t.error("socket", &message);
+        } else {
+            events.socket = v;
+        }
+    }
+    if let Some(v) = t.string_with("socket_mode", octal_mode) {
+        events.socket_mode = v;
+    }
+    events.socket_group = t.string_with("socket_group", group_name);
+    if let Some(v) = t.u64_array("allowed_uids", 0..=MAX_UID) {
+        events.allowed_uids = v
+            .into_iter()
+            .filter_map(|u| u32::try_from(u).ok())
+            .collect();
+    }
+    if let Some(v) = t.string_array_with("allowed_groups", group_name) {
+        events.allowed_groups = v;
+    }
+    if let Some(v) = t.u64(
+        "max_message_bytes",
+        MIN_EVENT_MESSAGE_BYTES..=MAX_EVENT_MESSAGE_BYTES,
+    ) {
+        events.max_message_bytes = v;
+    }
+    if let Some(v) = t.u64("max_attributes", 0..=MAX_EVENT_ATTRIBUTES) {
+        events.max_attributes = v;
+    }
+    if let Some(v) = t.u64("rate_per_second", 1..=MAX_EVENT_RATE_PER_SECOND) {
+        events.rate_per_second = v;
+    }
+    if let Some(v) = t.u64("burst", 1..=MAX_EVENT_BURST) {
+        events.burst = v;
+    }
+    if let Some(v) = t.u64("max_connections", 1..=MAX_EVENT_CONNECTIONS) {
+        events.max_connections = v;
+    }
+    events
+}
+
+fn read_control(table: Option<Table<'_>>, events_socket: &Path) -> ControlConfig {
+    let mut control = ControlConfig::default();
+    let mut t = table;
+    if let Some(t) = t.as_mut() {
+        if let Some(v) = t.path("socket") {
+            if let Err(message) = socket_path(&v) {
+                t.error("socket", &message);
+            } else {
+                control.socket = v;
+            }
+        }
+        control.admin_group = t.string_with("admin_group", group_name);
+    }
+    // Two listeners cannot share a path; the second bind would remove the first's socket.
+    if control.socket == events_socket {
+        let message = format!(
+            "must differ from `events.socket` ({})",
+            control.socket.display()
+        );
+        match t.as_ref() {
+            Some(t) if t.contains("socket") => t.error("socket", &message),
+            _ => {}
+        }
+    }
+    control
+}
+
+/// A socket path after resolution: it must fit `sun_path`.
+fn socket_path(path: &Path) -> Result<(), String> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH_BYTES {
+        Err(format!(
+            "is {len} bytes long once resolved; Unix socket paths are limited to \
+             {MAX_SOCKET_PATH_BYTES} bytes"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// File permission bits written in octal, as `chmod` takes them: `"0660"`, `"660"`.
+/// Only the permission bits (at most `0777`) are accepted: set-id and sticky bits mean
+/// nothing on a socket.
+fn octal_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if !digits.is_empty() && digits.len() <= 4 && mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "expected permission bits in octal such as `0660` (at most `0777`), found `{s}`"
+        )),
+    }
+}
+
+/// A group name as `groupadd` accepts it: letters, digits, `_`, `.`, `-`, not starting
+/// with `-`, at most 32 bytes.
+fn group_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("must not be empty".to_string())
+    } else if s.len() > MAX_GROUP_NAME_BYTES {
+        Err(format!(
+            "`{s}` is longer than {MAX_GROUP_NAME_BYTES} bytes, the limit for group names"
+        ))
+    } else if s.starts_with('-')
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        Err(format!("`{s}` is not a valid group name"))
+    } else {
+        Ok(s.to_string())
+    }
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -643,6 +858,18 @@ mod tests {
         "sync.metered_interfaces",
         "location.gpsd_address",
         "location.fix_timeout_seconds",
+        "events.socket",
+        "events.socket_mode",
+        "events.socket_group",
+        "events.allowed_uids",
+        "events.allowed_groups",
+        "events.max_message_bytes",
+        "events.max_attributes",
+        "events.rate_per_second",
+        "events.burst",
+        "events.max_connections",
+        "control.socket",
+        "control.admin_group",
     ];
 
     /// Errors of `text` as `line:column: message`, empty if it parses.
@@ -764,6 +991,22 @@ mod tests {
                 gpsd_address: "127.0.0.1:2947".parse().unwrap(),
                 fix_timeout_seconds: 2,
             },
+            events: EventsConfig {
+                socket: PathBuf::from("/run/assent/events.sock"),
+                socket_mode: 0o660,
+                socket_group: None,
+                allowed_uids: Vec::new(),
+                allowed_groups: Vec::new(),
+                max_message_bytes: 4096,
+                max_attributes: 32,
+                rate_per_second: 100,
+                burst: 200,
+                max_connections: 64,
+            },
+            control: ControlConfig {
+                socket: PathBuf::from("/run/assent/control.sock"),
+                admin_group: None,
+            },
         }
     }
 
@@ -801,6 +1044,8 @@ mod tests {
             client_key_file: Some(PathBuf::from("/etc/assent/device.key")),
             token_file: Some(PathBuf::from("/etc/assent/token")),
         });
+        want.events.socket_group = Some("assent-events".to_string());
+        want.control.admin_group = Some("assent-admin".to_string());
         let config = parse_ok(EXAMPLE);
         assert_eq!(config, want);
         assert_eq!(config.warnings(), Vec::<String>::new());
@@ -823,7 +1068,11 @@ mod tests {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            if section == "[collector]" || trimmed.starts_with("fleet_key_file") {
+            if section == "[collector]"
+                || ["fleet_key_file", "socket_group", "admin_group"]
+                    .iter()
+                    .any(|k| trimmed.starts_with(k))
+            {
                 continue;
             }
             let without: Vec<&str> = lines
@@ -841,8 +1090,9 @@ mod tests {
             );
             checked += 1;
         }
-        // 4 top level, 3 x 7 + 2 categories, 3 buffer, 5 sync, 2 location.
-        assert_eq!(checked, 4 + 23 + 3 + 5 + 2);
+        // 4 top level, 3 x 7 + 2 categories, 3 buffer, 5 sync, 2 location, 9 events,
+        // 1 control.
+        assert_eq!(checked, 4 + 23 + 3 + 5 + 2 + 9 + 1);
     }
 
     /// Every known key appears in the example (so the example parsing proves it is
@@ -1068,6 +1318,44 @@ url = \"http://collector.example.net\"
             ("[collector]\nurl = \"https://\"", &["2:7: key `collector.url`: has an empty host, expected `https://host[:port][/path]`"]),
             ("collector = \"https://c.example.net\"", &["1:13: key `collector`: expected a table, found a string"]),
             ("[buffer]\nmax_bytes = 99999999999999999999999", &["2:13: key `buffer.max_bytes`: must be at least 65536, found 99999999999999999999999"]),
+            ("[events]\nsocket = \"\"", &["2:10: key `events.socket`: must not be empty"]),
+            ("[events]\nsocket_mode = 660", &["2:15: key `events.socket_mode`: expected a string, found an integer"]),
+            ("[events]\nsocket_mode = \"0668\"", &["2:15: key `events.socket_mode`: expected permission bits in octal such as `0660` (at most `0777`), found `0668`"]),
+            ("[events]\nsocket_mode = \"4660\"", &["2:15: key `events.socket_mode`: expected permission bits in octal such as `0660` (at most `0777`), found `4660`"]),
+            ("[events]\nsocket_mode = \"\"", &["2:15: key `events.socket_mode`: expected permission bits in octal such as `0660` (at most `0777`), found ``"]),
+            ("[events]\nsocket_mode = \"-660\"", &["2:15: key `events.socket_mode`: expected permission bits in octal such as `0660` (at most `0777`), found `-660`"]),
+            ("[events]\nsocket_mode = \"00660\"", &["2:15: key `events.socket_mode`: expected permission bits in octal such as `0660` (at most `0777`), found `00660`"]),
+            ("[events]\nsocket_group = \"\"", &["2:16: key `events.socket_group`: must not be empty"]),
+            ("[events]\nsocket_group = \"-x\"", &["2:16: key `events.socket_group`: `-x` is not a valid group name"]),
+            ("[events]\nsocket_group = \"a:b\"", &["2:16: key `events.socket_group`: `a:b` is not a valid group name"]),
+            ("[events]\nallowed_uids = [1000, -1, 4294967295, \"1001\"]", &[
+                "2:23: key `events.allowed_uids`: item 2: must be at most 4294967294, found -1",
+                "2:27: key `events.allowed_uids`: item 3: must be at most 4294967294, found 4294967295",
+                "2:39: key `events.allowed_uids`: item 4: expected an integer, found a string",
+            ]),
+            ("[events]\nallowed_uids = 1000", &["2:16: key `events.allowed_uids`: expected an array of integers, found an integer"]),
+            ("[events]\nallowed_groups = [\"video\", \"a b\", \"\"]", &[
+                "2:28: key `events.allowed_groups`: item 2: `a b` is not a valid group name",
+                "2:35: key `events.allowed_groups`: item 3: must not be empty",
+            ]),
+            ("[events]\nallowed_groups = [\"abcdefghijabcdefghijabcdefghijabc\"]", &["2:19: key `events.allowed_groups`: item 1: `abcdefghijabcdefghijabcdefghijabc` is longer than 32 bytes, the limit for group names"]),
+            ("[events]\nmax_message_bytes = 100", &["2:21: key `events.max_message_bytes`: must be between 256 and 65536, found 100"]),
+            ("[events]\nmax_message_bytes = 1048576", &["2:21: key `events.max_message_bytes`: must be between 256 and 65536, found 1048576"]),
+            ("[events]\nmax_attributes = 257", &["2:18: key `events.max_attributes`: must be at most 256, found 257"]),
+            ("[events]\nrate_per_second = 0", &["2:19: key `events.rate_per_second`: must be between 1 and 100000, found 0"]),
+            ("[events]\nburst = 0", &["2:9: key `events.burst`: must be between 1 and 1000000, found 0"]),
+            ("[events]\nmax_connections = 0", &["2:19: key `events.max_connections`: must be between 1 and 4096, found 0"]),
+            ("[events]\nmax_connections = 5000", &["2:19: key `events.max_connections`: must be between 1 and 4096, found 5000"]),
+            ("[events]\nmax_attributes = 1.5", &["2:18: key `events.max_attributes`: expected a non-negative integer, found a float"]),
+            (
+                "[events]\nsocket = \"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\"",
+                &["2:10: key `events.socket`: is 108 bytes long once resolved; Unix socket paths are limited to 107 bytes"],
+            ),
+            ("[control]\nsocket = \"/run/assent/events.sock\"", &["2:10: key `control.socket`: must differ from `events.socket` (/run/assent/events.sock)"]),
+            ("[events]\nsocket = \"/run/a.sock\"\n[control]\nsocket = \"/run/a.sock\"", &["4:10: key `control.socket`: must differ from `events.socket` (/run/a.sock)"]),
+            ("[control]\nadmin_group = \"wheel group\"", &["2:15: key `control.admin_group`: `wheel group` is not a valid group name"]),
+            ("[control]\nadmin_group = true", &["2:15: key `control.admin_group`: expected a string, found a boolean"]),
+            ("[control]\nsocket_mode = \"0600\"", &["2:1: unknown key `control.socket_mode`"]),
         ];
         for (text, want) in cases {
             assert_eq!(errors(text), *want, "{text}");
@@ -1158,6 +1446,44 @@ url = \"http://collector.example.net\"
             config.collector.unwrap().ca_file.as_deref(),
             Some(Path::new("/opt/dev/ca.pem"))
         );
+    }
+
+    #[test]
+    fn events_and_control_sockets_resolve_relative_paths_and_read_every_key() {
+        let config = Config::parse(
+            Path::new("/opt/dev/assent.toml"),
+            "[events]\nsocket = \"run/events.sock\"\nsocket_mode = \"660\"\n\
+             socket_group = \"app-events\"\nallowed_uids = [1000, 0x3e9]\n\
+             allowed_groups = [\"video\", \"dialout\"]\nmax_message_bytes = 65536\n\
+             max_attributes = 0\nrate_per_second = 5\nburst = 1\nmax_connections = 1\n\
+             [control]\nsocket = \"run/control.sock\"\nadmin_group = \"wheel\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.events,
+            EventsConfig {
+                socket: PathBuf::from("/opt/dev/run/events.sock"),
+                socket_mode: 0o660,
+                socket_group: Some("app-events".to_string()),
+                allowed_uids: vec![1000, 1001],
+                allowed_groups: vec!["video".to_string(), "dialout".to_string()],
+                max_message_bytes: 65536,
+                max_attributes: 0,
+                rate_per_second: 5,
+                burst: 1,
+                max_connections: 1,
+            }
+        );
+        assert_eq!(
+            config.control,
+            ControlConfig {
+                socket: PathBuf::from("/opt/dev/run/control.sock"),
+                admin_group: Some("wheel".to_string()),
+            }
+        );
+        for (text, mode) in [("0o600", 0o600), ("0", 0), ("777", 0o777), ("0640", 0o640)] {
+            assert_eq!(octal_mode(text), Ok(mode), "{text}");
+        }
     }
 
     #[test]

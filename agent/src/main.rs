@@ -1,5 +1,6 @@
 //! `assent`: the device agent. This binary is glue: it parses the command line, then
-//! calls the `platform` readers (and, later, the consent, store and sync layers).
+//! runs one of the commands or the daemon over the library-like modules below and the
+//! `platform`, `store` and `wire` crates.
 //!
 //! Only `cli` prints; everything else returns values or logs through `log`.
 
@@ -11,6 +12,8 @@ mod connectivity;
 mod consent;
 mod control;
 mod daemon;
+mod emit;
+mod events;
 mod fsutil;
 mod identity;
 mod logger;

@@ -484,26 +484,41 @@ impl<'d> Table<'d> {
             self.type_error(key, expected, value, value.get_ref());
             return None;
         };
-        let bounds = match (*range.start(), *range.end()) {
-            (0, u64::MAX) => "must not be negative".to_string(),
-            (lo, u64::MAX) => format!("must be at least {lo}"),
-            (0, hi) => format!("must be at most {hi}"),
-            (lo, hi) => format!("must be between {lo} and {hi}"),
-        };
-        // TOML integers are 64-bit signed; i128 holds every one of them and their sign.
-        match i128::from_str_radix(int.as_str(), int.radix()) {
-            Ok(n) if n >= i128::from(*range.start()) && n <= i128::from(*range.end()) => {
-                u64::try_from(n).ok()
-            }
-            Ok(n) => {
-                self.value_error(key, value, &format!("{bounds}, found {n}"));
-                None
-            }
-            Err(_) => {
-                self.value_error(key, value, &format!("{bounds}, found a number too large"));
+        match int_in_range(int.as_str(), int.radix(), &range) {
+            Ok(n) => Some(n),
+            Err(message) => {
+                self.value_error(key, value, &message);
                 None
             }
         }
+    }
+
+    /// An array of integers, each within `range`; every bad element is reported at the
+    /// element as ``key `name`: item N: message``.
+    pub fn u64_array(&mut self, key: &str, range: RangeInclusive<u64>) -> Option<Vec<u64>> {
+        let value = self.lookup(key)?;
+        let DeValue::Array(items) = value.get_ref() else {
+            self.type_error(key, "an array of integers", value, value.get_ref());
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let problem = match item.get_ref() {
+                DeValue::Integer(int) => match int_in_range(int.as_str(), int.radix(), &range) {
+                    Ok(n) => {
+                        out.push(n);
+                        continue;
+                    }
+                    Err(message) => message,
+                },
+                other => format!("expected an integer, found {}", type_name(other)),
+            };
+            ok = false;
+            let message = format!("key `{}`: item {}: {problem}", self.qualified(key), i + 1);
+            self.sink.report(item.span().start, message);
+        }
+        ok.then_some(out)
     }
 
     /// A file system path: a non-empty string without NUL characters. A relative path is
@@ -654,6 +669,25 @@ impl<'d> Table<'d> {
     fn value_error(&self, key: &str, at: &Spanned<DeValue<'_>>, message: &str) {
         let message = format!("key `{}`: {message}", self.qualified(key));
         self.sink.report(at.span().start, message);
+    }
+}
+
+/// Checks a TOML integer (its digits and radix) against `range`; the error says what the
+/// range is and what was found.
+fn int_in_range(digits: &str, radix: u32, range: &RangeInclusive<u64>) -> Result<u64, String> {
+    let bounds = match (*range.start(), *range.end()) {
+        (0, u64::MAX) => "must not be negative".to_string(),
+        (lo, u64::MAX) => format!("must be at least {lo}"),
+        (0, hi) => format!("must be at most {hi}"),
+        (lo, hi) => format!("must be between {lo} and {hi}"),
+    };
+    // TOML integers are 64-bit signed; i128 holds every one of them and their sign.
+    match i128::from_str_radix(digits, radix) {
+        Ok(n) if n >= i128::from(*range.start()) && n <= i128::from(*range.end()) => {
+            u64::try_from(n).map_err(|_| format!("{bounds}, found {n}"))
+        }
+        Ok(n) => Err(format!("{bounds}, found {n}")),
+        Err(_) => Err(format!("{bounds}, found a number too large")),
     }
 }
 

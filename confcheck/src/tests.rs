@@ -536,6 +536,31 @@ fn string_array_checks_run_on_each_item() {
 }
 
 #[test]
+fn integer_arrays_check_each_item_against_the_range() {
+    let found = check("ids = [0, 1000, 0x10]\nnone = []\n", |t| {
+        assert_eq!(t.u64_array("ids", 0..=4000), Some(vec![0, 1000, 16]));
+        assert_eq!(t.u64_array("none", 0..=4000), Some(Vec::new()));
+        assert_eq!(t.u64_array("absent", 0..=4000), None);
+    });
+    assert_eq!(found, Vec::<String>::new());
+    let text = "ids = [1, -1, \"2\", 5000, 99999999999999999999]\nid = 3\n";
+    let found = check(text, |t| {
+        assert_eq!(t.u64_array("ids", 0..=4000), None);
+        assert_eq!(t.u64_array("id", 0..=4000), None);
+    });
+    assert_eq!(
+        found,
+        vec![
+            "1:11: key `ids`: item 2: must be at most 4000, found -1",
+            "1:15: key `ids`: item 3: expected an integer, found a string",
+            "1:20: key `ids`: item 4: must be at most 4000, found 5000",
+            "1:26: key `ids`: item 5: must be at most 4000, found 99999999999999999999",
+            "2:6: key `id`: expected an array of integers, found an integer",
+        ]
+    );
+}
+
+#[test]
 fn choices_are_exact_and_suggest_the_nearest() {
     let levels = &["error", "warn", "info", "debug", "trace"];
     let cases: &[(&str, Option<&str>, Option<&str>)] = &[
