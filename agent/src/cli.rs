@@ -57,6 +57,26 @@ enum Command {
     Export(ExportArgs),
     Erase(EraseArgs),
     Forget(ForgetArgs),
+    Emit(EmitArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Report an event through the running daemon, as a local program would: NAME and
+/// key=value attributes (true/false, integers and decimals are typed; key:=value forces
+/// text). Answered once the event is stored durably.
+#[argh(subcommand, name = "emit")]
+struct EmitArgs {
+    /// the event name
+    #[argh(positional)]
+    name: String,
+
+    /// attributes as key=value
+    #[argh(positional)]
+    attrs: Vec<String>,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -329,6 +349,7 @@ fn run() -> ExitCode {
         Some(Command::Export(c)) => export(c),
         Some(Command::Erase(c)) => erase(c.config, c.remote, false),
         Some(Command::Forget(c)) => erase(c.config, true, true),
+        Some(Command::Emit(c)) => emit(c),
         None => Err(Failure::usage(
             "no command given; run `assent --help` to see them",
         )),
@@ -949,6 +970,17 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
         IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
         out!("device identity rotated: the new pseudonym cannot be linked to the old one");
     }
+    Ok(())
+}
+
+fn emit(args: EmitArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let seq =
+        crate::emit::run(&config.events.socket, &args.name, &args.attrs).map_err(|e| Failure {
+            code: 1,
+            message: format!("assent: emit: {e}"),
+        })?;
+    out!("ok {seq}");
     Ok(())
 }
 

@@ -29,7 +29,7 @@ pub struct Request {
 
 /// Where the control socket is.
 pub fn socket_path(config: &Config) -> PathBuf {
-    config.state_dir.join("control.sock")
+    config.control.socket.clone()
 }
 
 /// Binds the control socket (0660; group set to the admin group when configured).
@@ -62,8 +62,7 @@ pub fn remove_stale_socket(path: &Path) -> std::io::Result<()> {
 }
 
 fn admin_gid(config: &Config) -> Option<u32> {
-    let name: &String = None::<&String>.or(None)?;
-    let _ = config;
+    let name = config.control.admin_group.as_ref()?;
     match nix::unistd::Group::from_name(name) {
         Ok(Some(group)) => Some(group.gid.as_raw()),
         _ => {

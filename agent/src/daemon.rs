@@ -60,6 +60,7 @@ pub struct Status {
     pub queued_gaps: u64,
     pub buffer_file_bytes: u64,
     pub sent_batches: u64,
+    pub local_events: Option<crate::events::EventsStats>,
 }
 
 /// Everything the daemon's tasks share.
@@ -70,6 +71,8 @@ pub struct Daemon {
     pub app_events_active: Arc<AtomicBool>,
     pub status: Mutex<Status>,
     pub shutting_down: Arc<AtomicBool>,
+    /// The events server, once it runs (for its counters in `status`).
+    pub events: Mutex<Option<Arc<crate::events::EventsContext>>>,
     sync_now: Sender<SyncReason>,
     sync_rx: Receiver<SyncReason>,
     schedule_now: Sender<Option<Category>>,
@@ -124,6 +127,11 @@ impl Daemon {
         status.sent_batches = crate::outbox::sent_log(&self.store)
             .map(|l| l.len() as u64)
             .unwrap_or(0);
+        status.local_events = self
+            .events
+            .lock()
+            .ok()
+            .and_then(|e| e.as_ref().map(|e| e.stats()));
         status
     }
 }
@@ -146,6 +154,7 @@ pub fn run(config: Config) -> Result<(), String> {
             ..Status::default()
         }),
         shutting_down: Arc::new(AtomicBool::new(false)),
+        events: Mutex::new(None),
         sync_now,
         sync_rx,
         schedule_now,
@@ -185,9 +194,31 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
         })
         .detach();
     }
-    let control = crate::control::bind(&daemon.config_snapshot()).map_err(|e| e.to_string())?;
+    let control = crate::control::bind(&daemon.config_snapshot()).map_err(|e| {
+        format!(
+            "control socket {}: {e}",
+            crate::control::socket_path(&daemon.config_snapshot()).display()
+        )
+    })?;
     ex.spawn(crate::control::serve(control, daemon.clone()))
         .detach();
+    let events_listener = crate::events::bind(&daemon.config_snapshot().events)?;
+    // The sender alone, not the daemon: the daemon holds this context (no cycle, so the
+    // store closes at shutdown).
+    let waker = daemon.sync_now.clone();
+    let events = Arc::new(crate::events::EventsContext::new(
+        daemon.store.clone(),
+        daemon.app_events_active.clone(),
+        daemon.config_snapshot().events,
+        Box::new(move || {
+            let _ = waker.try_send(SyncReason::NewData);
+        }),
+        daemon.shutting_down.clone(),
+    ));
+    if let Ok(mut slot) = daemon.events.lock() {
+        *slot = Some(events.clone());
+    }
+    let events_server = ex.spawn(crate::events::serve(events_listener, events.clone()));
 
     log::info!(
         "running (state in {}, consent file {})",
@@ -201,6 +232,8 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
                 log::info!("stopping");
                 notify::send("STOPPING=1");
                 daemon.shutting_down.store(true, Ordering::SeqCst);
+                // Stop accepting events and answer those whose commit is in flight.
+                events.shut_down();
                 break;
             }
             Ok(Signal::Hup) => reload(&daemon),
@@ -213,6 +246,12 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
         }
     }
     drop(watcher);
+    events_server
+        .or(async {
+            Timer::after(Duration::from_millis(1500)).await;
+            log::warn!("events still in flight at the shutdown deadline");
+        })
+        .await;
     Ok(())
 }
 

@@ -234,3 +234,298 @@ fn link_down_means_no_attempts_and_link_up_means_sync_within_seconds() {
     }
     daemon.wait_log("connectivity: online via", Duration::from_secs(1));
 }
+
+/// A device whose daemon sends to `collector`, with its sockets in the device directory.
+fn daemon_device(collector: &Collector, extra: &str) -> Device {
+    let cert = collector.pki.client("device-1");
+    let device = Device::new(&format!(
+        "[collector]\nurl = \"https://localhost:{}\"\nca_file = \"{}\"\nclient_cert_file = \"{}\"\n\
+         client_key_file = \"{}\"\n[sync]\ninterval_seconds = 1\nbackoff_base_seconds = 1\n\
+         backoff_max_seconds = 2\nmetered = \"allow\"\n[events]\nsocket = \"events.sock\"\n\
+         socket_mode = \"0666\"\n[control]\nsocket = \"control.sock\"\n{extra}",
+        collector.addr.port(),
+        collector.pki.ca_file.display(),
+        cert.cert_file.display(),
+        cert.key_file.display(),
+    ));
+    device.run_ok(&["consent", "grant", "--all-required"]);
+    device
+}
+
+/// A local program writing events on the socket, pipelining, counting accepted seqs.
+struct Emitter {
+    stream: std::os::unix::net::UnixStream,
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+}
+
+impl Emitter {
+    fn connect(device: &Device) -> Emitter {
+        let path = device.dir.path().join("events.sock");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "{}: {e}", path.display());
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Emitter {
+            reader: std::io::BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    /// Sends `lines` and returns each answer.
+    fn send(&mut self, lines: &[String]) -> std::io::Result<Vec<String>> {
+        use std::io::{BufRead, Write};
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        self.stream.write_all(text.as_bytes())?;
+        let mut answers = Vec::new();
+        for _ in lines {
+            let mut answer = String::new();
+            if self.reader.read_line(&mut answer)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            answers.push(answer.trim().to_string());
+        }
+        Ok(answers)
+    }
+}
+
+fn accepted_seqs(answers: &[String]) -> Vec<u64> {
+    answers
+        .iter()
+        .filter_map(|a| a.strip_prefix("ok "))
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+fn collector_rows(database: &Path, query: &str) -> Vec<String> {
+    let out = run_ok(Command::new("sqlite3").arg(database).arg(query));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until the daemon's queue is empty and the collector holds `expected` app events.
+fn wait_delivered(device: &Device, collector: &Collector, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = collector_rows(
+            &collector.database,
+            "SELECT count(*) FROM events WHERE category = 'app_events'",
+        )[0]
+        .parse::<usize>()
+        .unwrap();
+        let status = device.run(&["status", "--json"]);
+        let queued = serde_json::from_slice::<serde_json::Value>(&status.stdout)
+            .map(|v| v["queued_events"].as_u64().unwrap_or(1))
+            .unwrap_or(1);
+        if held >= expected && queued == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "collector holds {held} of {expected} app events, {queued} queued"
+        );
+        let _ = device.run(&["sync"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn consent_toggles_and_emits_add_up_exactly_at_the_collector() {
+    let collector = Collector::start();
+    let device = daemon_device(&collector, "[categories.software]\ninterval_seconds = 1\n");
+    let daemon = Daemon::start(&device, &[], &[]);
+    daemon.wait_log("running", Duration::from_secs(10));
+    let mut emitter = Emitter::connect(&device);
+    let mut accepted = Vec::new();
+    let mut last_software_grant_ms = 0i64;
+    for round in 0..6 {
+        // Optional software is granted and withdrawn while programs keep emitting.
+        if round % 2 == 0 {
+            device.run_ok(&["consent", "grant", "software"]);
+            last_software_grant_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+        } else {
+            device.run_ok(&["consent", "revoke", "software"]);
+        }
+        let lines: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"name":"tick","attrs":{{"round":{round},"i":{i}}}}}"#))
+            .collect();
+        let answers = emitter.send(&lines).unwrap();
+        accepted.extend(accepted_seqs(&answers));
+        assert_eq!(accepted.len(), 50 * (round + 1), "{answers:?}");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    wait_delivered(&device, &collector, accepted.len());
+
+    // Every accepted event is at the collector once, none lost (no gaps for them).
+    let held: Vec<u64> = collector_rows(
+        &collector.database,
+        "SELECT seq FROM events WHERE category = 'app_events' ORDER BY seq",
+    )
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    accepted.sort_unstable();
+    let gaps: u64 = collector_rows(
+        &collector.database,
+        "SELECT coalesce(sum(count), 0) FROM gaps WHERE category = 'app_events'",
+    )[0]
+    .parse()
+    .unwrap();
+    assert_eq!(held.len() as u64 + gaps, accepted.len() as u64);
+    assert_eq!(held, accepted);
+    // Never granted: never held.
+    assert_eq!(
+        collector_rows(
+            &collector.database,
+            "SELECT count(*) FROM events WHERE category IN ('location', 'network_detail')"
+        ),
+        vec!["0"]
+    );
+    // Software ended granted; everything collected before the last withdrawal was
+    // erased at the collector, and nothing collected while withdrawn is there.
+    let before_last_grant = collector_rows(
+        &collector.database,
+        &format!(
+            "SELECT count(*) FROM events WHERE category = 'software' AND wall_time_ms < {last_software_grant_ms}"
+        ),
+    );
+    assert_eq!(before_last_grant, vec!["0"]);
+    let erasures: u64 = collector_rows(
+        &collector.database,
+        "SELECT count(*) FROM erasure_log WHERE categories LIKE '%software%'",
+    )[0]
+    .parse()
+    .unwrap();
+    assert!(erasures >= 1, "each withdrawal asks the collector to erase");
+    drop(daemon);
+}
+
+#[test]
+fn sigkill_during_emits_and_syncs_loses_nothing_accepted() {
+    let collector = Collector::start();
+    let device = daemon_device(&collector, "");
+    let mut accepted = Vec::new();
+    for round in 0..5 {
+        let mut daemon = Daemon::start(&device, &[], &[]);
+        let mut emitter = Emitter::connect(&device);
+        for burst in 0..5 {
+            let lines: Vec<String> = (0..40)
+                .map(|i| {
+                    format!(
+                        r#"{{"name":"tick","attrs":{{"round":{round},"burst":{burst},"i":{i}}}}}"#
+                    )
+                })
+                .collect();
+            match emitter.send(&lines) {
+                Ok(answers) => accepted.extend(accepted_seqs(&answers)),
+                Err(e) => panic!("emitting: {e}"),
+            }
+        }
+        // Kill while the uploader is busy with what was just accepted.
+        std::thread::sleep(Duration::from_millis(50 + 60 * round as u64));
+        let _ = daemon.child.kill();
+        let _ = daemon.child.wait();
+    }
+    let _daemon = Daemon::start(&device, &[], &[]);
+    wait_delivered(&device, &collector, accepted.len());
+    let held: Vec<u64> = collector_rows(
+        &collector.database,
+        "SELECT seq FROM events WHERE category = 'app_events' ORDER BY seq",
+    )
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    accepted.sort_unstable();
+    assert_eq!(
+        held, accepted,
+        "every accepted event at the collector exactly once"
+    );
+}
+
+#[test]
+fn hostile_local_clients_are_refused_and_the_daemon_stays_responsive() {
+    let collector = Collector::start();
+    let device = daemon_device(&collector, "");
+    // `nobody` must reach the socket for the peer check, not the file mode, to refuse it.
+    run_ok(Command::new("chmod").arg("a+x").arg(device.dir.path()));
+    let daemon = Daemon::start(&device, &[], &[]);
+    let mut emitter = Emitter::connect(&device);
+
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(binary_path("assent"))
+        .args(["emit", "intruder", "--config"])
+        .arg(&device.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("uid 65534 is not allowed"), "{err}");
+
+    let huge = format!(
+        r#"{{"name":"big","attrs":{{"blob":"{}"}}}}"#,
+        "x".repeat(10_000)
+    );
+    let answers = emitter
+        .send(&[huge, r#"{"name":"after"}"#.to_string()])
+        .unwrap();
+    assert!(answers[0].contains("larger than"), "{answers:?}");
+    assert!(answers[1].starts_with("ok "), "{answers:?}");
+
+    // A flood from one client is rate-limited; the control socket and another client
+    // are answered promptly meanwhile.
+    let socket = device.dir.path().join("events.sock");
+    let flooder = std::thread::spawn(move || {
+        let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+        let mut flood = Emitter {
+            reader: std::io::BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        };
+        let lines: Vec<String> = (0..3000)
+            .map(|i| format!(r#"{{"name":"flood","attrs":{{"i":{i}}}}}"#))
+            .collect();
+        flood.send(&lines).unwrap()
+    });
+    for _ in 0..5 {
+        let start = Instant::now();
+        let status = device.run_ok(&["status", "--json"]);
+        assert!(serde_json::from_slice::<serde_json::Value>(&status.stdout).is_ok());
+        let answers = emitter
+            .send(&[r#"{"name":"still_here"}"#.to_string()])
+            .unwrap();
+        assert!(answers[0].starts_with("ok "), "{answers:?}");
+        // Generous: this checks the daemon is not wedged, not its speed.
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let flood_answers = flooder.join().unwrap();
+    let limited = flood_answers
+        .iter()
+        .filter(|a| a.contains("rate limit exceeded"))
+        .count();
+    assert!(limited > 1000, "only {limited} of 3000 were rate-limited");
+    let status = device.run_ok(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        status["local_events"]["rejected_rate"].as_u64().unwrap() > 1000,
+        "{status}"
+    );
+    drop(daemon);
+}
