@@ -784,7 +784,10 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
     let store = buffer::open(&config).map_err(Failure::cant_create)?;
     let mut uploader = sync::Uploader::new(&config, &store).map_err(Failure::config)?;
     uploader.allow_metered = args.allow_metered;
-    uploader.set_batch_limits(args.batch_events, sync::DEFAULT_BATCH_BYTES);
+    uploader.set_batch_limits(
+        args.batch_events,
+        sync::DEFAULT_BATCH_BYTES.max(args.batch_events as u64 * 1024),
+    );
     let mut backoff = sync::backoff::Backoff::new(
         std::time::Duration::from_secs(config.sync.backoff_base_seconds),
         std::time::Duration::from_secs(config.sync.backoff_max_seconds),
@@ -839,7 +842,7 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         .stats()
         .map_err(|e| Failure::cant_create(buffer::store_error(e)))?;
     out!(
-        "sent {events} events in {batches} batches ({bytes} bytes); erasure requests confirmed: {erasures}"
+        "sent {events} events in {batches} batches ({bytes} bytes on the wire); erasure requests confirmed: {erasures}"
     );
     match acked {
         Some(seq) => out!("acked through seq {seq}"),

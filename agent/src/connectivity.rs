@@ -124,7 +124,10 @@ impl RouteWatcher {
             })
             .await;
         match received {
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                log::trace!("netlink: {n} bytes of route/link/address change");
+                Ok(())
+            }
             // The kernel dropped messages: a full re-read follows anyway.
             Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOBUFS as i32) => {
                 log::debug!("netlink overrun (ENOBUFS): re-reading the whole state");

@@ -120,7 +120,7 @@ async fn execute(daemon: &Arc<Daemon>, request: &Request) -> Value {
         }
         "erase" => {
             let (worker, remote) = (daemon.clone(), request.remote);
-            let result = smol::unblock(move || {
+            let result = crate::worker::run(move || {
                 crate::owner::erase(&worker.config_snapshot(), &worker.store, remote)
             })
             .await;

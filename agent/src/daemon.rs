@@ -334,7 +334,7 @@ async fn connectivity_task(daemon: Arc<Daemon>) {
     let mut previous: Option<Connectivity> = None;
     loop {
         let config = daemon.config_snapshot();
-        let now = smol::unblock(move || Connectivity::read(&Root::live(), &config)).await;
+        let now = crate::worker::run(move || Connectivity::read(&Root::live(), &config)).await;
         if previous.as_ref() != Some(&now) {
             log::info!(
                 "connectivity: {}",
@@ -552,7 +552,7 @@ async fn scheduler_task(daemon: Arc<Daemon>) {
 async fn collect_now(daemon: &Arc<Daemon>, categories: &[Category]) -> usize {
     let daemon = daemon.clone();
     let categories = categories.to_vec();
-    smol::unblock(move || match collect_blocking(&daemon, &categories) {
+    crate::worker::run(move || match collect_blocking(&daemon, &categories) {
         Ok(n) => n,
         Err(e) => {
             log::error!("collection: {e}");

@@ -22,6 +22,7 @@ mod outbox;
 mod owner;
 mod preview;
 mod sync;
+mod worker;
 
 fn main() -> std::process::ExitCode {
     cli::main()

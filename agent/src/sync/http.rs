@@ -47,6 +47,8 @@ impl Default for Timeouts {
 /// An answer from the collector.
 #[derive(Debug)]
 pub struct Response {
+    /// Bytes of the request body as sent (after compression).
+    pub sent_bytes: u64,
     pub status: u16,
     pub content_type: Option<String>,
     pub retry_after: Option<Duration>,
@@ -220,6 +222,7 @@ impl HttpClient {
         } else {
             body
         };
+        let sent_bytes = body.len() as u64;
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| TransportError::Http(e.to_string()))?;
@@ -266,6 +269,7 @@ impl HttpClient {
             self.sender = Some(sender);
         }
         Ok(Response {
+            sent_bytes,
             status,
             content_type,
             retry_after,

@@ -116,6 +116,8 @@ impl<'a> Uploader<'a> {
 
     /// Uses a batch size other than the default (benchmarks, tests).
     pub fn set_batch_limits(&mut self, max_events: usize, max_bytes: u64) {
+        // Room for the events asked for, whatever their size (up to the collector's
+        // body limit, which answers 413 and halves the batch if exceeded).
         self.max_events = max_events.max(1);
         self.max_bytes = max_bytes.max(1);
     }
@@ -160,7 +162,6 @@ impl<'a> Uploader<'a> {
             return Box::pin(self.try_step()).await;
         }
         let body = wire::encode(&batch, self.encoding).map_err(|e| e.to_string())?;
-        let bytes = body.len() as u64;
         let response = match self
             .client
             .post(
@@ -174,6 +175,7 @@ impl<'a> Uploader<'a> {
             Ok(r) => r,
             Err(e) => return Ok(transport_retry(&mut self.client, e)),
         };
+        let bytes = response.sent_bytes;
         self.count_metered(bytes)?;
         self.handle_batch_response(&device, &batch, bytes, response)
     }

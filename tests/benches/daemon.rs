@@ -1,0 +1,181 @@
+//! The daemon as a process (release build): time from start to READY=1; idle RSS, CPU
+//! and wakeups (voluntary context switches of all its threads) over
+//! `BENCH_IDLE_SECONDS` (default 60); events/s accepted durably through the events
+//! socket by 8 pipelining local clients.
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+#[path = "../../collector/tests/support/mod.rs"]
+#[allow(unused_imports)]
+mod collector_support;
+
+use assent_integration_tests::{run_ok, workspace};
+use collector_support::Collector;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 8;
+const EVENTS_PER_CLIENT: usize = 5_000;
+const PIPELINE: usize = 100;
+
+fn main() {
+    let assent = workspace().join("target/release/assent");
+    assert!(
+        assent.exists(),
+        "build it first: cargo build --release -p assent"
+    );
+    let idle_seconds: u64 = std::env::var("BENCH_IDLE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let collector = Collector::start_with(collector_support::Options {
+        log_level: "info".into(),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cert = collector.pki.client("bench-device");
+    let config = dir.path().join("assent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"state\"\nlog_level = \"warn\"\n[buffer]\nmax_bytes = 268435456\n\
+             [collector]\nurl = \"https://localhost:{}\"\nca_file = \"{}\"\n\
+             client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n[sync]\nmetered = \"allow\"\n\
+             [events]\nsocket = \"events.sock\"\nrate_per_second = 100000\nburst = 1000000\n\
+             [control]\nsocket = \"control.sock\"\n",
+            collector.addr.port(),
+            collector.pki.ca_file.display(),
+            cert.cert_file.display(),
+            cert.key_file.display()
+        ),
+    )
+    .unwrap();
+    run_ok(
+        Command::new(&assent)
+            .args(["consent", "grant", "--all-required", "--config"])
+            .arg(&config),
+    );
+
+    let notify = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&notify).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let start = Instant::now();
+    let mut child = Command::new(&assent)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &notify)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        let n = socket.recv(&mut buf).unwrap();
+        if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+            break;
+        }
+    }
+    let ready = start.elapsed();
+    println!("daemon (release build)");
+    println!(
+        "  start to READY=1          {:8.1} ms",
+        ready.as_secs_f64() * 1000.0
+    );
+
+    // Let the first collection and sync finish, then measure idleness.
+    std::thread::sleep(Duration::from_secs(3));
+    let pid = child.id();
+    let (cpu0, switches0) = (cpu_ticks(pid), voluntary_switches(pid));
+    std::thread::sleep(Duration::from_secs(idle_seconds));
+    let (cpu1, switches1) = (cpu_ticks(pid), voluntary_switches(pid));
+    let ticks_per_second = 100.0;
+    println!(
+        "  idle RSS                  {:8} KiB",
+        status_field(pid, "VmRSS:")
+    );
+    println!(
+        "  idle CPU over {idle_seconds} s        {:8.2} s ({:.3} %)",
+        (cpu1 - cpu0) as f64 / ticks_per_second,
+        (cpu1 - cpu0) as f64 / ticks_per_second / idle_seconds as f64 * 100.0
+    );
+    println!(
+        "  idle wakeups per minute   {:8.1} (voluntary context switches, all threads)",
+        (switches1 - switches0) as f64 * 60.0 / idle_seconds as f64
+    );
+
+    // Events through the socket, durably stored before each `ok`.
+    let socket_path = dir.path().join("events.sock");
+    let start = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let path = socket_path.clone();
+            std::thread::spawn(move || {
+                let mut stream = UnixStream::connect(path).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut accepted = 0;
+                for chunk in 0..EVENTS_PER_CLIENT / PIPELINE {
+                    let mut text = String::new();
+                    for i in 0..PIPELINE {
+                        text.push_str(&format!(
+                            "{{\"name\":\"bench\",\"attrs\":{{\"client\":{c},\"chunk\":{chunk},\"i\":{i},\"note\":\"{}\"}}}}\n",
+                            "x".repeat(120)
+                        ));
+                    }
+                    stream.write_all(text.as_bytes()).unwrap();
+                    for _ in 0..PIPELINE {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).unwrap();
+                        if line.starts_with("ok ") {
+                            accepted += 1;
+                        }
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "  events through the socket {:8.0} events/s ({accepted} accepted durably by {CLIENTS} pipelining clients, ~200-byte lines)",
+        accepted as f64 / seconds
+    );
+    assert_eq!(accepted, CLIENTS * EVENTS_PER_CLIENT);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn status_field(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of the whole process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn voluntary_switches(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| t.ok())
+        .map(|t| {
+            std::fs::read_to_string(t.path().join("status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
