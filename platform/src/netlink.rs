@@ -44,8 +44,8 @@ const RECV_BUFFER: usize = 64 * 1024;
 const MAX_REPLY_BYTES: usize = 4 << 20;
 /// The most messages one exchange may receive.
 const MAX_REPLY_MESSAGES: usize = 4096;
-/// How long one receive waits.
-const RECV_TIMEOUT_SECONDS: i64 = 1;
+/// How long one receive waits. `time_t`, not `i64`: it is 32 bits on armv7 glibc.
+const RECV_TIMEOUT_SECONDS: nix::libc::time_t = 1;
 
 /// Why a netlink exchange or parse failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
