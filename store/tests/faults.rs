@@ -282,7 +282,8 @@ fn fill(path: &Path, limit: u64) -> u64 {
 
 fn free_bytes(path: &Path) -> u64 {
     let s = nix::sys::statvfs::statvfs(path).unwrap();
-    s.blocks_available() * s.fragment_size()
+    // c_ulong: 32 bits on armv7, so widen before multiplying.
+    u64::from(s.blocks_available()) * u64::from(s.fragment_size())
 }
 
 #[test]
