@@ -51,7 +51,7 @@ bench:
 	$(CARGO) bench -q -p assent-platform --bench packages
 
 # One tarball per target in DIST_TARGETS (default: this machine), in target/pkg/:
-# stripped dist-profile binaries, configs/ (less the build-system recipes), the
+# stripped dist-profile binaries, configs/ (less the build-system recipes and dev.toml), the
 # systemd unit when configs/ has one, and an INSTALL note (docs/INSTALL-dist.md).
 dist:
 	@set -e; for t in $(DIST_TARGETS); do \
@@ -159,7 +159,7 @@ dist-tarball:
 		else echo "note: $$b has no binary yet; not in $$name.tar.gz"; fi; \
 	done; \
 	mkdir -p $$stage/configs; \
-	find configs -maxdepth 1 -type f -exec cp {} $$stage/configs/ \; ; \
+	find configs -maxdepth 1 -type f ! -name 'dev*' -exec cp {} $$stage/configs/ \; ; \
 	cp docs/INSTALL-dist.md $$stage/INSTALL; \
 	tar -C target/pkg --owner=0 --group=0 --numeric-owner -czf target/pkg/$$name.tar.gz $$name; \
 	echo "target/pkg/$$name.tar.gz"; tar -tzvf target/pkg/$$name.tar.gz | awk '{print "  " $$3, $$6}'
