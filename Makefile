@@ -60,9 +60,10 @@ dist:
 	done
 
 # Sizes of the dist binaries for the host and every cross target whose toolchain is
-# installed here (each is built first; cargo skips what is up to date).
+# installed here, or for SIZE_TARGETS (each is built first; cargo skips what is up to date).
+SIZE_TARGETS ?= $(HOST_TARGET) $(INSTALLED_CROSS)
 size:
-	@set -e; for t in $(HOST_TARGET) $(INSTALLED_CROSS); do \
+	@set -e; for t in $(SIZE_TARGETS); do \
 		$(MAKE) --no-print-directory -s cross-build TARGET=$$t CARGO="$(CARGO) -q" >/dev/null; \
 		for b in $(DIST_BINS); do \
 			f=$(call dist_dir,$$t)/$$b; \
@@ -71,7 +72,7 @@ size:
 				'{printf "%-18s %-32s %9d bytes (%.2f MiB)\n", b, t, $$1, $$1/1048576}'; \
 		done; \
 	done
-	@for t in $(filter-out $(INSTALLED_CROSS),$(CROSS_TARGETS)); do \
+	@for t in $(filter-out $(INSTALLED_CROSS) $(SIZE_TARGETS),$(CROSS_TARGETS)); do \
 		echo "$$t: skipped, toolchain not installed (make cross-check TARGET=$$t)"; done
 
 # ---------------------------------------------------------------------------------------
