@@ -44,8 +44,9 @@ const RECV_BUFFER: usize = 64 * 1024;
 const MAX_REPLY_BYTES: usize = 4 << 20;
 /// The most messages one exchange may receive.
 const MAX_REPLY_MESSAGES: usize = 4096;
-/// How long one receive waits.
-const RECV_TIMEOUT_SECONDS: i64 = 1;
+/// How long one receive waits. Built by `TimeVal::new` so the seconds take the target's
+/// `time_t`, which is 32 bits on armv7 glibc.
+const RECV_TIMEOUT: TimeVal = TimeVal::new(1, 0);
 
 /// Why a netlink exchange or parse failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,12 +304,7 @@ impl GenlSocket {
             SockProtocol::NetlinkGeneric,
         )
         .map_err(NetlinkError::Socket)?;
-        setsockopt(
-            &fd,
-            sockopt::ReceiveTimeout,
-            &TimeVal::new(RECV_TIMEOUT_SECONDS, 0),
-        )
-        .map_err(NetlinkError::Socket)?;
+        setsockopt(&fd, sockopt::ReceiveTimeout, &RECV_TIMEOUT).map_err(NetlinkError::Socket)?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(NetlinkError::Socket)?;
         Ok(GenlSocket { fd, seq: 1 })
     }

@@ -312,9 +312,11 @@ fn fill(path: &Path, limit: u64) -> u64 {
     written
 }
 
+// c_ulong: 32 bits on armv7, so widen before multiplying (a no-op on 64-bit targets).
+#[allow(clippy::useless_conversion)]
 fn free_bytes(path: &Path) -> u64 {
     let s = nix::sys::statvfs::statvfs(path).unwrap();
-    s.blocks_available() * s.fragment_size()
+    u64::from(s.blocks_available()) * u64::from(s.fragment_size())
 }
 
 #[test]

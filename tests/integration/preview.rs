@@ -158,7 +158,9 @@ fn preview_command(root: &MaterializedRoot) -> Command {
         // files really are denied.
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-        c.arg(binary_path("assent"));
+        // `assent()` carries ASSENT_TEST_RUNNER (qemu for cross targets), if any.
+        let inner = assent();
+        c.arg(inner.get_program()).args(inner.get_args());
         c
     } else {
         assent()
