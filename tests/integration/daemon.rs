@@ -529,3 +529,72 @@ fn hostile_local_clients_are_refused_and_the_daemon_stays_responsive() {
     );
     drop(daemon);
 }
+
+#[test]
+fn a_metered_link_defers_sync_until_the_policy_allows_it() {
+    let ns = Netns::new("me");
+    ns.link(true);
+    let collector = Collector::start_with(Options {
+        listen: format!("{}:0", ns.host_ip),
+        server_names: vec!["localhost".into(), ns.host_ip.clone()],
+        ..Options::default()
+    });
+    let cert = collector.pki.client("device-1");
+    let ns_if = ns.ns_if();
+    let config_text = |metered: &str| {
+        format!(
+            "state_dir = \"state\"\nlog_level = \"debug\"\n[collector]\nurl = \"https://{}:{}\"\n\
+             ca_file = \"{}\"\nclient_cert_file = \"{}\"\nclient_key_file = \"{}\"\n\
+             [sync]\nmetered = \"{metered}\"\nmetered_interfaces = [\"{ns_if}\"]\n\
+             [events]\nsocket = \"events.sock\"\n[control]\nsocket = \"control.sock\"\n",
+            ns.host_ip,
+            collector.addr.port(),
+            collector.pki.ca_file.display(),
+            cert.cert_file.display(),
+            cert.key_file.display(),
+        )
+    };
+    let device = Device::new("");
+    std::fs::write(&device.config, config_text("defer")).unwrap();
+    device.run_ok(&["consent", "grant", "--all-required"]);
+    let netns_exec = ["ip", "netns", "exec", ns.name.as_str()];
+    let daemon = Daemon::start(&device, &netns_exec, &[]);
+    daemon.wait_log(
+        &format!("online via {ns_if} (metered)"),
+        Duration::from_secs(10),
+    );
+    daemon.wait_log(
+        "not sending: the default route is over metered",
+        Duration::from_secs(10),
+    );
+    let status = device.run_ok(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["connectivity"]["metered"], true, "{status}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(collector_events(&collector.database), 0);
+
+    // The operator allows metered sending: SIGHUP reloads, a sync request sends.
+    std::fs::write(&device.config, config_text("allow")).unwrap();
+    nix_kill(daemon.child.id(), "HUP");
+    daemon.wait_log("configuration reloaded", Duration::from_secs(5));
+    device.run_ok(&["sync"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while collector_events(&collector.database) < 4 {
+        assert!(Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A broken config on reload keeps the last good one, and the daemon keeps serving.
+    std::fs::write(&device.config, "state_dir = [\n").unwrap();
+    nix_kill(daemon.child.id(), "HUP");
+    daemon.wait_log(
+        "invalid, keeping the running configuration",
+        Duration::from_secs(5),
+    );
+    std::fs::write(&device.config, config_text("allow")).unwrap();
+    device.run_ok(&["status"]);
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    sh(&["kill", &format!("-{signal}"), &pid.to_string()]);
+}
