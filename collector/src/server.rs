@@ -562,7 +562,18 @@ async fn respond(
     let max_records = usize::try_from(limits.max_batch_events).unwrap_or(usize::MAX);
     match endpoint {
         Endpoint::Batches => {
-            let batch = decode_batch(&body, encoding, max_records).map_err(bad)?;
+            // Too many records is "too large", not "malformed": the client halves its
+            // batch on 413, while a 400 would make it set the batch aside.
+            let batch = decode_batch(&body, encoding, assent_wire::MAX_BATCH_RECORDS).map_err(bad)?;
+            if batch.records.len() > max_records {
+                return Err(refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "{} records, more than the limit of {max_records}",
+                        batch.records.len()
+                    ),
+                ));
+            }
             if !principal.may_act_for(&batch.device) {
                 return Err(refuse(
                     StatusCode::FORBIDDEN,

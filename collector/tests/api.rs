@@ -448,11 +448,6 @@ fn error_answers_name_what_is_wrong() {
             "empty or truncated body",
         ),
         (
-            encode(&app_batch(&dev, 1, 1, 6), Encoding::Json).unwrap(),
-            json,
-            "6 records, more than the limit of 5",
-        ),
-        (
             encode(
                 &app_batch(&dev, 1, u64::MAX - 1, u64::MAX - 1),
                 Encoding::Json,
@@ -462,6 +457,21 @@ fn error_answers_name_what_is_wrong() {
             "beyond the largest seq stored",
         ),
     ];
+    // More records than allowed is too large (the agent halves its batch), not malformed.
+    let reply = client
+        .request(
+            "POST",
+            PATH_BATCHES,
+            json,
+            encode(&app_batch(&dev, 1, 1, 6), Encoding::Json).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 413);
+    assert!(
+        String::from_utf8_lossy(&reply.body).contains("6 records, more than the limit of 5"),
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     for (body, content_type, reason) in cases {
         let reply = client
             .request("POST", PATH_BATCHES, content_type, body)
