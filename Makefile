@@ -52,3 +52,12 @@ dist:
 
 size: dist
 	@ls -l target/dist/assent | awk '{printf "assent (dist, host): %d bytes (%.2f MiB)\n", $$5, $$5/1048576}'
+
+# The daemon and the collector on loopback behind the fault proxy for SOAK_MINUTES
+# minutes: steady emitters, consent toggles, collector restarts, a buffer small enough to
+# evict; checks conservation and a flat footprint. Not part of `make test`.
+SOAK_MINUTES ?= 1
+.PHONY: soak
+soak:
+	$(CARGO) build -q --release -p assent -p assent-collector
+	SOAK_MINUTES=$(SOAK_MINUTES) $(CARGO) bench -q -p assent-integration-tests --bench soak

@@ -3,6 +3,7 @@
 
 #[path = "../../collector/tests/support/mod.rs"]
 mod collector_support;
+mod clock;
 mod consent;
 mod daemon;
 mod fault_proxy;
