@@ -25,8 +25,14 @@
 //! (the last window's maximum against the first window's). Any failure panics with the
 //! figures, so the process exits non-zero.
 //!
-//! Run: `make soak SOAK_MINUTES=N` (release binaries).
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Run: `make soak SOAK_MINUTES=N` (release binaries); `SOAK_WITHDRAW_APP_EVENTS=0`
+//! leaves `app_events` granted throughout (one epoch).
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 #[path = "../../collector/tests/support/mod.rs"]
 mod collector_support;
@@ -34,7 +40,7 @@ mod collector_support;
 #[allow(dead_code)]
 mod fault_proxy;
 #[path = "../integration/util.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod util;
 
 use collector_support::{Collector, Options};
@@ -217,6 +223,7 @@ struct Totals {
     gap_accounted: u64,
     erased: u64,
     evicted: u64,
+    delivered_and_evicted: u64,
     epochs: u64,
 }
 
@@ -267,21 +274,26 @@ impl Soak {
         }
     }
 
-    /// Waits until the daemon holds no event and its last send is through.
-    fn drain(&mut self) {
+    /// Waits until the daemon holds no event or gap; false (and a problem noted) if it
+    /// does not drain within 60 s.
+    fn drain(&mut self) -> bool {
         self.ensure_collector_up();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let queued = self.device.status().and_then(|s| {
-                Some(s["queued_events"].as_u64()? + s["queued_gaps"].as_u64()?)
-            });
+            let status = self.device.status();
+            let queued = status
+                .as_ref()
+                .and_then(|s| Some(s["queued_events"].as_u64()? + s["queued_gaps"].as_u64()?));
             if queued == Some(0) {
-                return;
+                return true;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the queue did not drain within 60 s ({queued:?} left)"
-            );
+            if Instant::now() > deadline {
+                self.problems.push(format!(
+                    "the queue did not drain within 60 s; status: {}",
+                    status.map(|s| s.to_string()).unwrap_or_default()
+                ));
+                return false;
+            }
             let _ = self.device.run(&["sync"]);
             self.sleep_sampling(Duration::from_millis(500));
         }
@@ -339,10 +351,23 @@ impl Soak {
                 "{label}: the collector holds app events never accepted in this epoch: {strangers:?}"
             ));
         }
+        // Eviction takes a category's oldest events in seq order, so an `app_events` gap
+        // accounts for every accepted app event in its range: its count must equal them.
+        let mut covered = BTreeSet::new();
+        for (first, last, count) in &gaps {
+            let inside: Vec<u64> = accepted_set.range(first..=last).copied().collect();
+            if inside.len() as u64 != *count {
+                problems.push(format!(
+                    "{label}: gap {first}..={last} counts {count}, {} accepted events lie in it",
+                    inside.len()
+                ));
+            }
+            covered.extend(inside);
+        }
         let missing: Vec<u64> = accepted_set
             .difference(&delivered_set)
             .copied()
-            .filter(|s| !gaps.iter().any(|g| g.0 <= *s && *s <= g.1))
+            .filter(|s| !covered.contains(s))
             .take(5)
             .collect();
         if !missing.is_empty() {
@@ -350,16 +375,21 @@ impl Soak {
                 "{label}: accepted, not delivered and in no gap: {missing:?}"
             ));
         }
-        if accepted.len() as u64 != delivered.len() as u64 + gap_sum {
+        // Delivered, but evicted before the acknowledgement came back (the answer was
+        // lost): the collector holds them and a gap counts them as well.
+        let both = covered.intersection(&delivered_set).count() as u64;
+        let lost = covered.len() as u64 - both;
+        if accepted.len() as u64 != delivered.len() as u64 + lost {
             problems.push(format!(
-                "{label}: accepted {} != delivered {} + gap-accounted {gap_sum} \
-                 (uncategorised gaps: {uncategorised})",
+                "{label}: accepted {} != delivered {} + lost {lost} (gap-accounted {gap_sum}, \
+                 of them delivered before eviction {both}; uncategorised gaps: {uncategorised})",
                 accepted.len(),
                 delivered.len()
             ));
         }
         println!(
-            "  {label}: accepted {}, delivered once {}, gap-accounted {gap_sum} (evicted {evicted}), {}",
+            "  {label}: accepted {}, delivered once {}, gap-accounted {gap_sum} (evicted {evicted}; \
+             {both} of them had reached the collector unacknowledged), {}",
             accepted.len(),
             delivered.len(),
             if problems.is_empty() { "adds up" } else { "DOES NOT ADD UP" }
@@ -368,6 +398,7 @@ impl Soak {
         self.totals.accepted += accepted.len() as u64;
         self.totals.delivered += delivered.len() as u64;
         self.totals.gap_accounted += gap_sum;
+        self.totals.delivered_and_evicted += both;
         self.totals.evicted += evicted;
         self.totals.epochs += 1;
         delivered.len() as u64
@@ -466,7 +497,10 @@ fn main() {
     let socket = device.dir.path().join("events.sock");
     let deadline = Instant::now() + Duration::from_secs(20);
     while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "the events socket never appeared");
+        assert!(
+            Instant::now() < deadline,
+            "the events socket never appeared"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -501,7 +535,11 @@ fn main() {
         .collect();
 
     // The schedule, in seconds from the start.
-    let boundaries: Vec<f64> = if total_s <= 240.0 {
+    // SOAK_WITHDRAW_APP_EVENTS=0 leaves `app_events` granted throughout.
+    let withdraw_app_events = std::env::var("SOAK_WITHDRAW_APP_EVENTS").map_or(true, |v| v != "0");
+    let boundaries: Vec<f64> = if !withdraw_app_events {
+        Vec::new()
+    } else if total_s <= 240.0 {
         vec![total_s / 2.0]
     } else {
         (0..)
@@ -557,7 +595,9 @@ fn main() {
             // withdrawal erases it at the collector.
             let paused = gate.write().unwrap();
             restart_at = None;
-            soak.drain();
+            if !soak.drain() {
+                break;
+            }
             let delivered = soak.check_epoch(&format!("epoch {}", soak.totals.epochs + 1));
             let erasures_before = sqlite_u64(
                 &soak.collector.database,
@@ -611,8 +651,9 @@ fn main() {
     for e in emitters {
         e.join().unwrap();
     }
-    soak.drain();
-    soak.check_epoch(&format!("epoch {} (final)", soak.totals.epochs + 1));
+    if soak.drain() {
+        soak.check_epoch(&format!("epoch {} (final)", soak.totals.epochs + 1));
+    }
     let db = soak.collector.database.clone();
     for (category, intervals) in &withdrawn {
         for (from, to) in intervals {
@@ -661,12 +702,14 @@ fn main() {
     }
     let t = &soak.totals;
     println!(
-        "\nevents: accepted {}, delivered once {}, gap-accounted {} (evicted {}), \
-         erased after withdrawal {} (= delivered before it), refused while withdrawn {}",
+        "\nevents: accepted {}, delivered once {}, gap-accounted {} (evicted {}; {} of them \
+         delivered before eviction, ack lost), erased after withdrawal {} (= delivered before \
+         it), refused while withdrawn {}",
         t.accepted,
         t.delivered,
         t.gap_accounted,
         t.evicted,
+        t.delivered_and_evicted,
         t.erased,
         refused.load(Ordering::SeqCst)
     );
@@ -692,7 +735,13 @@ fn main() {
     flat("rss_kib", &soak.rss, 1.25, 1024, &mut problems);
     flat("open_fds", &soak.fds, 1.0, 4, &mut problems);
     flat("buffer_db_bytes", &soak.db, 1.10, 64 * 1024, &mut problems);
-    flat("buffer_wal_bytes", &soak.wal, 1.10, 64 * 1024, &mut problems);
+    flat(
+        "buffer_wal_bytes",
+        &soak.wal,
+        1.10,
+        64 * 1024,
+        &mut problems,
+    );
     let (_, db_max, _, _) = soak.db.summary();
     let (_, wal_max, _, _) = soak.wal.summary();
     if db_max + wal_max > BUFFER_MAX_BYTES + BUFFER_MAX_BYTES / 10 {
@@ -718,6 +767,10 @@ fn main() {
             println!("  - {p}");
         }
         println!("daemon log: {}", log_path.display());
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        for line in tail.iter().rev() {
+            println!("    | {line}");
+        }
         // Keep the directory for a look.
         let kept = soak.device.dir.keep();
         println!("state kept in {}", kept.display());

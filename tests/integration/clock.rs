@@ -196,14 +196,20 @@ fn events_recorded_in_1970_are_kept_and_arrive_in_seq_order_after_ntp_fixes_the_
         if let Some((p_seq, p_received, p_wall, p_mono)) = previous {
             assert!(seq > p_seq);
             assert!(received >= p_received, "arrived out of seq order: {rows:?}");
-            assert!(mono >= p_mono, "monotonic time went back in seq order: {rows:?}");
+            assert!(
+                mono >= p_mono,
+                "monotonic time went back in seq order: {rows:?}"
+            );
             if wall < p_wall {
                 wall_went_back += 1;
             }
         }
         previous = Some((seq, received, wall, mono));
     }
-    assert!(wall_went_back >= 1, "the test should include a backwards jump");
+    assert!(
+        wall_went_back >= 1,
+        "the test should include a backwards jump"
+    );
 
     // The collector's retention sweep (1 day by received time) keeps them.
     std::thread::sleep(Duration::from_millis(2500));
@@ -285,7 +291,10 @@ fn a_wall_clock_jump_during_backoff_neither_stretches_nor_skips_it() {
     daemon.wait_log("next attempt in 1.0 s", Duration::from_secs(1));
     // The jumps really reached the daemon: an event it stamps now is a day behind.
     let out = device.run_ok(&["emit", "probe"]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok "), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ok "),
+        "{out:?}"
+    );
     let real_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -26,6 +26,9 @@ pub enum Fault {
     Truncate,
     /// Wait before forwarding.
     Stall(Duration),
+    /// Forward (the collector stores the batch), then answer 200 with this many bytes
+    /// of garbage instead of the collector's acknowledgement.
+    GarbageAfterForward(usize),
 }
 
 pub struct FaultProxy {
@@ -154,6 +157,15 @@ fn serve(
                 client.write_all(&response[..response.len() / 2])?;
                 client.flush()?;
                 return Ok(());
+            }
+            Fault::GarbageAfterForward(n) => {
+                let body: Vec<u8> = (0..n).map(|i| (i as u8).wrapping_mul(151) | 0x80).collect();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.assent.batch+postcard\r\nContent-Length: {n}\r\n\r\n"
+                );
+                client.write_all(head.as_bytes())?;
+                client.write_all(&body)?;
+                client.flush()?;
             }
             _ => {
                 client.write_all(&response)?;
