@@ -245,3 +245,12 @@ smoke-aarch64:
 	@command -v sqlite3 >/dev/null || { echo "missing: sqlite3; install: apt-get install sqlite3"; exit 1; }
 	@$(MAKE) --no-print-directory cross-build TARGET=$(SMOKE_TARGET)
 	scripts/smoke-cross.sh "$(QEMU_$(SMOKE_TARGET))" "$(call dist_dir,$(SMOKE_TARGET))/assent" $(SMOKE_ROOT)
+
+# The daemon and the collector on loopback behind the fault proxy for SOAK_MINUTES
+# minutes: steady emitters, consent toggles, collector restarts, a buffer small enough to
+# evict; checks conservation and a flat footprint. Not part of `make test`.
+SOAK_MINUTES ?= 1
+.PHONY: soak
+soak:
+	$(CARGO) build -q --release -p assent -p assent-collector
+	SOAK_MINUTES=$(SOAK_MINUTES) $(CARGO) bench -q -p assent-integration-tests --bench soak

@@ -43,7 +43,23 @@ pub fn open(config: &Config) -> Result<Store, String> {
             path.display()
         );
     }
+    expire(&store);
     Ok(store)
+}
+
+/// Applies the retention limit (`[buffer] retention_days`) by wall time. The store
+/// refuses to judge age by a clock that is not set (before 2020) and never expires
+/// events stamped before 2020, so a device booting in 1970 loses nothing by it. Run at
+/// every open and hourly by the daemon.
+pub fn expire(store: &Store) {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    match store.expire(now_ms) {
+        Ok(0) => {}
+        Ok(n) => log::info!("retention: deleted {n} unsent events older than the limit"),
+        Err(e) => log::warn!("retention: {}", store_error(e)),
+    }
 }
 
 /// When and in which boot an event is recorded: wall clock, boot id and monotonic time,

@@ -185,6 +185,7 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
     ex.spawn(connectivity_task(daemon.clone())).detach();
     ex.spawn(scheduler_task(daemon.clone())).detach();
     ex.spawn(uploader_task(daemon.clone())).detach();
+    ex.spawn(retention_task(daemon.clone())).detach();
     if let Some(period) = notify::watchdog_period() {
         ex.spawn(async move {
             loop {
@@ -481,6 +482,22 @@ async fn uploader_task(daemon: Arc<Daemon>) {
                 }
             }
         }
+    }
+}
+
+/// How often the daemon applies the retention limit (also done at every open).
+const RETENTION_PERIOD: Duration = Duration::from_secs(3600);
+
+/// Expires old unsent events hourly. The period runs on the monotonic clock (smol's
+/// timers use `Instant`), so a wall clock jump neither stalls nor hurries it.
+async fn retention_task(daemon: Arc<Daemon>) {
+    loop {
+        Timer::after(RETENTION_PERIOD).await;
+        if daemon.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
+        let store = daemon.store.clone();
+        smol::unblock(move || buffer::expire(&store)).await;
     }
 }
 

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -26,11 +26,16 @@ pub enum Fault {
     Truncate,
     /// Wait before forwarding.
     Stall(Duration),
+    /// Forward (the collector stores the batch), then answer 200 with this many bytes
+    /// of garbage instead of the collector's acknowledgement.
+    GarbageAfterForward(usize),
 }
 
 pub struct FaultProxy {
     pub addr: SocketAddr,
     pub injected: Arc<Mutex<Vec<Fault>>>,
+    /// When each request arrived (monotonic), for timing the agent's retries.
+    pub arrivals: Arc<Mutex<Vec<Instant>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -61,10 +66,12 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicUsize::new(0));
         let injected = Arc::new(Mutex::new(Vec::new()));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let schedule = Arc::new(schedule);
         {
             let (requests, injected, stop) = (requests.clone(), injected.clone(), stop.clone());
+            let arrivals = arrivals.clone();
             std::thread::spawn(move || {
                 for tcp in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
@@ -73,10 +80,13 @@ impl FaultProxy {
                     let Ok(tcp) = tcp else { continue };
                     let (config, schedule) = (config.clone(), schedule.clone());
                     let (requests, injected) = (requests.clone(), injected.clone());
+                    let arrivals = arrivals.clone();
                     std::thread::spawn(move || {
                         let conn = rustls::ServerConnection::new(config).unwrap();
                         let mut tls = rustls::StreamOwned::new(conn, tcp);
-                        let _ = serve(&mut tls, upstream, &schedule, &requests, &injected);
+                        let _ = serve(
+                            &mut tls, upstream, &schedule, &requests, &injected, &arrivals,
+                        );
                     });
                 }
             });
@@ -84,6 +94,7 @@ impl FaultProxy {
         FaultProxy {
             addr,
             injected,
+            arrivals,
             stop,
         }
     }
@@ -106,11 +117,13 @@ fn serve(
     schedule: &[Fault],
     requests: &AtomicUsize,
     injected: &Mutex<Vec<Fault>>,
+    arrivals: &Mutex<Vec<Instant>>,
 ) -> std::io::Result<()> {
     loop {
         let Some(request) = read_message(client)? else {
             return Ok(());
         };
+        arrivals.lock().unwrap().push(Instant::now());
         let n = requests.fetch_add(1, Ordering::SeqCst);
         let fault = schedule[n % schedule.len()];
         if fault != Fault::None {
@@ -144,6 +157,15 @@ fn serve(
                 client.write_all(&response[..response.len() / 2])?;
                 client.flush()?;
                 return Ok(());
+            }
+            Fault::GarbageAfterForward(n) => {
+                let body: Vec<u8> = (0..n).map(|i| (i as u8).wrapping_mul(151) | 0x80).collect();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.assent.batch+postcard\r\nContent-Length: {n}\r\n\r\n"
+                );
+                client.write_all(head.as_bytes())?;
+                client.write_all(&body)?;
+                client.flush()?;
             }
             _ => {
                 client.write_all(&response)?;
