@@ -12,6 +12,49 @@ const ERASURE_QUEUE: &str = "erasure_queue";
 const LAST_PSEUDONYM: &str = "last_pseudonym";
 const SENT_LOG: &str = "sent_log";
 const METERED_USAGE: &str = "metered_usage";
+const PSEUDONYM_EPOCH: &str = "pseudonym_epoch";
+
+/// Which pseudonym the current sending epoch belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PseudonymEpoch {
+    device: Pseudonym,
+    epoch: u64,
+}
+
+/// The buffer key sent with batches under `device`. A batch carries a different
+/// pseudonym when consent for `device_id` changes (nothing is active while a required
+/// category is refused); each change starts a new epoch and so a new key, which the
+/// collector treats as a new (device, buffer) starting at the next seq. Without it a
+/// pseudonym used again after a switch would resume behind a hole it can never fill.
+pub fn wire_buffer_id(store: &Store, buffer_id: u64, device: &Pseudonym) -> Result<u64, String> {
+    let current: Option<PseudonymEpoch> = get(store, PSEUDONYM_EPOCH)?;
+    let epoch = match current {
+        Some(c) if &c.device == device => c.epoch,
+        Some(c) => {
+            let next = PseudonymEpoch {
+                device: device.clone(),
+                epoch: c.epoch + 1,
+            };
+            put(store, PSEUDONYM_EPOCH, &next)?;
+            next.epoch
+        }
+        None => {
+            put(
+                store,
+                PSEUDONYM_EPOCH,
+                &PseudonymEpoch {
+                    device: device.clone(),
+                    epoch: 0,
+                },
+            )?;
+            0
+        }
+    };
+    // Epoch 0 keeps the store's own id; later epochs are spread over the id space.
+    Ok(buffer_id
+        .wrapping_add(epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .max(1))
+}
 
 /// The most sent-batch entries kept.
 pub const SENT_LOG_LIMIT: usize = 200;

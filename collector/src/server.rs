@@ -564,7 +564,8 @@ async fn respond(
         Endpoint::Batches => {
             // Too many records is "too large", not "malformed": the client halves its
             // batch on 413, while a 400 would make it set the batch aside.
-            let batch = decode_batch(&body, encoding, assent_wire::MAX_BATCH_RECORDS).map_err(bad)?;
+            let batch =
+                decode_batch(&body, encoding, assent_wire::MAX_BATCH_RECORDS).map_err(bad)?;
             if batch.records.len() > max_records {
                 return Err(refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,

@@ -149,11 +149,12 @@ impl<'a> Uploader<'a> {
             return Ok(Step::Idle);
         };
         let device = self.pseudonym(&view)?;
-        let batch = to_wire_batch(
-            &device,
+        let buffer_id = outbox::wire_buffer_id(
+            self.store,
             self.store.buffer_id().map_err(buffer::store_error)?,
-            stored,
+            &device,
         )?;
+        let batch = to_wire_batch(&device, buffer_id, stored)?;
         // Consent is checked again right before anything is sent.
         let now = consent::load(self.config).1;
         if let Some(category) = batch_categories(&batch).find(|c| !now.is_active(*c)) {
