@@ -397,30 +397,3 @@ fn the_collector_killed_mid_batch_loses_and_duplicates_nothing() {
         stored.len() as u64
     );
 }
-
-#[test]
-fn a_required_category_withdrawn_and_granted_again_does_not_stall_sync() {
-    // Found by the soak: while a required category is refused nothing is active, so
-    // consent records go out under the install pseudonym; the hardware pseudonym used
-    // again afterwards must not resume behind a hole.
-    let collector = Collector::start();
-    let device = mtls_device(&collector, "device-1");
-    fill(&device, 2);
-    assert!(sync_once(&device, &[]).status.success());
-    device.run_ok(&["consent", "revoke", "os"]);
-    assert!(sync_once(&device, &[]).status.success());
-    device.run_ok(&["consent", "grant", "os"]);
-    let root = fixture_root("x86-gateway");
-    device.run_ok(&["collect", "--root", root.to_str().unwrap()]);
-    let queued = agent_events(&device);
-    assert_eq!(queued.len(), 5);
-    let out = sync_once(&device, &["--attempts", "3"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("remaining: 0 events"), "{text}");
-    assert!(queued.is_subset(&collector_events(&collector)));
-}
