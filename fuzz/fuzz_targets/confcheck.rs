@@ -25,7 +25,11 @@ fn walk(table: &mut Table<'_>, depth: usize, salt: usize) {
             8 => drop(table.choice(key, CHOICES)),
             9 | 10 => {
                 let child = table.table(key);
-                let child = if i % 2 == 0 { child.map(|c| c.with_noun("category")) } else { child };
+                let child = if i % 2 == 0 {
+                    child.map(|c| c.with_noun("category"))
+                } else {
+                    child
+                };
                 if let Some(mut child) = child.filter(|_| depth < 8) {
                     walk(&mut child, depth + 1, salt + i);
                 }

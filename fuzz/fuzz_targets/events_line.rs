@@ -55,7 +55,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let again = match parse::parse_event_line(&line, &roomy) {
         Ok(e) => e,
-        Err(e) => panic!("re-written event rejected: {e}: {}", String::from_utf8_lossy(&line)),
+        Err(e) => panic!(
+            "re-written event rejected: {e}: {}",
+            String::from_utf8_lossy(&line)
+        ),
     };
     assert_eq!(again.name, event.name);
     assert_eq!(again.attrs.len(), event.attrs.len());

@@ -19,13 +19,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let once = encode(&batch, Encoding::Postcard).expect("a decoded batch encodes");
-    let again = decode_batch(&once, Encoding::Postcard, MAX_RECORDS)
-        .expect("a re-encoded batch decodes");
+    let again =
+        decode_batch(&once, Encoding::Postcard, MAX_RECORDS).expect("a re-encoded batch decodes");
     assert_eq!(encode(&again, Encoding::Postcard).expect("encodes"), once);
     // One schema, two encodings: what postcard carried, JSON carries too.
     let json = encode(&batch, Encoding::Json).expect("a decoded batch encodes as JSON");
     let from_json = decode_batch(&json, Encoding::Json, MAX_RECORDS).unwrap_or_else(|e| {
-        panic!("the batch as JSON does not decode: {e}: {}", String::from_utf8_lossy(&json))
+        panic!(
+            "the batch as JSON does not decode: {e}: {}",
+            String::from_utf8_lossy(&json)
+        )
     });
-    assert_eq!(encode(&from_json, Encoding::Postcard).expect("encodes"), once);
+    assert_eq!(
+        encode(&from_json, Encoding::Postcard).expect("encodes"),
+        once
+    );
 });
