@@ -254,3 +254,27 @@ SOAK_MINUTES ?= 1
 soak:
 	$(CARGO) build -q --release -p assent -p assent-collector
 	SOAK_MINUTES=$(SOAK_MINUTES) $(CARGO) bench -q -p assent-integration-tests --bench soak
+
+# Fuzzing (libFuzzer via cargo-fuzz): each target in fuzz/ for FUZZ_SECONDS, one after
+# another. Seeds are read from fuzz/corpus/<target>/ and never written; what a run
+# learns goes to fuzz/work/<target>/ (ignored), crashes to fuzz/artifacts/<target>/.
+# Runs on stable: RUSTC_BOOTSTRAP lets cargo-fuzz pass its -Z sanitizer flags.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= $(shell sed -n 's/^name = "\([a-z0-9_]*\)"$$/\1/p' fuzz/Cargo.toml | grep -v '^assent-fuzz$$')
+
+.PHONY: fuzz
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || { \
+	  echo "make fuzz needs cargo-fuzz; install it with:"; \
+	  echo "    cargo install cargo-fuzz"; \
+	  echo "(it also needs a C++ compiler for libFuzzer: apt-get install g++)"; \
+	  exit 1; }
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build
+	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p work/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t work/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 > work/$$t.log 2>&1 \
+	    || { tail -40 work/$$t.log; echo "fuzz: $$t FAILED (crash input in fuzz/artifacts/$$t/)"; exit 1; }; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' work/$$t.log); \
+	  printf 'fuzz: %-24s %12s executions in %s s\n' $$t "$$execs" $(FUZZ_SECONDS); \
+	done

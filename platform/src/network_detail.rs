@@ -170,6 +170,47 @@ pub(crate) fn parse_station(payload: &[u8]) -> Result<Nl80211Station, NetlinkErr
     Ok(station)
 }
 
+/// Runs every nl80211 reply parser over one receive buffer, as the reader meets it: the
+/// netlink framing, the reply collector (dump and single-reply modes, with the first
+/// message's sequence number), and each payload as a family-id reply, an interface and
+/// a station. Returns how many payloads parsed as something.
+///
+/// For the fuzz targets (`fuzz/`): the parsers themselves stay crate-private because
+/// their types are not part of the API.
+#[doc(hidden)]
+pub fn fuzz_nl80211_reply(buf: &[u8]) -> usize {
+    let mut parsed = 0;
+    let Ok(messages) = netlink::parse_messages(buf) else {
+        return parsed;
+    };
+    if let Some(first) = messages.first() {
+        for dump in [true, false] {
+            let mut collector = netlink::ReplyCollector::default();
+            if collector.take(buf, first.seq, dump).is_ok() {
+                parsed += collector.payloads.len();
+            }
+        }
+    }
+    for message in &messages {
+        parsed += usize::from(netlink::parse_family_id(message.payload).is_ok());
+        parsed += usize::from(netlink::error_code(message.payload).is_ok());
+        if let Ok(iface) = parse_interface(message.payload) {
+            parsed += 1;
+            if let Some(ssid) = iface.ssid.as_deref() {
+                let ssid = Ssid::from_bytes(ssid);
+                parsed += usize::from(ssid.hex.is_some());
+            }
+        }
+        if let Ok(station) = parse_station(message.payload) {
+            parsed += 1;
+            if let Some(mac) = station.mac.as_ref() {
+                parsed += usize::from(format_mac(mac).len() == 17);
+            }
+        }
+    }
+    parsed
+}
+
 fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))

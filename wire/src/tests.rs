@@ -255,3 +255,35 @@ fn content_types_are_recognised() {
     );
     assert_eq!(Encoding::from_content_type("text/plain"), None);
 }
+
+/// Found by the `wire_batch_postcard` fuzz target: a float attribute (21.5 with its
+/// lowest bits set) came back from the batch's JSON form one unit in the last place off,
+/// because serde_json parsed floats approximately; `float_roundtrip` makes it exact.
+#[test]
+fn fuzz_regression_float_survives_postcard_to_json_and_back() {
+    let bytes = include_bytes!("../tests/fuzz/batch-postcard-float-via-json.bin");
+    let batch = decode_batch(bytes, Encoding::Postcard, 1000).unwrap();
+    let postcard = encode(&batch, Encoding::Postcard).unwrap();
+    let json = encode(&batch, Encoding::Json).unwrap();
+    let from_json = decode_batch(&json, Encoding::Json, 1000).unwrap();
+    assert_eq!(from_json, batch);
+    assert_eq!(encode(&from_json, Encoding::Postcard).unwrap(), postcard);
+    // The same property on the value alone, across awkward floats.
+    for f in [
+        f64::from_bits(0x4035_8000_0000_0bff),
+        0.1 + 0.2,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::MAX,
+        -1.234_567_890_123_456_7e-300,
+    ] {
+        let json = serde_json::to_vec(&AttrValue::Float(f)).unwrap();
+        let back: AttrValue = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            back,
+            AttrValue::Float(f),
+            "{}",
+            String::from_utf8_lossy(&json)
+        );
+    }
+}
