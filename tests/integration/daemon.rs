@@ -66,6 +66,10 @@ impl Drop for Daemon {
     }
 }
 
+/// Sockets in the device's own directory, so daemons of parallel tests never share one.
+const PRIVATE_SOCKETS: &str =
+    "[events]\nsocket = \"events.sock\"\n[control]\nsocket = \"control.sock\"\n";
+
 /// Runs a command that must succeed.
 fn sh(args: &[&str]) {
     run_ok(Command::new(args[0]).args(&args[1..]));
@@ -73,7 +77,7 @@ fn sh(args: &[&str]) {
 
 #[test]
 fn the_daemon_notifies_systemd_ready_and_watchdog() {
-    let device = Device::new("");
+    let device = Device::new(PRIVATE_SOCKETS);
     let socket_path = device.dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -195,7 +199,7 @@ fn link_down_means_no_attempts_and_link_up_means_sync_within_seconds() {
     let device = Device::new(&format!(
         "[collector]\nurl = \"https://{}:{}\"\nca_file = \"{}\"\nclient_cert_file = \"{}\"\n\
          client_key_file = \"{}\"\n[sync]\nbackoff_base_seconds = 1\nbackoff_max_seconds = 2\n\
-         metered = \"allow\"\n",
+         metered = \"allow\"\n{PRIVATE_SOCKETS}",
         ns.host_ip,
         collector.addr.port(),
         collector.pki.ca_file.display(),

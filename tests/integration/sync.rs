@@ -302,8 +302,10 @@ fn withdrawal_with_a_backlog_sends_nothing_of_it_and_erases_what_was_sent() {
     );
 }
 
-/// Runs `sync --once` in the background and SIGKILLs it after `after`.
-fn kill_sync_after(device: &Device, after: Duration) {
+/// Runs `sync --once` in the background and SIGKILLs it once the collector holds a few
+/// more events than before (mid-queue, whatever the machine's speed).
+fn kill_sync_mid_queue(device: &Device, collector: &Collector) {
+    let before = collector_events(collector).len();
     let mut child = assent()
         .args([
             "sync",
@@ -319,7 +321,13 @@ fn kill_sync_after(device: &Device, after: Duration) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(after);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while collector_events(collector).len() < before + 3
+        && child.try_wait().unwrap().is_none()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -330,12 +338,8 @@ fn the_agent_killed_mid_batch_loses_and_duplicates_nothing() {
     let device = mtls_device(&collector, "device-1");
     fill(&device, 20);
     let stored = agent_events(&device);
-    let mut rng = 0x9e37_79b9_u64;
-    for _ in 0..8 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        kill_sync_after(&device, Duration::from_millis(30 + rng % 150));
+    for _ in 0..5 {
+        kill_sync_mid_queue(&device, &collector);
     }
     let delivered_before_final = collector_events(&collector).len();
     assert!(sync_once(&device, &["--attempts", "5"]).status.success());
@@ -395,5 +399,64 @@ fn the_collector_killed_mid_batch_loses_and_duplicates_nothing() {
     assert_eq!(
         collector_count(&collector, "SELECT count(*) FROM events"),
         stored.len() as u64
+    );
+}
+
+#[test]
+fn the_owner_can_export_erase_and_forget() {
+    let collector = Collector::start();
+    let device = mtls_device(&collector, "device-1");
+    fill(&device, 2);
+    assert!(sync_once(&device, &[]).status.success());
+    let sent = collector_count(&collector, "SELECT count(*) FROM events");
+    assert_eq!(sent, 10);
+    let root = fixture_root("x86-gateway");
+    device.run_ok(&["collect", "--root", root.to_str().unwrap()]);
+
+    // Export: one readable document with what is queued, the consent history and what
+    // was sent.
+    let out_file = device.dir.path().join("export.json");
+    device.run_ok(&["export", "--out", out_file.to_str().unwrap()]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let queued = doc["queued"].as_array().unwrap();
+    assert!(
+        queued
+            .iter()
+            .any(|r| r["category"] == "hardware" && r["data"]["model"]["present"] == "UNO-2484G"),
+        "{doc}"
+    );
+    assert!(!doc["consent"]["history"].as_array().unwrap().is_empty());
+    assert_eq!(doc["sent_batches"].as_array().unwrap().len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Erase with --remote: nothing queued locally, the collector erases everything.
+    let out = device.run_ok(&["erase", "--remote"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 5 queued events"));
+    assert!(agent_events(&device).is_empty());
+    assert!(sync_once(&device, &[]).status.success());
+    assert_eq!(
+        collector_count(&collector, "SELECT count(*) FROM events"),
+        0
+    );
+    assert_eq!(
+        sqlite(&collector.database, "SELECT categories FROM erasure_log"),
+        vec!["all".to_string()]
+    );
+
+    // Forget: erase, then a new pseudonym that cannot be linked to the old one.
+    let before = sqlite(&collector.database, "SELECT pseudonym FROM devices");
+    fill(&device, 1);
+    device.run_ok(&["forget"]);
+    fill(&device, 1);
+    assert!(sync_once(&device, &[]).status.success());
+    let after = sqlite(&collector.database, "SELECT pseudonym FROM devices");
+    assert!(
+        after.len() > before.len(),
+        "a new device appeared: {after:?}"
     );
 }
