@@ -100,7 +100,9 @@ DIST_TARGETS ?= $(HOST_TARGET)
 TARGET ?= $(HOST_TARGET)
 # Every binary that ships; one not built yet (no [[bin]] so far) is reported, not packed.
 DIST_BINS := assent assent-collector
-DIST_PKGS := -p assent -p assent-collector
+# Built one cargo call each, so that the collector's features (rustls logging, hyper
+# server) are not unified into the agent that ships to devices (docs/size.md).
+DIST_PKGS := assent assent-collector
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 # GCC_<target>: the Debian cross gcc prefix; DEB_<target>: its package;
@@ -163,7 +165,10 @@ cross-check:
 	exit $$missing
 
 cross-build: cross-check
-	RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) $(DIST_PKGS) --bins
+	@set -e; for p in $(DIST_PKGS); do \
+		echo "RUSTFLAGS=\"$(DIST_RUSTFLAGS)\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
+		RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
+	done
 
 dist-tarball:
 	@set -e; t=$(TARGET); name=assent-$(VERSION)-$$t; stage=target/pkg/$$name; \
