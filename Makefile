@@ -100,7 +100,9 @@ DIST_TARGETS ?= $(HOST_TARGET)
 TARGET ?= $(HOST_TARGET)
 # Every binary that ships; one not built yet (no [[bin]] so far) is reported, not packed.
 DIST_BINS := assent assent-collector
-DIST_PKGS := -p assent -p assent-collector
+# Built one cargo call each, so that the collector's features (rustls logging, hyper
+# server) are not unified into the agent that ships to devices (docs/size.md).
+DIST_PKGS := assent assent-collector
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 # GCC_<target>: the Debian cross gcc prefix; DEB_<target>: its package;
@@ -131,9 +133,13 @@ export CFLAGS_aarch64_unknown_linux_musl ?= -DSQLITE_DISABLE_LFS
 export CC_armv7_unknown_linux_musleabihf ?= arm-linux-gnueabihf-gcc
 export AR_armv7_unknown_linux_musleabihf ?= arm-linux-gnueabihf-ar
 
-# Where cargo puts a target's dist binaries.
-dist_dir = $(if $(filter $(HOST_TARGET),$(1)),target/dist,target/$(1)/dist)
-target_flag = $(if $(filter $(HOST_TARGET),$(1)),,--target $(1))
+# Where cargo puts a target's dist binaries. The dist build always names its target, even
+# the host's, so that DIST_RUSTFLAGS reach only the shipped code, never build scripts or
+# proc-macros (which unwind).
+dist_dir = target/$(1)/dist
+# Dist builds only (docs/size.md): the link drops the unwind tables, which panic=abort
+# never reads. Test and debug builds keep them: tests unwind.
+DIST_RUSTFLAGS := -C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld
 
 cross-aarch64: ; @$(MAKE) --no-print-directory cross-build TARGET=aarch64-unknown-linux-gnu
 cross-armv7: ; @$(MAKE) --no-print-directory cross-build TARGET=armv7-unknown-linux-gnueabihf
@@ -159,7 +165,10 @@ cross-check:
 	exit $$missing
 
 cross-build: cross-check
-	$(CARGO) build --profile dist $(call target_flag,$(TARGET)) $(DIST_PKGS) --bins
+	@set -e; for p in $(DIST_PKGS); do \
+		echo "RUSTFLAGS=\"$(DIST_RUSTFLAGS)\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
+		RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
+	done
 
 dist-tarball:
 	@set -e; t=$(TARGET); name=assent-$(VERSION)-$$t; stage=target/pkg/$$name; \
