@@ -453,7 +453,7 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
     }
     // The device secret is not collected data: it is created on first use, so the
     // pseudonym shown is the one that would be sent.
-    let identity = collect::identity(&config.state_dir, true).unwrap_or_else(|e| {
+    let identity = collect::identity(&config.state_dir).unwrap_or_else(|e| {
         log::warn!("device identity: {e}");
         None
     });
@@ -535,7 +535,7 @@ fn collect_and_store(
     if let Some(address) = gpsd {
         readers.options.gpsd.address = address;
     }
-    let identity = collect::identity(&config.state_dir, true).map_err(Failure::cant_create)?;
+    let identity = collect::identity(&config.state_dir).map_err(Failure::cant_create)?;
     let fleet_key = collect::fleet_key(config).map_err(Failure::config)?;
     let collection = collect::collect(
         &view,

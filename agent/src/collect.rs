@@ -157,17 +157,14 @@ pub fn fleet_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-/// Loads the identity, creating it when `create` is set and the state dir allows it.
-pub fn identity(state_dir: &Path, create: bool) -> Result<Option<IdentityState>, String> {
-    if create {
-        crate::fsutil::ensure_private_dir(state_dir)
-            .map_err(|e| format!("{}: {e}", state_dir.display()))?;
-        IdentityState::load_or_create(state_dir)
-            .map(Some)
-            .map_err(|e| e.to_string())
-    } else {
-        IdentityState::load(state_dir).map_err(|e| e.to_string())
-    }
+/// Loads the identity, creating it on first use (the device secret is not collected
+/// data).
+pub fn identity(state_dir: &Path) -> Result<Option<IdentityState>, String> {
+    crate::fsutil::ensure_private_dir(state_dir)
+        .map_err(|e| format!("{}: {e}", state_dir.display()))?;
+    IdentityState::load_or_create(state_dir)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

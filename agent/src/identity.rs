@@ -84,18 +84,6 @@ impl IdentityState {
         }
     }
 
-    /// Loads the identity file if it exists; never creates one.
-    pub fn load(state_dir: &Path) -> Result<Option<IdentityState>, IdentityError> {
-        let path = state_dir.join(IDENTITY_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => IdentityState::decode(&bytes)
-                .map(Some)
-                .ok_or(IdentityError::Corrupt(path)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(IdentityError::Io(path, e)),
-        }
-    }
-
     /// Replaces secret, install id and salt with fresh random values, so the old and new
     /// pseudonyms cannot be linked (also with a fleet key: the salt enters the HMAC).
     pub fn rotate(state_dir: &Path) -> Result<IdentityState, IdentityError> {

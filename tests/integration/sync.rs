@@ -302,11 +302,13 @@ fn withdrawal_with_a_backlog_sends_nothing_of_it_and_erases_what_was_sent() {
     );
 }
 
-/// Runs `sync --once` in the background and SIGKILLs it once the collector holds a few
-/// more events than before (mid-queue, whatever the machine's speed).
-fn kill_sync_mid_queue(device: &Device, collector: &Collector) {
-    let before = collector_events(collector).len();
-    let mut child = assent()
+/// `sync --once` one event per batch, retrying long, as a background process.
+fn background_sync(
+    device: &Device,
+    stdout: fn() -> Stdio,
+    stderr: fn() -> Stdio,
+) -> std::process::Child {
+    assent()
         .args([
             "sync",
             "--once",
@@ -317,10 +319,17 @@ fn kill_sync_mid_queue(device: &Device, collector: &Collector) {
             "--config",
         ])
         .arg(&device.config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(stdout())
+        .stderr(stderr())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `sync --once` in the background and SIGKILLs it once the collector holds a few
+/// more events than before (mid-queue, whatever the machine's speed).
+fn kill_sync_mid_queue(device: &Device, collector: &Collector) {
+    let before = collector_events(collector).len();
+    let mut child = background_sync(device, Stdio::null, Stdio::null);
     let deadline = Instant::now() + Duration::from_secs(20);
     while collector_events(collector).len() < before + 3
         && child.try_wait().unwrap().is_none()
@@ -361,21 +370,7 @@ fn the_collector_killed_mid_batch_loses_and_duplicates_nothing() {
     let device = mtls_device(&collector, "device-1");
     fill(&device, 20);
     let stored = agent_events(&device);
-    let child = assent()
-        .args([
-            "sync",
-            "--once",
-            "--batch-events",
-            "1",
-            "--attempts",
-            "100",
-            "--config",
-        ])
-        .arg(&device.config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = background_sync(&device, Stdio::piped, Stdio::piped);
     // Kill the collector twice while batches are in flight, restart it on its port.
     for _ in 0..2 {
         let deadline = Instant::now() + Duration::from_secs(20);
