@@ -113,6 +113,10 @@ GCC_armv7-unknown-linux-gnueabihf := arm-linux-gnueabihf
 GCC_armv7-unknown-linux-musleabihf := arm-linux-gnueabihf
 DEB_aarch64-linux-gnu := gcc-aarch64-linux-gnu
 DEB_arm-linux-gnueabihf := gcc-arm-linux-gnueabihf
+# The cross gcc only recommends its C library headers, so --no-install-recommends
+# leaves them out; bundled SQLite and ring need them (musl builds too: see below).
+LIBC_DEB_aarch64-linux-gnu := libc6-dev-arm64-cross
+LIBC_DEB_arm-linux-gnueabihf := libc6-dev-armhf-cross
 QEMU_aarch64-unknown-linux-gnu := qemu-aarch64 -L /usr/aarch64-linux-gnu
 QEMU_aarch64-unknown-linux-musl := qemu-aarch64
 QEMU_armv7-unknown-linux-gnueabihf := qemu-arm -L /usr/arm-linux-gnueabihf
@@ -159,6 +163,9 @@ cross-check:
 	if ! command -v $(GCC_$(TARGET))-gcc >/dev/null; then \
 		echo "missing: $(GCC_$(TARGET))-gcc (C cross compiler for bundled SQLite and ring)"; \
 		echo "  install: apt-get install $(DEB_$(GCC_$(TARGET)))"; missing=1; fi; \
+	if [ ! -f /usr/$(GCC_$(TARGET))/include/stdio.h ]; then \
+		echo "missing: the C library headers for $(GCC_$(TARGET))"; \
+		echo "  install: apt-get install $(LIBC_DEB_$(GCC_$(TARGET)))"; missing=1; fi; \
 	if [ "$(NEED_QEMU)" = 1 ] && ! command -v $(firstword $(QEMU_$(TARGET))) >/dev/null; then \
 		echo "missing: $(firstword $(QEMU_$(TARGET))) (runs $(TARGET) binaries here)"; \
 		echo "  install: apt-get install qemu-user"; missing=1; fi; \
