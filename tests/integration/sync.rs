@@ -455,3 +455,46 @@ fn the_owner_can_export_erase_and_forget() {
         "a new device appeared: {after:?}"
     );
 }
+
+#[test]
+fn a_required_category_withdrawn_and_granted_again_does_not_stall_sync() {
+    // Found by the soak: while a required category is refused nothing is active, so
+    // `device_id` is not either and the consent records of the refusal go out under the
+    // install pseudonym. The hardware pseudonym used again afterwards must not resume
+    // behind the seqs those records took (a hole the collector would wait on forever).
+    let collector = Collector::start();
+    let device = mtls_device(&collector, "device-1");
+    fill(&device, 1);
+    assert!(sync_once(&device, &[]).status.success());
+    let first = collector_events(&collector);
+    assert_eq!(first.len(), 5);
+
+    device.run_ok(&["consent", "revoke", "os"]);
+    let out = sync_once(&device, &[]);
+    assert!(out.status.success());
+    // The refusal's consent records were sent under a second pseudonym.
+    let pseudonyms = sqlite(&collector.database, "SELECT count(*) FROM devices");
+    assert_eq!(pseudonyms, vec!["2".to_string()]);
+
+    device.run_ok(&["consent", "grant", "os"]);
+    let root = fixture_root("x86-gateway");
+    device.run_ok(&["collect", "--root", root.to_str().unwrap()]);
+    let queued = agent_events(&device);
+    assert_eq!(queued.len(), 5);
+    let out = sync_once(&device, &["--attempts", "3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("remaining: 0 events"), "{text}");
+    // The withdrawal erased what the collector held of `os`; everything else arrived.
+    let all: BTreeSet<_> = first
+        .iter()
+        .filter(|(_, category)| category != "os")
+        .chain(&queued)
+        .cloned()
+        .collect();
+    assert_eq!(collector_events(&collector), all);
+}

@@ -611,6 +611,8 @@ impl Client {
 /// A bare blocking TLS stream, for clients that misbehave on purpose.
 pub struct RawTls {
     pub stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    /// Answer bytes already read by `server_spoke`.
+    early: Vec<u8>,
 }
 
 impl RawTls {
@@ -623,6 +625,7 @@ impl RawTls {
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         RawTls {
             stream: rustls::StreamOwned::new(conn, tcp),
+            early: Vec::new(),
         }
     }
 
@@ -633,10 +636,34 @@ impl RawTls {
         self.stream.flush()
     }
 
+    /// Whether the server has answered (or closed) yet, without waiting; what it sent is
+    /// kept for `read_status`. A client that keeps writing after the server answered and
+    /// closed gets a reset, which can discard the answer before it is read.
+    pub fn server_spoke(&mut self) -> bool {
+        let tcp = &self.stream.sock;
+        let _ = tcp.set_read_timeout(Some(Duration::from_millis(1)));
+        let mut buf = [0u8; 4096];
+        let spoke = match self.stream.read(&mut buf) {
+            Ok(n) => {
+                self.early.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        let _ = self
+            .stream
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(30)));
+        spoke
+    }
+
     /// Reads until the server closes (or the read timeout passes) and returns the status
     /// code of the first answer, if one came.
     pub fn read_status(&mut self) -> Option<u16> {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.early);
         let _ = self.stream.read_to_end(&mut buf);
         let text = String::from_utf8_lossy(&buf);
         text.strip_prefix("HTTP/1.1 ")
