@@ -16,6 +16,7 @@ help:
 	@echo "make bench      print collection, parsing and store figures"
 	@echo "make dist       shipping-profile binaries and tarball for this machine"
 	@echo "make size       dist binary sizes (host and every installed cross target)"
+	@echo "make size-check fails when the aarch64 assent is over 2.5 MiB"
 	@echo "make cross-aarch64 | cross-armv7 | cross-aarch64-musl | cross-armv7-musl"
 	@echo "                dist-profile binaries for that target (docs/cross.md)"
 	@echo "make test-aarch64 | test-armv7"
@@ -84,6 +85,22 @@ size:
 	done
 	@for t in $(filter-out $(INSTALLED_CROSS) $(SIZE_TARGETS),$(CROSS_TARGETS)); do \
 		echo "$$t: skipped, toolchain not installed (make cross-check TARGET=$$t)"; done
+
+# Fails when the shipped agent is over its budget (2.5 MiB, docs/size.md) for any target in
+# SIZE_CHECK_TARGETS. The aarch64 file grows in 64 KiB steps, so a small change can cross
+# the line: this is what catches it.
+SIZE_LIMIT_BYTES ?= 2621440
+SIZE_CHECK_TARGETS ?= aarch64-unknown-linux-gnu
+.PHONY: size-check
+size-check:
+	@set -e; for t in $(SIZE_CHECK_TARGETS); do \
+		$(MAKE) --no-print-directory -s cross-build TARGET=$$t CARGO="$(CARGO) -q" >/dev/null; \
+		f=$(call dist_dir,$$t)/assent; n=$$(stat -c %s "$$f"); \
+		if [ "$$n" -gt $(SIZE_LIMIT_BYTES) ]; then \
+			echo "size-check: $$f is $$n bytes, over the $(SIZE_LIMIT_BYTES)-byte budget (docs/size.md)"; exit 1; \
+		fi; \
+		echo "size-check: $$f is $$n bytes, $$(( $(SIZE_LIMIT_BYTES) - n )) under the budget"; \
+	done
 
 # ---------------------------------------------------------------------------------------
 # Cross builds (docs/cross.md). Each target needs its rustup target, its C cross compiler
