@@ -497,7 +497,7 @@ async fn retention_task(daemon: Arc<Daemon>) {
             return;
         }
         let store = daemon.store.clone();
-        smol::unblock(move || buffer::expire(&store)).await;
+        crate::worker::run(move || buffer::expire(&store)).await;
     }
 }
 

@@ -1,4 +1,4 @@
-//! Blocking work (readers, store submissions, name resolution) off the async executor.
+//! Blocking work (readers, store submissions, retention) off the async executor.
 //!
 //! Not `smol::unblock`: the `blocking` pool behind it keeps each idle thread alive,
 //! waking every 500 ms forever, which would cost an idle device four wakeups a second.

@@ -142,7 +142,7 @@ impl HttpClient {
         let addrs = within(
             self.timeouts.connect,
             "name resolution",
-            smol::net::resolve(target),
+            Self::resolve(target),
         )
         .await?
         .map_err(|e| TransportError::Resolve(e.to_string()))?;
@@ -186,6 +186,25 @@ impl HttpClient {
         })
         .detach();
         Ok(sender)
+    }
+
+    /// Resolves on a thread of its own that ends with the lookup. `getaddrinfo` can block for
+    /// as long as the system resolver's timeouts and must hold up neither the executor nor
+    /// the workers; `smol::net::resolve` would leave an idle `blocking` thread behind that
+    /// wakes twice a second for the life of the daemon.
+    async fn resolve(target: (String, u16)) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        use std::net::ToSocketAddrs;
+        let (tx, rx) = smol::channel::bounded(1);
+        std::thread::Builder::new()
+            .name("assent-resolve".into())
+            .spawn(move || {
+                let _ = tx.send_blocking(target.to_socket_addrs().map(Iterator::collect));
+            })?;
+        rx.recv().await.unwrap_or_else(|_| {
+            Err(std::io::Error::other(
+                "the resolver thread ended without an answer",
+            ))
+        })
     }
 
     /// POSTs `body` to `path` under the collector URL's path.
