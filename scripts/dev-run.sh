@@ -24,6 +24,12 @@ fi
 "$bin/assent-collector" serve --config configs/dev-collector.toml 2> "$state/collector.log" &
 collector=$!
 trap 'kill $collector 2>/dev/null; wait $collector 2>/dev/null' EXIT
+# Wait (up to 10 s) until it listens, so the agent's first sync does not meet a refusal.
+for _ in $(seq 100); do
+    (: </dev/tcp/127.0.0.1/18443) 2>/dev/null && break
+    kill -0 $collector 2>/dev/null || { echo "make run: the collector exited:"; cat "$state/collector.log"; exit 1; }
+    sleep 0.1
+done
 echo "make run: collector on https://localhost:18443 (log: $state/collector.log)"
 echo "make run: try in another shell:"
 echo "  $bin/assent status --config configs/dev.toml"
