@@ -219,8 +219,12 @@ async fn main_loop(
 
     let accept = accept_loop(ex.clone(), state.clone(), listener);
     let signal = async {
-        let signal = signals.next().await;
-        log::info!("{signal:?} received: shutting down");
+        let name = match signals.next().await {
+            Some(Ok(async_signal::Signal::Int)) => "SIGINT",
+            Some(Ok(_)) => "SIGTERM",
+            Some(Err(_)) | None => "a signal",
+        };
+        log::info!("{name} received: shutting down");
     };
     future::or(accept, signal).await;
     // The listener is dropped here: new connections are refused from now on.
