@@ -24,8 +24,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/assent/assent.toml";
 /// likely a unit mistake (milliseconds written as seconds) than an intent.
 const MAX_INTERVAL_SECONDS: u64 = 365 * 24 * 3600;
 
-/// The smallest buffer accepted: below this the store cannot hold even its own tables.
-const MIN_BUFFER_BYTES: u64 = 64 * 1024;
+/// The smallest buffer accepted: the store's own minimum, so that a config `check-config`
+/// passes never fails when the buffer opens.
+const MIN_BUFFER_BYTES: u64 = assent_store::MIN_MAX_BYTES;
 
 /// The longest retention accepted, ten years: the seeds ask for data to be kept only as
 /// long as needed.
@@ -335,9 +336,24 @@ impl Config {
                 self.location.gpsd_address
             ));
         }
+        // A software inventory of a few hundred packages is tens of KiB; an event over
+        // the buffer's per-event limit is refused (and logged) at every collection.
+        if let Some(limit) = assent_store::max_event_bytes(self.buffer.max_bytes) {
+            if limit < SOFTWARE_EVENT_BYTES {
+                notes.push(format!(
+                    "buffer.max_bytes = {} lets one event be at most {limit} bytes: a software \
+                     inventory can be larger and would then never be stored (5 MiB or more \
+                     allows {SOFTWARE_EVENT_BYTES})",
+                    self.buffer.max_bytes
+                ));
+            }
+        }
         notes
     }
 }
+
+/// The event size a large software inventory may reach (about 1,500 packages).
+const SOFTWARE_EVENT_BYTES: u64 = 64 * 1024;
 
 /// Walks the root table. Every getter records its own errors; on error the default is
 /// kept so the walk can go on and find the next one.
@@ -1285,8 +1301,8 @@ url = \"http://collector.example.net\"
             ("[categories.software]\ninterval_seconds = 86400000", &["2:20: key `categories.software.interval_seconds`: must be between 1 and 31536000, found 86400000"]),
             ("[categories.os]\npurpose = \"  \"", &["2:11: key `categories.os.purpose`: must not be empty"]),
             ("[categories.os]\nrequired = \"yes\"", &["2:12: key `categories.os.required`: expected a boolean (`true` or `false`), found a string"]),
-            ("[buffer]\nmax_bytes = -1", &["2:13: key `buffer.max_bytes`: must be at least 65536, found -1"]),
-            ("[buffer]\nmax_bytes = 0", &["2:13: key `buffer.max_bytes`: must be at least 65536, found 0"]),
+            ("[buffer]\nmax_bytes = -1", &["2:13: key `buffer.max_bytes`: must be at least 262144, found -1"]),
+            ("[buffer]\nmax_bytes = 0", &["2:13: key `buffer.max_bytes`: must be at least 262144, found 0"]),
             ("[buffer]\nmax_bytes = 1.5e7", &["2:13: key `buffer.max_bytes`: expected a positive integer, found a float"]),
             ("[buffer]\nretention_days = 0", &["2:18: key `buffer.retention_days`: must be between 1 and 3650, found 0"]),
             ("[buffer]\ndurability = \"fast\"", &["2:14: key `buffer.durability`: expected one of `full`, `normal`, found `fast`"]),
@@ -1317,7 +1333,7 @@ url = \"http://collector.example.net\"
             ("[collector]\nurl = \"https://user:secret@c.example.net\"", &["2:7: key `collector.url`: must not contain a user name or password; use `token_file` or a client certificate"]),
             ("[collector]\nurl = \"https://\"", &["2:7: key `collector.url`: has an empty host, expected `https://host[:port][/path]`"]),
             ("collector = \"https://c.example.net\"", &["1:13: key `collector`: expected a table, found a string"]),
-            ("[buffer]\nmax_bytes = 99999999999999999999999", &["2:13: key `buffer.max_bytes`: must be at least 65536, found 99999999999999999999999"]),
+            ("[buffer]\nmax_bytes = 99999999999999999999999", &["2:13: key `buffer.max_bytes`: must be at least 262144, found 99999999999999999999999"]),
             ("[events]\nsocket = \"\"", &["2:10: key `events.socket`: must not be empty"]),
             ("[events]\nsocket_mode = 660", &["2:15: key `events.socket_mode`: expected a string, found an integer"]),
             ("[events]\nsocket_mode = \"0668\"", &["2:15: key `events.socket_mode`: expected permission bits in octal such as `0660` (at most `0777`), found `0668`"]),
@@ -1506,6 +1522,17 @@ url = \"http://collector.example.net\"
         );
         let v6 = parse_ok("[collector]\nurl = \"https://c.example.net\"\n[location]\ngpsd_address = \"[::1]:2947\"\n");
         assert_eq!(v6.warnings(), Vec::<String>::new());
+        let small = parse_ok(
+            "[collector]\nurl = \"https://c.example.net\"\n[buffer]\nmax_bytes = 262144\n",
+        );
+        assert_eq!(
+            small.warnings(),
+            vec!["buffer.max_bytes = 262144 lets one event be at most 13107 bytes: a software inventory can be larger and would then never be stored (5 MiB or more allows 65536)"]
+        );
+        let enough = parse_ok(
+            "[collector]\nurl = \"https://c.example.net\"\n[buffer]\nmax_bytes = 5242880\n",
+        );
+        assert_eq!(enough.warnings(), Vec::<String>::new());
     }
 
     #[test]

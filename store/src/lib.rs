@@ -113,6 +113,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The largest single event a buffer of `max_bytes` accepts (one group commit's share of
+/// the WAL budget), or `None` when `max_bytes` is below the minimum.
+pub fn max_event_bytes(max_bytes: u64) -> Option<u64> {
+    db::Limits::new(max_bytes).ok().map(|l| l.group_max_bytes)
+}
+
 impl Store {
     /// Opens (or creates) `buffer.db` in `dir`, quarantining a corrupt file.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<(Self, OpenReport), StoreError> {
