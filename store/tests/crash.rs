@@ -18,10 +18,10 @@
 
 mod common;
 
-use assent_store::{Durability, Record, Store, StoreOptions};
-use common::{event, integrity_check, Rng};
+use assent_store::{Durability, Store, StoreOptions};
+use common::{event, event_seqs, integrity_check, print_line, Rng};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -40,13 +40,6 @@ fn crash_options() -> StoreOptions {
 
 /// Pipelining producers keep at most this many events in flight each.
 const IN_FLIGHT: usize = 32;
-
-/// Writes one line in one write, so a kill never leaves half a number before a newline.
-fn print_line(line: &str) {
-    let mut out = std::io::stdout().lock();
-    out.write_all(line.as_bytes()).unwrap();
-    out.flush().unwrap();
-}
 
 /// Child mode: two producers append forever, two submit forever with up to
 /// `IN_FLIGHT` events in flight; every accepted seq is printed.
@@ -152,15 +145,7 @@ fn sigkill_never_loses_an_accepted_event() {
 
         let (store, report) = Store::open(dir.path(), crash_options()).unwrap();
         assert_eq!(report.quarantined, None, "round {round}: {report:?}");
-        let held: BTreeSet<u64> = store
-            .export()
-            .unwrap()
-            .iter()
-            .filter_map(|r| match r {
-                Record::Event(e) => Some(e.seq),
-                Record::Gap(_) => None,
-            })
-            .collect();
+        let held: BTreeSet<u64> = event_seqs(&store.export().unwrap()).into_iter().collect();
         let missing: Vec<u64> = accepted
             .iter()
             .filter(|s| **s > acked_through && !held.contains(s))

@@ -20,10 +20,10 @@
 
 mod common;
 
-use assent_store::{Durability, Record, Store, StoreOptions};
-use common::{event, integrity_check, Rng};
+use assent_store::{Durability, Store, StoreOptions};
+use common::{event, event_seqs, integrity_check, print_line, Rng};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -110,12 +110,6 @@ impl Drop for LazyFs {
     }
 }
 
-fn print_line(line: &str) {
-    let mut out = std::io::stdout().lock();
-    out.write_all(line.as_bytes()).unwrap();
-    out.flush().unwrap();
-}
-
 /// Child mode: two producers append forever; every accepted seq is printed.
 fn run_child(dir: &str) -> ! {
     let (store, _) = Store::open(Path::new(dir), options(durability_from_env())).unwrap();
@@ -144,18 +138,6 @@ struct Outcome {
     accepted: usize,
     /// Accepted events a cut took, per round.
     lost: Vec<usize>,
-}
-
-fn held_seqs(store: &Store) -> BTreeSet<u64> {
-    store
-        .export()
-        .unwrap()
-        .iter()
-        .filter_map(|r| match r {
-            Record::Event(e) => Some(e.seq),
-            Record::Gap(_) => None,
-        })
-        .collect()
 }
 
 /// Runs `rounds` cuts under `durability` and checks what each left: no corruption, and
@@ -208,7 +190,7 @@ fn power_cuts(test_name: &str, durability: Durability, rounds: usize) -> Outcome
 
         let (store, report) = Store::open(&mountpoint, options(durability)).unwrap();
         assert_eq!(report.quarantined, None, "round {round}: {report:?}");
-        let held = held_seqs(&store);
+        let held: BTreeSet<u64> = event_seqs(&store.export().unwrap()).into_iter().collect();
         let lost_earlier: Vec<u64> = expected.difference(&held).copied().collect();
         assert!(
             lost_earlier.is_empty(),

@@ -85,6 +85,14 @@ pub fn event_seqs(records: &[Record]) -> Vec<u64> {
         .collect()
 }
 
+/// Writes one line in one write, so a kill never leaves half a number before a newline.
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes()).unwrap();
+    out.flush().unwrap();
+}
+
 /// A small xorshift generator so tests need no extra dependency; the seed is printed.
 pub struct Rng(u64);
 
