@@ -176,6 +176,10 @@ pub(crate) enum OpenFailure {
     Corrupt(String),
     /// Something else (locked, permissions, I/O on the directory): report, do not touch.
     Other(StoreError),
+    /// A sound database with no schema and no id, even after WAL recovery: the file was
+    /// created but the transaction that makes it a buffer never became durable (a power
+    /// cut before the first sync under `Normal`). Nothing to keep: start afresh.
+    Empty,
 }
 
 fn classify(context: &'static str, e: &rusqlite::Error) -> OpenFailure {
@@ -247,8 +251,9 @@ impl Db {
     /// gap's seq.
     ///
     /// Schema, buffer id, sequence start and gap are one transaction: a crash in between
-    /// leaves either no buffer (an empty file, re-initialised on the next open) or a
-    /// complete one, never one without its id or its reset gap.
+    /// leaves either no buffer (an empty file, or one with no schema and no id, either
+    /// re-initialised on the next open) or a complete one, never one without its id or its
+    /// reset gap.
     pub(crate) fn create(
         paths: &Paths,
         opts: &StoreOptions,
@@ -871,6 +876,12 @@ fn check(conn: &Connection) -> Result<(), OpenFailure> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| classify("reading user_version", &e))?;
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(|e| classify("reading the schema", &e))?;
+    if objects == 0 && app == 0 && version == 0 {
+        return Err(OpenFailure::Empty);
+    }
     if app != APPLICATION_ID || version != SCHEMA_VERSION {
         return Err(OpenFailure::Corrupt(format!(
             "not an assent buffer (application_id {app:#x}, user_version {version})"

@@ -380,16 +380,20 @@ fn open_or_quarantine(
         Err(e) => return Err(error::io("inspecting buffer.db")(e)),
     };
     let wal_len = std::fs::metadata(&paths.wal).map_or(0, |m| m.len());
-    if db_len == 0 && wal_len == 0 {
-        // Created but never initialised (a crash right after creating the file): nothing
-        // was ever stored in it.
+    // Created but never initialised (a crash right after creating the file, or a power
+    // cut before anything in it was synced): nothing was ever stored in it.
+    let never_initialised = || {
         for p in [&paths.db, &paths.wal, &paths.shm] {
             let _ = std::fs::remove_file(p);
         }
-        return Ok(None);
+        Ok(None)
+    };
+    if db_len == 0 && wal_len == 0 {
+        return never_initialised();
     }
     match Db::open_existing(paths, options, limits) {
         Ok(db) => Ok(Some(db)),
+        Err(OpenFailure::Empty) => never_initialised(),
         Err(OpenFailure::Other(e)) => Err(e),
         Err(OpenFailure::Corrupt(why)) => {
             let now_ms = SystemTime::now()

@@ -106,6 +106,24 @@ fn a_foreign_database_is_quarantined() {
     assert_recovers(dir.path(), "foreign database");
 }
 
+#[test]
+fn a_file_never_initialised_starts_afresh_without_quarantine() {
+    // What a power cut before the first sync leaves under `Normal`: the header page that
+    // switching to WAL wrote, and no schema (found by the power-cut test).
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("buffer.db")).unwrap();
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    assert!(fs::metadata(dir.path().join("buffer.db")).unwrap().len() > 0);
+    let (store, report) = Store::open(dir.path(), options(8 << 20)).unwrap();
+    assert_eq!(report.quarantined, None, "{report:?}");
+    assert_eq!(report.reset_gap_seq, None, "{report:?}");
+    assert_eq!(store.append(event("system", 1, 200)).unwrap(), 1);
+    drop(store);
+    assert_eq!(integrity_check(dir.path()), "ok");
+}
+
 /// Copies into `dir` the WAL of another database in WAL mode, whose committed frames
 /// stay in its WAL: valid frames on their own, for a different database.
 fn plant_foreign_wal(dir: &Path) {
