@@ -243,7 +243,7 @@ install: cross-build
 # - sigkill_never_loses_an_accepted_event and the power_cuts_ tests: they re-execute
 #   themselves without the qemu runner (no binfmt_misc here).
 # Tests emulation cannot run: qemu-user has no NETLINK_GENERIC; the live test compares
-# with the host's uname; the store crash test re-executes itself without the runner; the
+# with the host's uname; the store crash and power-cut tests re-execute themselves without the runner; the
 # sync, daemon and reliability tests start the collector binary of the target, which needs binfmt
 # (not registered here) — the smoke syncs the target's agent to a native collector
 # instead; the clock tests preload libfaketime, which cannot reach an emulated binary.

@@ -374,26 +374,21 @@ fn open_or_quarantine(
     limits: db::Limits,
     report: &mut OpenReport,
 ) -> Result<Option<Db>, StoreError> {
-    let db_len = match std::fs::metadata(&paths.db) {
-        Ok(m) => m.len(),
+    match std::fs::metadata(&paths.db) {
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(error::io("inspecting buffer.db")(e)),
-    };
-    let wal_len = std::fs::metadata(&paths.wal).map_or(0, |m| m.len());
-    // Created but never initialised (a crash right after creating the file, or a power
-    // cut before anything in it was synced): nothing was ever stored in it.
-    let never_initialised = || {
-        for p in [&paths.db, &paths.wal, &paths.shm] {
-            let _ = std::fs::remove_file(p);
-        }
-        Ok(None)
-    };
-    if db_len == 0 && wal_len == 0 {
-        return never_initialised();
     }
     match Db::open_existing(paths, options, limits) {
         Ok(db) => Ok(Some(db)),
-        Err(OpenFailure::Empty) => never_initialised(),
+        // Created but never initialised (a crash right after creating the file, or a
+        // power cut before anything in it was synced): nothing was ever stored in it.
+        Err(OpenFailure::Empty) => {
+            for p in [&paths.db, &paths.wal, &paths.shm] {
+                let _ = std::fs::remove_file(p);
+            }
+            Ok(None)
+        }
         Err(OpenFailure::Other(e)) => Err(e),
         Err(OpenFailure::Corrupt(why)) => {
             let now_ms = SystemTime::now()

@@ -19,7 +19,7 @@
 mod common;
 
 use assent_store::{Durability, Store, StoreOptions};
-use common::{event, event_seqs, integrity_check, print_line, Rng};
+use common::{event, event_seqs, integrity_check, print_line, spawn_appender, Rng};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -74,17 +74,7 @@ fn run_child(dir: &str) -> ! {
             }
         })
     });
-    let blocking = (0..2).map(|t| {
-        let store = Arc::clone(&store);
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            loop {
-                let seq = store.append(event(&format!("c{t}"), n, 200)).unwrap();
-                print_line(&format!("{seq}\n"));
-                n += 1;
-            }
-        })
-    });
+    let blocking = (0..2).map(|t| spawn_appender(Arc::clone(&store), t));
     let threads: Vec<_> = pipelined.chain(blocking).collect();
     for t in threads {
         let _ = t.join();

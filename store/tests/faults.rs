@@ -116,12 +116,20 @@ fn a_file_never_initialised_starts_afresh_without_quarantine() {
         .unwrap();
     drop(conn);
     assert!(fs::metadata(dir.path().join("buffer.db")).unwrap().len() > 0);
-    let (store, report) = Store::open(dir.path(), options(8 << 20)).unwrap();
+    assert_starts_afresh(dir.path());
+    // And a crash right after the file was created: zero bytes, no WAL.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("buffer.db"), b"").unwrap();
+    assert_starts_afresh(dir.path());
+}
+
+fn assert_starts_afresh(dir: &Path) {
+    let (store, report) = Store::open(dir, options(8 << 20)).unwrap();
     assert_eq!(report.quarantined, None, "{report:?}");
     assert_eq!(report.reset_gap_seq, None, "{report:?}");
     assert_eq!(store.append(event("system", 1, 200)).unwrap(), 1);
     drop(store);
-    assert_eq!(integrity_check(dir.path()), "ok");
+    assert_eq!(integrity_check(dir), "ok");
 }
 
 /// Copies into `dir` the WAL of another database in WAL mode, whose committed frames

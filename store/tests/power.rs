@@ -21,7 +21,7 @@
 mod common;
 
 use assent_store::{Durability, Store, StoreOptions};
-use common::{event, event_seqs, integrity_check, print_line, Rng};
+use common::{event_seqs, integrity_check, spawn_appender, Rng};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -122,17 +122,7 @@ fn run_child(dir: &str) -> ! {
     let (store, _) = Store::open(Path::new(dir), options(durability_from_env())).unwrap();
     let store = std::sync::Arc::new(store);
     let producers: Vec<_> = (0..2)
-        .map(|t| {
-            let store = std::sync::Arc::clone(&store);
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                loop {
-                    let seq = store.append(event(&format!("c{t}"), n, 200)).unwrap();
-                    print_line(&format!("{seq}\n"));
-                    n += 1;
-                }
-            })
-        })
+        .map(|t| spawn_appender(std::sync::Arc::clone(&store), t))
         .collect();
     for p in producers {
         let _ = p.join();

@@ -93,6 +93,24 @@ pub fn print_line(line: &str) {
     out.flush().unwrap();
 }
 
+/// A producer thread that appends forever (events `c<producer>-n`), printing each accepted
+/// seq on a line of its own: the child side of the crash and power-cut tests.
+pub fn spawn_appender(
+    store: std::sync::Arc<assent_store::Store>,
+    producer: usize,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut n = 0u64;
+        loop {
+            let seq = store
+                .append(event(&format!("c{producer}"), n, 200))
+                .unwrap();
+            print_line(&format!("{seq}\n"));
+            n += 1;
+        }
+    })
+}
+
 /// A small xorshift generator so tests need no extra dependency; the seed is printed.
 pub struct Rng(u64);
 
