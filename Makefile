@@ -8,23 +8,29 @@ ROOT ?= /
 	dist-all size-all install
 
 help:
-	@echo "make run        the agent on this machine with a local collector (configs/dev.toml)"
-	@echo "make preview    what Assent could collect on this machine (ROOT=dir for a fixture)"
-	@echo "make test       fmt check, clippy -D warnings, all tests"
-	@echo "make build      debug build of every binary"
-	@echo "make lint       fmt check and clippy"
-	@echo "make bench      print collection, parsing and store figures"
-	@echo "make dist       shipping-profile binaries and tarball for this machine"
-	@echo "make size       dist binary sizes (host and every installed cross target)"
-	@echo "make size-check fails when the aarch64 assent is over 2.5 MiB"
-	@echo "make cross-aarch64 | cross-armv7 | cross-aarch64-musl | cross-armv7-musl"
-	@echo "                dist-profile binaries for that target (docs/cross.md)"
-	@echo "make test-aarch64 | test-armv7"
-	@echo "                the workspace's tests for that target under qemu-user"
-	@echo "make smoke-aarch64"
-	@echo "                the aarch64 dist assent under qemu: consent, collect, store"
-	@echo "make dist DIST_TARGETS=\"<target>...\"   tarballs per target (default: host)"
-	@echo "make install DESTDIR=... PREFIX=... [TARGET=<target>]"
+	@echo "Everyday (make help: this list)"
+	@echo "  make run          the agent on this machine with a local collector (configs/dev.toml)"
+	@echo "  make preview      what Assent could collect on this machine (ROOT=dir for a fixture)"
+	@echo "  make test         fmt check, clippy -D warnings, all tests (what CI runs natively)"
+	@echo "  make build        debug build of every binary"
+	@echo "  make lint         fmt-check and clippy;  make fmt  formats;  make fmt-check | clippy"
+	@echo "Measuring"
+	@echo "  make bench        collection, parsing, store, collector, sync and daemon figures"
+	@echo "  make soak         daemon and collector under faults (SOAK_MINUTES=N, default 1)"
+	@echo "  make fuzz         every cargo-fuzz target for FUZZ_SECONDS (FUZZ_TARGETS=...)"
+	@echo "  make size         dist binary sizes (host and every installed cross target)"
+	@echo "  make size-check   fails when the aarch64 assent is over 2.5 MiB"
+	@echo "Other architectures (docs/cross.md)"
+	@echo "  make cross-aarch64 | cross-armv7 | cross-aarch64-musl | cross-armv7-musl"
+	@echo "                    dist-profile binaries for that target"
+	@echo "  make cross-build TARGET=t   the same for any target; cross-check TARGET=t says what is missing"
+	@echo "  make test-aarch64 | test-armv7   the workspace's tests under qemu-user"
+	@echo "  make test-cross TARGET=t | test-cross-core TARGET=t   all tests / platform and store only"
+	@echo "  make smoke-aarch64   the aarch64 dist assent under qemu: consent, collect, store, sync"
+	@echo "Shipping"
+	@echo "  make dist [DIST_TARGETS=\"t...\"]   tarballs per target (default: this machine)"
+	@echo "  make dist-all | size-all           dist / size for this machine and every cross target"
+	@echo "  make install DESTDIR=... PREFIX=... [TARGET=t]"
 
 build:
 	$(CARGO) build --workspace --bins
@@ -49,8 +55,11 @@ run:
 	scripts/dev-run.sh
 
 # What Assent could collect on this machine (or ROOT=dir), ignoring consent.
+# Built with the same packages as `make run` (one cargo call, same features), so the two
+# share one build instead of rebuilding each other's.
 preview:
-	$(CARGO) run -q -p assent -- collect --preview --root $(ROOT)
+	@$(CARGO) build -q -p assent -p assent-collector
+	target/debug/assent collect --preview --root $(ROOT)
 
 bench:
 	$(CARGO) build -q --release -p assent -p assent-collector
@@ -252,7 +261,7 @@ install: cross-build
 QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \
 	--skip live::live_values_match_independent_tools \
 	--skip sigkill_never_loses_an_accepted_event --skip power_cuts_ \
-	--skip sync:: --skip daemon:: --skip reliability:: --skip clock::
+	--skip sync:: --skip daemon:: --skip reliability:: --skip clock:: --skip dev_run::
 
 test-aarch64: ; @$(MAKE) --no-print-directory test-cross TARGET=aarch64-unknown-linux-gnu
 test-armv7: ; @$(MAKE) --no-print-directory test-cross TARGET=armv7-unknown-linux-gnueabihf

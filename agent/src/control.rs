@@ -93,7 +93,10 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
 async fn handle(stream: UnixStream, daemon: Arc<Daemon>) -> std::io::Result<()> {
     let creds = getsockopt(&stream, PeerCredentials).map_err(std::io::Error::from)?;
     let config = daemon.config_snapshot();
-    let allowed = creds.uid() == 0 || admin_gid(&config).is_some_and(|gid| creds.gid() == gid);
+    // Root, the daemon's own user (a development daemon run without root) and the admin group.
+    let allowed = creds.uid() == 0
+        || creds.uid() == nix::unistd::geteuid().as_raw()
+        || admin_gid(&config).is_some_and(|gid| creds.gid() == gid);
     let mut writer = stream.clone();
     if !allowed {
         let answer = json!({"ok": false, "error": format!("uid {} may not use the control socket", creds.uid())});

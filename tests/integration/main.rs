@@ -6,6 +6,7 @@ mod clock;
 mod collector_support;
 mod consent;
 mod daemon;
+mod dev_run;
 mod fault_proxy;
 mod live;
 mod preview;
