@@ -181,7 +181,7 @@ fn make_help_lists_every_phony_target() {
     assert!(help.status.success());
     let help = String::from_utf8(help.stdout).unwrap();
     let words: Vec<&str> = help
-        .split(|c: char| c.is_whitespace() || c == '|')
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .collect();
     let missing: Vec<&String> = targets
         .iter()
