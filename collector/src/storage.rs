@@ -1,9 +1,10 @@
 //! What the HTTP layer needs from a database, and nothing more: the [`Storage`] trait.
 //!
-//! Methods are synchronous; the server calls them on its one writer thread, so an
-//! implementation never sees two calls at once and needs no locking of its own. A
-//! PostgreSQL backend would implement the same trait and be chosen in `server::run`;
-//! nothing in the HTTP layer names SQLite.
+//! Methods are synchronous; the server calls each instance from one writer thread, so an
+//! instance never sees two calls at once and needs no locking of its own. SQLite runs one
+//! writer; PostgreSQL one per `database_writers`, each with its own instance (and
+//! connection), and exactly once then rests on the database's row locks (`crate::pg`).
+//! Nothing in the HTTP layer names a backend.
 //!
 //! The high-water rule (docs/protocol.md, "Acknowledgement") is implemented by each
 //! backend inside one transaction, with [`plan_ingest`] deciding what to store so every
@@ -68,6 +69,20 @@ pub trait Storage: Send {
     /// returning. `received_at_ms` is the server's wall clock.
     fn ingest(&mut self, batch: &Batch, received_at_ms: i64)
         -> Result<IngestOutcome, StorageError>;
+
+    /// Stores several batches, each answered only once its transaction committed. A
+    /// backend may put them all in one transaction (group commit); the default stores
+    /// them one at a time.
+    fn ingest_group(
+        &mut self,
+        batches: &[&Batch],
+        received_at_ms: i64,
+    ) -> Vec<Result<IngestOutcome, StorageError>> {
+        batches
+            .iter()
+            .map(|b| self.ingest(b, received_at_ms))
+            .collect()
+    }
 
     /// Deletes what the request names, logs the erasure, commits; returns the number of
     /// events deleted.

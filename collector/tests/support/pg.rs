@@ -1,0 +1,175 @@
+//! PostgreSQL for tests: a fresh database per test on the throw-away cluster named by
+//! `ASSENT_TEST_PG` (`host=DIR port=PORT user=assent`, started by
+//! `scripts/pg-test-cluster.sh`; `.ci/run` exports it). A missing cluster fails the test.
+//!
+//! [`Backend`] lets one test body run against SQLite and PostgreSQL; [`sql_rows`] and
+//! [`sql_execute`] reach either database directly.
+//!
+//! Included next to `support/mod.rs` with `#[path = "support/pg.rs"] mod pg_support;`
+//! (kept out of `mod.rs`, so crates that include that file need no PostgreSQL client).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::support::{Collector, Options};
+use assent_collector::config::{PgTarget, PgTls};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Which database a collector under test stores into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The default options on this backend: for PostgreSQL a new, migrated database.
+    pub fn options(self) -> Options {
+        match self {
+            Backend::Sqlite => Options::default(),
+            Backend::Postgres => Options {
+                database_url: Some(fresh_database()),
+                ..Options::default()
+            },
+        }
+    }
+}
+
+/// (socket dir, port, user) of the test cluster.
+pub fn cluster() -> (String, String, String) {
+    let spec = std::env::var("ASSENT_TEST_PG").unwrap_or_else(|_| {
+        panic!(
+            "ASSENT_TEST_PG is not set: start a cluster with \
+             `scripts/pg-test-cluster.sh DIR` and export what it prints"
+        )
+    });
+    let mut host = None;
+    let mut port = "5432".to_string();
+    let mut user = "assent".to_string();
+    for pair in spec.split_whitespace() {
+        match pair.split_once('=') {
+            Some(("host", v)) => host = Some(v.to_string()),
+            Some(("port", v)) => port = v.to_string(),
+            Some(("user", v)) => user = v.to_string(),
+            _ => panic!("ASSENT_TEST_PG: cannot read `{pair}` (want host=DIR port=N user=U)"),
+        }
+    }
+    (host.expect("ASSENT_TEST_PG has no host=DIR"), port, user)
+}
+
+/// The URL of database `name` on the test cluster, as a collector config takes it.
+pub fn url(name: &str) -> String {
+    let (host, port, user) = cluster();
+    format!("postgresql://{user}@/{name}?host={host}&port={port}")
+}
+
+/// A client on database `name`.
+pub fn client(name: &str) -> postgres::Client {
+    let (host, port, user) = cluster();
+    postgres::Client::connect(
+        &format!("host={host} port={port} user={user} dbname={name}"),
+        postgres::NoTls,
+    )
+    .unwrap_or_else(|e| panic!("cannot connect to the test cluster ({host}:{port}): {e}"))
+}
+
+/// A target for the library's own functions.
+pub fn target(url: &str) -> PgTarget {
+    PgTarget {
+        url: url.to_string(),
+        driver_url: url.to_string(),
+        tls: PgTls::Disable,
+        password_file: None,
+        ca_file: None,
+        writers: 4,
+    }
+}
+
+/// Creates an empty database with a name unique to this process and call.
+pub fn empty_database() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    client("postgres")
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    name
+}
+
+/// A new database with the collector's schema; returns its URL.
+pub fn fresh_database() -> String {
+    let url = url(&empty_database());
+    assent_collector::pg::migrate(&target(&url)).unwrap();
+    url
+}
+
+/// The database name in a test URL.
+pub fn database_name(url: &str) -> String {
+    url.split('/')
+        .nth(3)
+        .and_then(|rest| rest.split('?').next())
+        .unwrap()
+        .to_string()
+}
+
+/// Runs a query on the collector's database, every value as text (NULL as "NULL").
+pub fn sql_rows(c: &Collector, sql: &str) -> Vec<Vec<String>> {
+    match &c.options.database_url {
+        Some(url) => {
+            let mut client = client(&database_name(url));
+            client
+                .simple_query(sql)
+                .unwrap()
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        }
+        None => {
+            let db = rusqlite::Connection::open(&c.database).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            let mut stmt = db.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                            rusqlite::types::Value::Null => "NULL".to_string(),
+                            rusqlite::types::Value::Integer(v) => v.to_string(),
+                            rusqlite::types::Value::Real(v) => v.to_string(),
+                            rusqlite::types::Value::Text(v) => v,
+                            rusqlite::types::Value::Blob(v) => format!("{v:?}"),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        }
+    }
+}
+
+/// Runs a statement on the collector's database; returns the rows it changed.
+pub fn sql_execute(c: &Collector, sql: &str) -> u64 {
+    match &c.options.database_url {
+        Some(url) => client(&database_name(url)).execute(sql, &[]).unwrap(),
+        None => {
+            let db = rusqlite::Connection::open(&c.database).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            db.execute(sql, []).unwrap() as u64
+        }
+    }
+}
