@@ -173,3 +173,126 @@ pub fn sql_execute(c: &Collector, sql: &str) -> u64 {
         }
     }
 }
+
+/// A cluster of a test's own, for tests that stop PostgreSQL under a running collector
+/// (stopping the shared one would break the tests running beside it).
+pub struct PrivateCluster {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+fn pg_bin(tool: &str) -> std::path::PathBuf {
+    let mut versions: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("postgresql is not installed (apt-get install postgresql)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(tool)))
+        .filter(|p| p.exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("no PostgreSQL binaries under /usr/lib/postgresql")
+}
+
+impl PrivateCluster {
+    /// initdb and start, through the same script CI uses.
+    pub fn start(port: u16) -> PrivateCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg-test-cluster.sh");
+        let out = std::process::Command::new(script)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cannot start a private cluster: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PrivateCluster { dir, port }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let mut cmd = if nix::unistd::geteuid().is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "assent-pg", "--"]).arg(pg_bin("pg_ctl"));
+            c
+        } else {
+            std::process::Command::new(pg_bin("pg_ctl"))
+        };
+        let out = cmd.arg("-D").arg(&data).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `pg_ctl stop -m immediate`: the server dies without a checkpoint, like a crash.
+    pub fn stop_immediate(&self) {
+        self.pg_ctl(&["stop", "-m", "immediate", "-w"]);
+    }
+
+    /// Starts the stopped server again (crash recovery replays the WAL).
+    pub fn restart(&self) {
+        let dir = self.dir.path().display().to_string();
+        let log = self.dir.path().join("server.log").display().to_string();
+        let opts = format!(
+            "-k {dir} -p {} -c listen_addresses= -c fsync=off -c max_connections=300",
+            self.port
+        );
+        self.pg_ctl(&["-w", "-l", &log, "-o", &opts, "start"]);
+    }
+
+    /// A new migrated database on this cluster; returns its URL.
+    pub fn fresh_database(&self) -> String {
+        let dir = self.dir.path().display().to_string();
+        let name = format!("t_{}", std::process::id());
+        let mut admin = postgres::Client::connect(
+            &format!("host={dir} port={} user=assent dbname=postgres", self.port),
+            postgres::NoTls,
+        )
+        .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let url = format!("postgresql://assent@/{name}?host={dir}&port={}", self.port);
+        assent_collector::pg::migrate(&target(&url)).unwrap();
+        url
+    }
+
+    /// A client on database `name` of this cluster.
+    pub fn client(&self, name: &str) -> postgres::Client {
+        postgres::Client::connect(
+            &format!(
+                "host={} port={} user=assent dbname={name}",
+                self.dir.path().display(),
+                self.port
+            ),
+            postgres::NoTls,
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = if nix::unistd::geteuid().is_root() {
+            std::process::Command::new("runuser")
+                .args(["-u", "assent-pg", "--"])
+                .arg(pg_bin("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["stop", "-m", "immediate"])
+                .output()
+        } else {
+            std::process::Command::new(pg_bin("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["stop", "-m", "immediate"])
+                .output()
+        };
+    }
+}

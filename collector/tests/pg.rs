@@ -1,0 +1,299 @@
+//! What only the PostgreSQL backend has, against a real server: schema versions and
+//! `migrate`, `check-config` connecting, replicas on one database storing each seq once,
+//! a server stopped and restarted under a running collector, and retention by
+//! partition. The behaviour both backends share is in `api.rs`, run on each.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/pg.rs"]
+mod pg_support;
+mod support;
+
+use assent_collector::storage::Storage;
+use assent_wire::Encoding;
+use pg_support::{Backend, PrivateCluster};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn serve_once(config: &std::path::Path) -> std::process::Output {
+    Command::new(collector_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn serve_refuses_a_schema_behind_or_ahead_and_migrate_fixes_it() {
+    let url = pg_support::url(&pg_support::empty_database());
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::with_server(&dir.path().join("pki"), &["localhost"], false);
+    let options = Options {
+        database_url: Some(url.clone()),
+        ..Options::default()
+    };
+    let config = write_config(dir.path(), &pki, &options);
+
+    let out = serve_once(&config);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("schema is at version 0") && err.contains("assent-collector migrate"),
+        "{err}"
+    );
+    let check = Command::new(collector_bin())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&check.stderr).contains("assent-collector migrate"));
+
+    let migrate = |want: &str| {
+        let out = Command::new(collector_bin())
+            .args(["migrate", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(want), "{text}");
+    };
+    migrate("migrated from version 0 to 1");
+    migrate("already at version 1");
+    let check = Command::new(collector_bin())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(text.contains("schema at version 1"), "{text}");
+
+    // A database migrated by a newer collector.
+    let mut db = pg_support::client(&pg_support::database_name(&url));
+    db.batch_execute("INSERT INTO assent_schema VALUES (99, 0)")
+        .unwrap();
+    let out = serve_once(&config);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("version 99, newer than this collector"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_says_what_is_wrong_with_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::with_server(&dir.path().join("pki"), &["localhost"], false);
+    let options = Options {
+        database_url: Some(pg_support::url("no_such_database")),
+        ..Options::default()
+    };
+    let config = write_config(dir.path(), &pki, &options);
+    let out = Command::new(collector_bin())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("cannot connect to postgresql://"), "{err}");
+    assert!(err.contains("no_such_database"), "{err}");
+}
+
+/// Two replicas on one database, the same device's overlapping and resent batches sent
+/// to both at the same moment, many rounds: every seq is stored once.
+#[test]
+fn replicas_store_each_seq_once_under_concurrent_overlapping_batches() {
+    let options = Backend::Postgres.options();
+    let a = Collector::start_with(options.clone());
+    let b = Collector::start_with(options);
+    let dev = device(31);
+    let rounds = 40u64;
+    let barrier = Arc::new(Barrier::new(2));
+    let send = |c: &Collector, pattern: &'static [(u64, u64)]| {
+        let mut client = c.mtls_client();
+        let barrier = barrier.clone();
+        let dev = dev.clone();
+        move || {
+            for round in 0..rounds {
+                let base = round * 20;
+                barrier.wait();
+                for (from, to) in pattern {
+                    let batch = app_batch(&dev, 5, base + from, base + to);
+                    let reply = client.post_batch(&batch, Encoding::Postcard).unwrap();
+                    assert_eq!(
+                        reply.status,
+                        200,
+                        "{}",
+                        String::from_utf8_lossy(&reply.body)
+                    );
+                }
+            }
+        }
+    };
+    // Both start at the round's first seq; each overlaps and resends the other's.
+    let ta = std::thread::spawn(send(&a, &[(1, 10), (1, 20), (5, 15)]));
+    let tb = std::thread::spawn(send(&b, &[(1, 15), (1, 10), (11, 20)]));
+    ta.join().unwrap();
+    tb.join().unwrap();
+    let seqs = a.event_seqs(&dev);
+    let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+    for s in &seqs {
+        *counts.entry(*s).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    assert_eq!(seqs, (1..=rounds * 20).collect::<Vec<_>>());
+    let mut client = b.mtls_client();
+    assert_eq!(
+        client.ack(&app_batch(&dev, 5, 1, 3), Encoding::Json),
+        rounds * 20
+    );
+}
+
+/// PostgreSQL dies (`pg_ctl stop -m immediate`) under a running collector: batches are
+/// answered 500, never acknowledged; once it is back the collector reconnects and the
+/// agent's resends store each event once.
+#[test]
+fn a_database_crash_is_answered_500_and_the_collector_reconnects() {
+    let cluster = PrivateCluster::start(56000 + (std::process::id() % 1000) as u16);
+    let url = cluster.fresh_database();
+    let c = Collector::start_with(Options {
+        database_url: Some(url.clone()),
+        ..Options::default()
+    });
+    let mut client = c.mtls_client();
+    let dev = device(41);
+    assert_eq!(
+        client.ack(&app_batch(&dev, 1, 1, 10), Encoding::Postcard),
+        10
+    );
+
+    cluster.stop_immediate();
+    for _ in 0..3 {
+        let reply = client
+            .post_batch(&app_batch(&dev, 1, 11, 20), Encoding::Postcard)
+            .unwrap();
+        assert_eq!(
+            reply.status,
+            500,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = client
+            .post_batch(&app_batch(&dev, 1, 11, 20), Encoding::Json)
+            .unwrap();
+        if reply.status == 200 {
+            assert_eq!(reply.json()["acked_through"], 20);
+            break;
+        }
+        assert_eq!(reply.status, 500);
+        assert!(Instant::now() < deadline, "no reconnect:\n{}", c.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        client.ack(&app_batch(&dev, 1, 5, 25), Encoding::Postcard),
+        25
+    );
+    assert_eq!(c.event_seqs(&dev), (1..=25).collect::<Vec<_>>());
+    assert!(
+        c.log().contains("database connection re-established"),
+        "{}",
+        c.log()
+    );
+}
+
+/// Retention drops a whole day partition past the cutoff and deletes rows only in the
+/// boundary one; partitions ahead are created.
+#[test]
+fn retention_drops_old_partitions_and_creates_ones_ahead() {
+    let url = pg_support::fresh_database();
+    let name = pg_support::database_name(&url);
+    let mut db = pg_support::client(&name);
+    let day = 86_400_000i64;
+    let now = assent_collector::server::now_ms();
+    let today = now.div_euclid(day);
+    // A partition ten days old with two rows, as a collector running then made it.
+    let old_day = today - 10;
+    let mut storage = assent_collector::pg::PgStorage::open(&pg_support::target(&url)).unwrap();
+    let old = "events_old_test";
+    db.batch_execute(&format!(
+        "CREATE TABLE {old} PARTITION OF events FOR VALUES FROM ({}) TO ({})",
+        old_day * day,
+        (old_day + 1) * day
+    ))
+    .unwrap();
+    for (seq, at) in [
+        (1, old_day * day + 5),
+        (2, (today - 1) * day + 10),
+        (3, now),
+    ] {
+        db.execute(
+            "INSERT INTO events VALUES ('abcdefghijklmnopqrstuvwxyz', 1, $1, 'app_events', \
+             'k', 0, '00', 0, '{}', $2)",
+            &[&(seq as i64), &at],
+        )
+        .unwrap();
+    }
+    // Name the old partition the way the collector names its own, so the sweep sees it.
+    let (y, m, d) = civil_of(old_day);
+    let dated = format!("events_{y:04}{m:02}{d:02}");
+    db.batch_execute(&format!("ALTER TABLE {old} RENAME TO {dated}"))
+        .unwrap();
+    // The cutoff falls inside yesterday: its partition stays, one row in it goes.
+    let deleted = storage.sweep_retention((today - 1) * day + 20).unwrap();
+    assert_eq!(deleted, 1);
+    let gone: bool = db
+        .query_one("SELECT to_regclass($1) IS NULL", &[&dated])
+        .unwrap()
+        .get(0);
+    assert!(gone, "{dated} not dropped");
+    let left: Vec<i64> = db
+        .query("SELECT seq FROM events ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, [3]);
+    let ahead: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // Yesterday through seven days ahead, and the default partition.
+    assert_eq!(ahead, 10);
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+fn civil_of(days: i64) -> (i64, i64, i64) {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{}", days * 86_400), "+%Y %m %d"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<i64> = text
+        .split_whitespace()
+        .map(|s| s.trim_start_matches('0').parse().unwrap_or(0))
+        .collect();
+    (v[0], v[1], v[2])
+}
