@@ -20,10 +20,11 @@
 
 use crate::config::{PgTarget, PgTls};
 use crate::storage::{
-    plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage, StorageError, MAX_SEQ,
+    fence_rows, is_fenced, plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage,
+    StorageError, MAX_SEQ,
 };
 use assent_platform::Category;
-use assent_wire::{Batch, ErasureRequest, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, Pseudonym, Record};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{Json, ToSql, Type};
 use postgres::{Client, NoTls, Transaction};
@@ -96,6 +97,17 @@ CREATE TABLE erasure_log (
     erased_events BIGINT NOT NULL,
     at_ms BIGINT NOT NULL,
     PRIMARY KEY (device, id)
+);
+",
+    // 2: erasure fences (protocol v2): per (device, buffer, category or '*'), the last
+    // seq the agent had assigned when it purged.
+    "
+CREATE TABLE erasure_fences (
+    device TEXT NOT NULL,
+    buffer_id BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    PRIMARY KEY (device, buffer_id, category)
 );
 ",
 ];
@@ -469,6 +481,11 @@ fn ingest_tx(
              RETURNING high_water",
         )
         .map_err(db)?;
+    let read_fences = tx
+        .prepare(
+            "SELECT category, last_seq FROM erasure_fences WHERE device = $1 AND buffer_id = $2",
+        )
+        .map_err(db)?;
     let move_high_water = tx
         .prepare("UPDATE buffers SET high_water = $3 WHERE device = $1 AND buffer_id = $2")
         .map_err(db)?;
@@ -502,6 +519,16 @@ fn ingest_tx(
                     &[&device, &buffer_id, &bits(new_high_water)],
                 )
                 .map_err(db)?;
+                let fences: Vec<(String, u64)> = tx
+                    .query(&read_fences, &[&device, &buffer_id])
+                    .map_err(db)?
+                    .iter()
+                    .map(|r| (r.get(0), unbits(r.get(1))))
+                    .collect();
+                let records: Vec<&Record> = records
+                    .into_iter()
+                    .filter(|r| !is_fenced(r, &fences))
+                    .collect();
                 outcomes.push(IngestOutcome {
                     acked_through: new_high_water,
                     stored_records: records.len() as u64,
@@ -612,11 +639,7 @@ fn write_records(
     Ok(())
 }
 
-fn erase_tx(
-    client: &mut Client,
-    request: &ErasureRequest,
-    at_ms: i64,
-) -> Result<u64, StorageError> {
+fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
     let device = request.device.as_str();
     let mut tx = client.transaction().map_err(db)?;
     // The device's row first, in its own statement: an ingest of this device in flight
@@ -626,6 +649,15 @@ fn erase_tx(
         &[&device],
     )
     .map_err(db)?;
+    for (buffer_id, category, last_seq) in fence_rows(request) {
+        tx.execute(
+            "INSERT INTO erasure_fences (device, buffer_id, category, last_seq) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (device, buffer_id, category) \
+             DO UPDATE SET last_seq = GREATEST(erasure_fences.last_seq, EXCLUDED.last_seq)",
+            &[&device, &bits(buffer_id), &category, &bits(last_seq)],
+        )
+        .map_err(db)?;
+    }
     let (erased, logged) = match &request.categories {
         None => {
             let n = tx
@@ -740,7 +772,7 @@ impl Storage for PgStorage {
         self.ingest_many(batches, received_at_ms)
     }
 
-    fn erase(&mut self, request: &ErasureRequest, at_ms: i64) -> Result<u64, StorageError> {
+    fn erase(&mut self, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
         let result = self
             .client()
             .and_then(|client| erase_tx(client, request, at_ms));
@@ -891,7 +923,7 @@ mod tests {
             let name = partition_name("events", day);
             assert_eq!(partition_day(&name), Some(day), "{name}");
         }
-        assert_eq!(partition_name("gaps", 20_424), "gaps_20251201");
+        assert_eq!(partition_name("gaps", 20_424), "gaps_20251202");
         assert_eq!(partition_day("events_default"), None);
     }
 

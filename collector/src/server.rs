@@ -18,8 +18,8 @@ use crate::sqlite::SqliteStorage;
 use crate::storage::{IngestOutcome, Storage, StorageError};
 use assent_confcheck::Diagnostics;
 use assent_wire::{
-    decode_batch, decode_erasure, encode, Batch, BatchAck, DecodeError, Encoding, ErasureAck,
-    ErasureRequest, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
+    decode_batch, decode_erasure_any, encode, Batch, BatchAck, DecodeError, Encoding, Erasure,
+    ErasureAck, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
 };
 use futures_rustls::TlsAcceptor;
 use http_body_util::{BodyExt, Full};
@@ -69,7 +69,7 @@ impl std::error::Error for ServerError {}
 /// Work for the writer thread; each carries where to send the result.
 enum Job {
     Ingest(Batch, Sender<Result<IngestOutcome, StorageError>>),
-    Erase(ErasureRequest, Sender<Result<u64, StorageError>>),
+    Erase(Erasure, Sender<Result<u64, StorageError>>),
     Sweep(i64),
 }
 
@@ -642,7 +642,7 @@ async fn respond(
             Ok((StatusCode::OK, encode(&ack, encoding).map_err(internal)?))
         }
         Endpoint::Erasure => {
-            let request = decode_erasure(&body, encoding).map_err(bad)?;
+            let request = decode_erasure_any(&body, encoding).map_err(bad)?;
             if !principal.may_act_for(&request.device) {
                 return Err(refuse(
                     StatusCode::FORBIDDEN,

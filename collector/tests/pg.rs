@@ -10,7 +10,8 @@ mod pg_support;
 mod support;
 
 use assent_collector::storage::Storage;
-use assent_wire::Encoding;
+use assent_platform::Category;
+use assent_wire::{encode, BufferFence, Encoding, ErasureRequest, ErasureRequestV2};
 use pg_support::{Backend, PrivateCluster};
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -66,8 +67,9 @@ fn serve_refuses_a_schema_behind_or_ahead_and_migrate_fixes_it() {
         );
         assert!(text.contains(want), "{text}");
     };
-    migrate("migrated from version 0 to 1");
-    migrate("already at version 1");
+    let latest = assent_collector::pg::SCHEMA_VERSION;
+    migrate(&format!("migrated from version 0 to {latest}"));
+    migrate(&format!("already at version {latest}"));
     let check = Command::new(collector_bin())
         .args(["check-config", "--config"])
         .arg(&config)
@@ -79,7 +81,10 @@ fn serve_refuses_a_schema_behind_or_ahead_and_migrate_fixes_it() {
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    assert!(text.contains("schema at version 1"), "{text}");
+    assert!(
+        text.contains(&format!("schema at version {latest}")),
+        "{text}"
+    );
 
     // A database migrated by a newer collector.
     let mut db = pg_support::client(&pg_support::database_name(&url));
@@ -296,4 +301,98 @@ fn civil_of(days: i64) -> (i64, i64, i64) {
         .map(|s| s.trim_start_matches('0').parse().unwrap_or(0))
         .collect();
     (v[0], v[1], v[2])
+}
+
+/// The late-batch race made to happen: a batch is held inside replica A (its body not
+/// complete), the agent erases its app events through replica B, then the batch arrives
+/// and commits on A. Returns the seqs of the device's events afterwards.
+fn late_batch_race(fenced: bool) -> Vec<u64> {
+    let options = Backend::Postgres.options();
+    let a = Collector::start_with(options.clone());
+    let b = Collector::start_with(options);
+    let dev = device(if fenced { 51 } else { 52 });
+    let mut client_a = a.mtls_client();
+    assert_eq!(
+        client_a.ack(&app_batch(&dev, 1, 1, 5), Encoding::Postcard),
+        5
+    );
+
+    let body = encode(&app_batch(&dev, 1, 6, 10), Encoding::Postcard).unwrap();
+    let cert = a.pki.client("held");
+    let mut held = a.raw_tls(Some(&cert));
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        assent_wire::PATH_BATCHES,
+        assent_wire::CONTENT_TYPE_POSTCARD,
+        body.len()
+    );
+    held.write(head.as_bytes()).unwrap();
+    held.write(&body[..body.len() - 1]).unwrap();
+
+    // The agent gave up on A; it purged through seq 10 and erases through B.
+    let categories = Some(vec![Category::AppEvents]);
+    let request = if fenced {
+        encode(
+            &ErasureRequestV2 {
+                version: assent_wire::PROTOCOL_VERSION_FENCED_ERASURE,
+                device: dev.clone(),
+                categories,
+                fences: vec![BufferFence {
+                    buffer_id: 1,
+                    last_seq: 10,
+                }],
+            },
+            Encoding::Json,
+        )
+    } else {
+        encode(
+            &ErasureRequest {
+                version: assent_wire::PROTOCOL_VERSION,
+                device: dev.clone(),
+                categories,
+            },
+            Encoding::Json,
+        )
+    }
+    .unwrap();
+    let mut client_b = b.mtls_client();
+    let reply = client_b
+        .request(
+            "POST",
+            assent_wire::PATH_ERASURE,
+            "application/json",
+            request,
+        )
+        .unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["erased_events"], 5);
+    assert!(b.event_seqs(&dev).is_empty());
+
+    // The abandoned batch completes and commits on A, after the erasure.
+    held.write(&body[body.len() - 1..]).unwrap();
+    assert_eq!(held.read_status(), Some(200));
+    // Events above the fence are stored as usual.
+    assert_eq!(
+        client_a.ack(&app_batch(&dev, 1, 11, 12), Encoding::Postcard),
+        12
+    );
+    a.event_seqs(&dev)
+}
+
+#[test]
+fn a_late_batch_cannot_bring_erased_events_back_past_a_fence() {
+    assert_eq!(late_batch_race(true), [11, 12]);
+}
+
+/// The same race with a v1 erasure (no fence): the erased events come back, which is
+/// what the fence is for (and shows the test above can fail).
+#[test]
+fn without_a_fence_a_late_batch_brings_erased_events_back() {
+    assert_eq!(late_batch_race(false), [6, 7, 8, 9, 10, 11, 12]);
 }
