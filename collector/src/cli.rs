@@ -39,6 +39,20 @@ enum Command {
     Export(Export),
     Stats(Stats),
     Migrate(Migrate),
+    Import(Import),
+}
+
+#[derive(FromArgs, Debug)]
+/// Copy a SQLite collector database into the PostgreSQL database of the config; running
+/// it again copies only what is new.
+#[argh(subcommand, name = "import")]
+struct Import {
+    /// config file (its database must be PostgreSQL)
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// the SQLite database file to read (opened read-only)
+    #[argh(option)]
+    from: PathBuf,
 }
 
 #[derive(FromArgs, Debug)]
@@ -110,6 +124,10 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Stats(c)) => stats(&pick(c.config)),
         Some(Command::Migrate(c)) => migrate(&pick(c.config)),
+        Some(Command::Import(c)) => {
+            let path = pick(c.config);
+            import(&path, &c.from)
+        }
     }
 }
 
@@ -214,6 +232,41 @@ fn migrate(path: &Path) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+fn import(path: &Path, from: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Database::Postgres(target) = &config.database else {
+        eprintln!(
+            "assent-collector: import: {}: `database` must be a postgresql:// URL",
+            path.display()
+        );
+        return ExitCode::from(EX_CONFIG);
+    };
+    match pg::import_sqlite(target, from) {
+        Ok(report) => {
+            println!(
+                "{}: imported {} events, {} gaps, {} consent records, {} erasure log rows \
+                 ({} buffers of {} devices) into {}",
+                from.display(),
+                report.events,
+                report.gaps,
+                report.consent_records,
+                report.erasures,
+                report.buffers,
+                report.devices,
+                target.url
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("assent-collector: import from {}: {e}", from.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -913,6 +913,289 @@ impl Storage for PgStorage {
     }
 }
 
+/// What `import` moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub devices: u64,
+    pub buffers: u64,
+    pub events: u64,
+    pub gaps: u64,
+    pub consent_records: u64,
+    pub erasures: u64,
+}
+
+fn sq(e: rusqlite::Error) -> StorageError {
+    StorageError::Database(format!("sqlite: {e}"))
+}
+
+/// Moves a SQLite collector's data into PostgreSQL, one device per transaction, under
+/// the same locks as ingest. Idempotent: a buffer whose PostgreSQL high-water is at or
+/// beyond the SQLite one is skipped, and otherwise only seqs above it are copied; erasure
+/// log rows already present are not added again. Safe beside running replicas.
+pub fn import_sqlite(
+    target: &PgTarget,
+    sqlite: &std::path::Path,
+) -> Result<ImportReport, StorageError> {
+    let src =
+        rusqlite::Connection::open_with_flags(sqlite, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(sq)?;
+    let mut client = connect(target)?;
+    if let Some(problem) = version_problem(schema_version(&mut client)?) {
+        return Err(StorageError::Database(problem));
+    }
+    // Day partitions for the imported range when it is not huge; the rest goes to the
+    // default partition, which retention sweeps too.
+    let (min, max): (Option<i64>, Option<i64>) = src
+        .query_row(
+            "SELECT min(received_at_ms), max(received_at_ms) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sq)?;
+    if let (Some(min), Some(max)) = (min, max) {
+        let (from, to) = (min.div_euclid(DAY_MS), max.div_euclid(DAY_MS));
+        if to - from <= 400 {
+            let mut tx = client.transaction().map_err(db)?;
+            ensure_partition_range(&mut tx, from, to)?;
+            tx.commit().map_err(db)?;
+        }
+    }
+    let devices: Vec<(String, i64, i64)> = src
+        .prepare("SELECT pseudonym, first_seen_ms, last_seen_ms FROM devices ORDER BY pseudonym")
+        .map_err(sq)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(sq)?
+        .collect::<Result<_, _>>()
+        .map_err(sq)?;
+    let mut report = ImportReport::default();
+    for (device, first_seen, last_seen) in devices {
+        let mut tx = client.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO devices (pseudonym, first_seen_ms, last_seen_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (pseudonym) DO UPDATE SET \
+             first_seen_ms = LEAST(devices.first_seen_ms, EXCLUDED.first_seen_ms), \
+             last_seen_ms = GREATEST(devices.last_seen_ms, EXCLUDED.last_seen_ms)",
+            &[&device, &first_seen, &last_seen],
+        )
+        .map_err(db)?;
+        report.devices += 1;
+        let buffers: Vec<(i64, i64)> = src
+            .prepare("SELECT buffer_id, high_water FROM buffers WHERE device = ?1")
+            .map_err(sq)?
+            .query_map([&device], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sq)?
+            .collect::<Result<_, _>>()
+            .map_err(sq)?;
+        for (buffer_id, high_water) in buffers {
+            let stored: Option<i64> = tx
+                .query_one(
+                    "INSERT INTO buffers (device, buffer_id, high_water) VALUES ($1, $2, NULL) \
+                     ON CONFLICT (device, buffer_id) DO UPDATE SET high_water = buffers.high_water \
+                     RETURNING high_water",
+                    &[&device, &buffer_id],
+                )
+                .map_err(db)?
+                .get(0);
+            let above = stored.unwrap_or(0);
+            if stored.is_some_and(|s| s >= high_water) {
+                continue;
+            }
+            report.buffers += 1;
+            report.events += import_events(&src, &mut tx, &device, buffer_id, above)?;
+            report.gaps += import_gaps(&src, &mut tx, &device, buffer_id, above)?;
+            report.consent_records += import_consent(&src, &mut tx, &device, buffer_id, above)?;
+            tx.execute(
+                "UPDATE buffers SET high_water = $3 WHERE device = $1 AND buffer_id = $2",
+                &[&device, &buffer_id, &high_water],
+            )
+            .map_err(db)?;
+        }
+        report.erasures += import_erasures(&src, &mut tx, &device)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(report)
+}
+
+fn import_events(
+    src: &rusqlite::Connection,
+    tx: &mut Transaction<'_>,
+    device: &str,
+    buffer_id: i64,
+    above: i64,
+) -> Result<u64, StorageError> {
+    let mut stmt = src
+        .prepare(
+            "SELECT seq, category, kind, wall_time_ms, boot_id, monotonic_ns, payload_json, \
+             received_at_ms FROM events WHERE device = ?1 AND buffer_id = ?2 AND seq > ?3 \
+             ORDER BY seq",
+        )
+        .map_err(sq)?;
+    let mut rows = stmt
+        .query(rusqlite::params![device, buffer_id, above])
+        .map_err(sq)?;
+    let sink = tx
+        .copy_in(
+            "COPY events (device, buffer_id, seq, category, kind, wall_time_ms, boot_id, \
+             monotonic_ns, payload, received_at_ms) FROM STDIN BINARY",
+        )
+        .map_err(db)?;
+    let mut writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
+    let mut n = 0u64;
+    while let Some(r) = rows.next().map_err(sq)? {
+        let payload_text: String = r.get(6).map_err(sq)?;
+        let payload: serde_json::Value = serde_json::from_str(&payload_text).map_err(|e| {
+            StorageError::Database(format!("sqlite: event payload is not JSON: {e}"))
+        })?;
+        let row: [&(dyn ToSql + Sync); 10] = [
+            &device,
+            &buffer_id,
+            &r.get::<_, i64>(0).map_err(sq)?,
+            &r.get::<_, String>(1).map_err(sq)?,
+            &r.get::<_, String>(2).map_err(sq)?,
+            &r.get::<_, i64>(3).map_err(sq)?,
+            &r.get::<_, String>(4).map_err(sq)?,
+            &r.get::<_, i64>(5).map_err(sq)?,
+            &Json(&payload),
+            &r.get::<_, i64>(7).map_err(sq)?,
+        ];
+        writer.write(&row).map_err(db)?;
+        n += 1;
+    }
+    writer.finish().map_err(db)?;
+    Ok(n)
+}
+
+fn import_gaps(
+    src: &rusqlite::Connection,
+    tx: &mut Transaction<'_>,
+    device: &str,
+    buffer_id: i64,
+    above: i64,
+) -> Result<u64, StorageError> {
+    let mut stmt = src
+        .prepare(
+            "SELECT seq, first_seq, last_seq, count, reason, category, received_at_ms \
+             FROM gaps WHERE device = ?1 AND buffer_id = ?2 AND seq > ?3",
+        )
+        .map_err(sq)?;
+    let mut rows = stmt
+        .query(rusqlite::params![device, buffer_id, above])
+        .map_err(sq)?;
+    let mut n = 0;
+    while let Some(r) = rows.next().map_err(sq)? {
+        n += tx
+            .execute(
+                "INSERT INTO gaps (device, buffer_id, seq, first_seq, last_seq, count, reason, \
+                 category, received_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &device,
+                    &buffer_id,
+                    &r.get::<_, i64>(0).map_err(sq)?,
+                    &r.get::<_, i64>(1).map_err(sq)?,
+                    &r.get::<_, i64>(2).map_err(sq)?,
+                    &r.get::<_, i64>(3).map_err(sq)?,
+                    &r.get::<_, String>(4).map_err(sq)?,
+                    &r.get::<_, Option<String>>(5).map_err(sq)?,
+                    &r.get::<_, i64>(6).map_err(sq)?,
+                ],
+            )
+            .map_err(db)?;
+    }
+    Ok(n)
+}
+
+fn import_consent(
+    src: &rusqlite::Connection,
+    tx: &mut Transaction<'_>,
+    device: &str,
+    buffer_id: i64,
+    above: i64,
+) -> Result<u64, StorageError> {
+    let mut stmt = src
+        .prepare(
+            "SELECT seq, observed_at, category, active, state, by_whom, at, policy_version, \
+             received_at_ms FROM consent_records WHERE device = ?1 AND buffer_id = ?2 \
+             AND seq > ?3",
+        )
+        .map_err(sq)?;
+    let mut rows = stmt
+        .query(rusqlite::params![device, buffer_id, above])
+        .map_err(sq)?;
+    let mut n = 0;
+    while let Some(r) = rows.next().map_err(sq)? {
+        n += tx
+            .execute(
+                "INSERT INTO consent_records (device, buffer_id, seq, observed_at, category, \
+                 active, state, by_whom, at, policy_version, received_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                &[
+                    &device,
+                    &buffer_id,
+                    &r.get::<_, i64>(0).map_err(sq)?,
+                    &r.get::<_, String>(1).map_err(sq)?,
+                    &r.get::<_, String>(2).map_err(sq)?,
+                    &r.get::<_, bool>(3).map_err(sq)?,
+                    &r.get::<_, String>(4).map_err(sq)?,
+                    &r.get::<_, Option<String>>(5).map_err(sq)?,
+                    &r.get::<_, Option<String>>(6).map_err(sq)?,
+                    &r.get::<_, i64>(7).map_err(sq)?,
+                    &r.get::<_, i64>(8).map_err(sq)?,
+                ],
+            )
+            .map_err(db)?;
+    }
+    Ok(n)
+}
+
+fn import_erasures(
+    src: &rusqlite::Connection,
+    tx: &mut Transaction<'_>,
+    device: &str,
+) -> Result<u64, StorageError> {
+    let mut n = 0;
+    let mut stmt = src
+        .prepare("SELECT buffer_id, category, last_seq FROM erasure_fences WHERE device = ?1")
+        .map_err(sq)?;
+    let mut rows = stmt.query([device]).map_err(sq)?;
+    while let Some(r) = rows.next().map_err(sq)? {
+        tx.execute(
+            "INSERT INTO erasure_fences (device, buffer_id, category, last_seq) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (device, buffer_id, category) \
+             DO UPDATE SET last_seq = GREATEST(erasure_fences.last_seq, EXCLUDED.last_seq)",
+            &[
+                &device,
+                &r.get::<_, i64>(0).map_err(sq)?,
+                &r.get::<_, String>(1).map_err(sq)?,
+                &r.get::<_, i64>(2).map_err(sq)?,
+            ],
+        )
+        .map_err(db)?;
+    }
+    let mut stmt = src
+        .prepare(
+            "SELECT categories, erased_events, at_ms FROM erasure_log WHERE device = ?1 \
+             ORDER BY id",
+        )
+        .map_err(sq)?;
+    let mut rows = stmt.query([device]).map_err(sq)?;
+    while let Some(r) = rows.next().map_err(sq)? {
+        n += tx
+            .execute(
+                "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
+                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM erasure_log \
+                 WHERE device = $1 AND categories = $2 AND erased_events = $3 AND at_ms = $4)",
+                &[
+                    &device,
+                    &r.get::<_, String>(0).map_err(sq)?,
+                    &r.get::<_, i64>(1).map_err(sq)?,
+                    &r.get::<_, i64>(2).map_err(sq)?,
+                ],
+            )
+            .map_err(db)?;
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

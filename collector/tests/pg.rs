@@ -396,3 +396,81 @@ fn a_late_batch_cannot_bring_erased_events_back_past_a_fence() {
 fn without_a_fence_a_late_batch_brings_erased_events_back() {
     assert_eq!(late_batch_race(false), [6, 7, 8, 9, 10, 11, 12]);
 }
+
+/// `import --from collector.db` moves a SQLite collector's records into PostgreSQL, and a
+/// second run (or one after more was stored) copies only what is new.
+#[test]
+fn import_from_sqlite_is_complete_and_idempotent() {
+    let mut old = Collector::start_with(Backend::Sqlite.options());
+    let mut client = old.mtls_client();
+    let (d1, d2) = (device(61), device(62));
+    assert_eq!(
+        client.ack(&app_batch(&d1, 1, 1, 20), Encoding::Postcard),
+        20
+    );
+    assert_eq!(client.ack(&app_batch(&d2, 7, 1, 5), Encoding::Postcard), 5);
+    let erase = ErasureRequestV2 {
+        version: assent_wire::PROTOCOL_VERSION_FENCED_ERASURE,
+        device: d2.clone(),
+        categories: Some(vec![Category::AppEvents]),
+        fences: vec![BufferFence {
+            buffer_id: 7,
+            last_seq: 5,
+        }],
+    };
+    let reply = client
+        .request(
+            "POST",
+            assent_wire::PATH_ERASURE,
+            "application/json",
+            encode(&erase, Encoding::Json).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(client.ack(&app_batch(&d2, 7, 6, 8), Encoding::Postcard), 8);
+
+    let new = Collector::start_with(Backend::Postgres.options());
+    let import = |c: &Collector| {
+        let from = c.database.display().to_string();
+        let out = new.cli(&["import", "--from", &from]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = import(&old);
+    assert!(first.contains("imported 23 events, 0 gaps"), "{first}");
+    assert!(first.contains("1 erasure log rows"), "{first}");
+    let again = import(&old);
+    assert!(
+        again.contains("imported 0 events, 0 gaps, 0 consent records, 0 erasure log rows"),
+        "{again}"
+    );
+
+    // More arrives at the old collector before the switch: only that is copied.
+    let mut client = old.mtls_client();
+    assert_eq!(
+        client.ack(&app_batch(&d1, 1, 21, 25), Encoding::Postcard),
+        25
+    );
+    let more = import(&old);
+    assert!(more.contains("imported 5 events"), "{more}");
+    old.kill();
+    for dev in [&d1, &d2] {
+        // Receipt times come along too.
+        let want = old.export(dev, None);
+        assert!(!want.is_empty());
+        assert_eq!(new.export(dev, None), want);
+    }
+    // The fence came along: a late resend of erased seqs stays out on PostgreSQL too.
+    let mut client = new.mtls_client();
+    assert_eq!(client.ack(&app_batch(&d2, 7, 1, 8), Encoding::Postcard), 8);
+    assert_eq!(new.event_seqs(&d2), [6, 7, 8]);
+    let stats = new.cli(&["stats"]);
+    assert!(stats.status.success());
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["events"], 28);
+    assert_eq!(stats["erasures"], 1);
+}
