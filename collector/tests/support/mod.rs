@@ -178,6 +178,8 @@ pub struct Options {
     /// The `database` value when not the default SQLite file `collector.db` (a
     /// `postgresql://` URL from `support/pg.rs`).
     pub database_url: Option<String>,
+    /// `database_writers` (PostgreSQL only); none leaves the default.
+    pub database_writers: Option<u64>,
 }
 
 impl Default for Options {
@@ -194,6 +196,7 @@ impl Default for Options {
             plain_http: false,
             listen: "127.0.0.1:0".into(),
             database_url: None,
+            database_writers: None,
         }
     }
 }
@@ -225,6 +228,9 @@ pub fn write_config_listening(dir: &Path, pki: &Pki, options: &Options, listen: 
         options.retention_sweep_interval_seconds,
         options.log_level,
     );
+    if let Some(n) = options.database_writers {
+        text.push_str(&format!("database_writers = {n}\n"));
+    }
     if options.plain_http {
         text.push_str("[tls]\nenabled = false\n");
     } else {
