@@ -2,10 +2,11 @@
 //! writer thread, the retention sweep and graceful shutdown.
 //!
 //! Threads: an async executor on `min(available cores, 8)` threads (the caller's
-//! included) runs every connection; one writer thread owns the [`Storage`] and applies
-//! batches, erasures and sweeps one at a time in arrival order, each in its own
-//! transaction. Requests reach the writer through a bounded queue: when it is full the
-//! client gets 429, so a slow disk turns into back-pressure, never into memory growth.
+//! included) runs every connection; writer threads (one for SQLite, `database_writers`
+//! for PostgreSQL), each owning a [`Storage`], take batches, erasures and sweeps from one
+//! bounded queue. A writer stores the batches waiting together as one group (one
+//! transaction on PostgreSQL) and answers each after the commit. When the queue is full
+//! the client gets 429, so a slow disk turns into back-pressure, never memory growth.
 //!
 //! Costs per connection are bounded by the config: `max_connections` connections, a
 //! header buffer of at most [`MAX_HEADER_BUFFER_BYTES`], and bodies of at most
