@@ -130,7 +130,16 @@ fn db(e: postgres::Error) -> StorageError {
     // The driver's Display hides the server's message; `as_db_error` has it.
     match e.as_db_error() {
         Some(d) => StorageError::Database(format!("{}: {}", d.code().code(), d.message())),
-        None => StorageError::Database(e.to_string()),
+        None => {
+            // The cause (a TLS or I/O error) is in the source chain, not in Display.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            StorageError::Database(text)
+        }
     }
 }
 

@@ -474,3 +474,86 @@ fn import_from_sqlite_is_complete_and_idempotent() {
     assert_eq!(stats["events"], 28);
     assert_eq!(stats["erasures"], 1);
 }
+
+/// TLS to PostgreSQL with `sslmode=verify-full` (rustls, the server certificate chained to
+/// `database_ca_file`, the host name checked) and the password from
+/// `database_password_file`: check-config and serve connect; a wrong CA, a wrong name or a
+/// wrong password is refused, and the password never appears in what is printed.
+#[test]
+fn verify_full_tls_and_a_password_file() {
+    let cluster = PrivateCluster::start(58000 + (std::process::id() % 1000) as u16);
+    let url = cluster.fresh_database();
+    let name = pg_support::database_name(&url);
+    let password = "s3cret-Pa55word";
+    cluster
+        .client(&name)
+        .batch_execute(&format!("ALTER ROLE assent PASSWORD '{password}'"))
+        .unwrap();
+    cluster.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let db_pki = Pki::with_server(&dir.path().join("db-pki"), &["localhost"], false);
+    cluster.write_data_file("server.crt", &std::fs::read(&db_pki.server_cert).unwrap());
+    cluster.write_data_file("server.key", &std::fs::read(&db_pki.server_key).unwrap());
+    // TCP only with TLS and a password; the socket stays trusted for the test's own use.
+    cluster.write_data_file(
+        "pg_hba.conf",
+        b"local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+    );
+    cluster.restart_with(
+        "-c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=server.crt \
+         -c ssl_key_file=server.key",
+    );
+
+    let other_ca = Pki::with_server(&dir.path().join("other"), &["localhost"], false);
+    let write = |host: &str, pw: &str, ca: &std::path::Path| {
+        std::fs::write(dir.path().join("pw"), format!("{pw}\n")).unwrap();
+        let options = Options {
+            database_url: Some(format!(
+                "postgresql://assent@{host}:{}/{name}?sslmode=verify-full",
+                cluster.port
+            )),
+            ..Options::default()
+        };
+        let pki = Pki::with_server(&dir.path().join("pki"), &["localhost"], false);
+        let config = write_config(dir.path(), &pki, &options);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text = format!(
+            "database_password_file = \"{}\"\ndatabase_ca_file = \"{}\"\n{text}",
+            dir.path().join("pw").display(),
+            ca.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        Command::new(collector_bin())
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = write("localhost", password, &db_pki.ca_file);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("connected to postgresql://assent@localhost"),
+        "{text}"
+    );
+    for (host, pw, ca, want) in [
+        ("localhost", password, &other_ca.ca_file, "certificate"),
+        ("127.0.0.1", password, &db_pki.ca_file, "certificate"),
+        (
+            "localhost",
+            "wrong",
+            &db_pki.ca_file,
+            "password authentication failed",
+        ),
+    ] {
+        let out = write(host, pw, ca);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(78), "{host} {pw}: {err}");
+        assert!(err.to_lowercase().contains(want), "{host} {pw}: {err}");
+        assert!(!err.contains(password) && !err.contains("wrong\n"), "{err}");
+    }
+}

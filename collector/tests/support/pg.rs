@@ -236,13 +236,36 @@ impl PrivateCluster {
 
     /// Starts the stopped server again (crash recovery replays the WAL).
     pub fn restart(&self) {
+        self.restart_with("-c listen_addresses=");
+    }
+
+    /// Starts the stopped server with more server options (`-c name=value ...`).
+    pub fn restart_with(&self, extra: &str) {
         let dir = self.dir.path().display().to_string();
         let log = self.dir.path().join("server.log").display().to_string();
         let opts = format!(
-            "-k {dir} -p {} -c listen_addresses= -c fsync=off -c max_connections=300",
+            "-k {dir} -p {} -c fsync=off -c max_connections=300 {extra}",
             self.port
         );
         self.pg_ctl(&["-w", "-l", &log, "-o", &opts, "start"]);
+    }
+
+    /// Stops the server cleanly.
+    pub fn stop(&self) {
+        self.pg_ctl(&["stop", "-m", "fast", "-w"]);
+    }
+
+    /// Writes a file into the data directory, owned by the server's user, mode 0600.
+    pub fn write_data_file(&self, name: &str, contents: &[u8]) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join("data").join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            let user = nix::unistd::User::from_name("assent-pg").unwrap().unwrap();
+            std::os::unix::fs::chown(&path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .unwrap();
+        }
     }
 
     /// A new migrated database on this cluster; returns its URL.
