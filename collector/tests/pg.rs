@@ -557,3 +557,78 @@ fn verify_full_tls_and_a_password_file() {
         assert!(!err.contains(password) && !err.contains("wrong\n"), "{err}");
     }
 }
+
+/// An erasure takes the device's row first, so it waits for an ingest of that device in
+/// flight on another replica and then deletes what that ingest committed. The ingest is
+/// held inside its transaction by a lock the test takes on the (device, buffer) row.
+#[test]
+fn an_erasure_waits_for_an_ingest_in_flight_and_deletes_what_it_committed() {
+    let options = Backend::Postgres.options();
+    let name = pg_support::database_name(options.database_url.as_ref().unwrap());
+    let a = Collector::start_with(options.clone());
+    let b = Collector::start_with(options);
+    let dev = device(71);
+    let mut client_a = a.mtls_client();
+    assert_eq!(
+        client_a.ack(&app_batch(&dev, 1, 1, 3), Encoding::Postcard),
+        3
+    );
+
+    let mut holder = pg_support::client(&name);
+    let mut hold = holder.transaction().unwrap();
+    hold.execute(
+        "SELECT 1 FROM buffers WHERE device = $1 AND buffer_id = 1 FOR UPDATE",
+        &[&dev.as_str()],
+    )
+    .unwrap();
+    let ingest = std::thread::spawn(move || {
+        client_a.ack(&app_batch(&dev.clone(), 1, 4, 9), Encoding::Postcard)
+    });
+    let mut watcher = pg_support::client(&name);
+    let waiting = |watcher: &mut postgres::Client, n: i64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got: i64 = watcher
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                     AND datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if got >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{got} waiting, want {n}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // The ingest holds the device's row and waits for the buffer's.
+    waiting(&mut watcher, 1);
+    let dev = device(71);
+    let erase = std::thread::spawn({
+        let mut client_b = b.mtls_client();
+        let body = encode(
+            &ErasureRequest {
+                version: assent_wire::PROTOCOL_VERSION,
+                device: dev.clone(),
+                categories: None,
+            },
+            Encoding::Json,
+        )
+        .unwrap();
+        move || {
+            client_b
+                .request("POST", assent_wire::PATH_ERASURE, "application/json", body)
+                .unwrap()
+        }
+    });
+    // The erasure waits for the device's row.
+    waiting(&mut watcher, 2);
+    hold.commit().unwrap();
+    assert_eq!(ingest.join().unwrap(), 9);
+    let reply = erase.join().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["erased_events"], 9);
+    assert!(a.event_seqs(&dev).is_empty());
+}
