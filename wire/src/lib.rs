@@ -626,7 +626,9 @@ pub fn decode_erasure_any(bytes: &[u8], encoding: Encoding) -> Result<Erasure, D
 
 /// The reason of an error answer in either encoding (the client side), when it decodes.
 pub fn decode_error_body(bytes: &[u8], encoding: Encoding) -> Option<String> {
-    decode_raw::<ErrorBody>(bytes, encoding).ok().map(|e| e.error)
+    decode_raw::<ErrorBody>(bytes, encoding)
+        .ok()
+        .map(|e| e.error)
 }
 
 /// Decodes a batch acknowledgement (the client side).
