@@ -7,7 +7,8 @@
 
 use crate::logger;
 use argh::FromArgs;
-use assent_collector::config::{Config, DEFAULT_CONFIG_PATH};
+use assent_collector::config::{Config, Database, PgTarget, DEFAULT_CONFIG_PATH};
+use assent_collector::pg::{self, PgStorage};
 use assent_collector::server;
 use assent_collector::sqlite::SqliteStorage;
 use assent_collector::storage::{Storage, StorageError};
@@ -37,6 +38,31 @@ enum Command {
     CheckConfig(CheckConfig),
     Export(Export),
     Stats(Stats),
+    Migrate(Migrate),
+    Import(Import),
+}
+
+#[derive(FromArgs, Debug)]
+/// Copy a SQLite collector database into the PostgreSQL database of the config; running
+/// it again copies only what is new.
+#[argh(subcommand, name = "import")]
+struct Import {
+    /// config file (its database must be PostgreSQL)
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// the SQLite database file to read (opened read-only)
+    #[argh(option)]
+    from: PathBuf,
+}
+
+#[derive(FromArgs, Debug)]
+/// Bring a PostgreSQL database's schema to this collector's version (a SQLite file is
+/// migrated when the collector opens it).
+#[argh(subcommand, name = "migrate")]
+struct Migrate {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -97,6 +123,11 @@ pub fn main() -> ExitCode {
             export(&path, &c.device, c.category.as_deref())
         }
         Some(Command::Stats(c)) => stats(&pick(c.config)),
+        Some(Command::Migrate(c)) => migrate(&pick(c.config)),
+        Some(Command::Import(c)) => {
+            let path = pick(c.config);
+            import(&path, &c.from)
+        }
     }
 }
 
@@ -142,17 +173,115 @@ fn check_config(path: &Path) -> ExitCode {
     for note in config.warnings() {
         eprintln!("{}: note: {note}", path.display());
     }
+    if let Database::Postgres(target) = &config.database {
+        match check_postgres(target) {
+            Ok(note) => println!("{}: database: {note}", path.display()),
+            Err(problem) => {
+                eprintln!("{}: database: {problem}", path.display());
+                return ExitCode::from(EX_CONFIG);
+            }
+        }
+    }
     println!("{}: ok", path.display());
     ExitCode::SUCCESS
 }
 
-fn open_read_only(path: &Path) -> Result<SqliteStorage, ExitCode> {
-    let config = load(path)?;
-    SqliteStorage::open_read_only(&config.database).map_err(|e| {
+/// Connects and reads the schema version: what `serve` would refuse, said now.
+fn check_postgres(target: &PgTarget) -> Result<String, String> {
+    let mut client = pg::connect(target).map_err(|e| e.to_string())?;
+    let version = pg::schema_version(&mut client).map_err(|e| e.to_string())?;
+    match pg::version_problem(version) {
+        None => Ok(format!(
+            "connected to {}, schema at version {version}",
+            target.url
+        )),
+        Some(problem) => Err(format!("connected to {}, but {problem}", target.url)),
+    }
+}
+
+fn migrate(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match &config.database {
+        Database::Sqlite(db) => match SqliteStorage::open(db) {
+            Ok(_) => {
+                println!("{}: sqlite schema up to date", db.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("assent-collector: migrate: {}: {e}", db.display());
+                ExitCode::FAILURE
+            }
+        },
+        Database::Postgres(target) => match pg::migrate(target) {
+            Ok((before, after)) if before == after => {
+                println!("{}: schema already at version {after}", target.url);
+                ExitCode::SUCCESS
+            }
+            Ok((before, after)) => {
+                println!(
+                    "{}: schema migrated from version {before} to {after}",
+                    target.url
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("assent-collector: migrate: {}: {e}", target.url);
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn import(path: &Path, from: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Database::Postgres(target) = &config.database else {
         eprintln!(
-            "assent-collector: cannot open {}: {e}",
-            config.database.display()
+            "assent-collector: import: {}: `database` must be a postgresql:// URL",
+            path.display()
         );
+        return ExitCode::from(EX_CONFIG);
+    };
+    match pg::import_sqlite(target, from) {
+        Ok(report) => {
+            println!(
+                "{}: imported {} events, {} gaps, {} consent records, {} erasure log rows \
+                 ({} buffers of {} devices) into {}",
+                from.display(),
+                report.events,
+                report.gaps,
+                report.consent_records,
+                report.erasures,
+                report.buffers,
+                report.devices,
+                target.url
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("assent-collector: import from {}: {e}", from.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_read_only(path: &Path) -> Result<Box<dyn Storage>, ExitCode> {
+    let config = load(path)?;
+    let opened: Result<Box<dyn Storage>, _> = match &config.database {
+        Database::Sqlite(db) => SqliteStorage::open_read_only(db)
+            .map(|s| Box::new(s) as Box<dyn Storage>)
+            .map_err(|e| format!("cannot open {}: {e}", db.display())),
+        Database::Postgres(target) => PgStorage::open(target)
+            .map(|s| Box::new(s) as Box<dyn Storage>)
+            .map_err(|e| format!("{}: {e}", target.url)),
+    };
+    opened.map_err(|e| {
+        eprintln!("assent-collector: {e}");
         ExitCode::FAILURE
     })
 }

@@ -35,8 +35,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Address and port to listen on.
     pub listen: SocketAddr,
-    /// The SQLite database file (created when missing).
-    pub database: PathBuf,
+    /// Where records are stored: a SQLite file or a PostgreSQL database.
+    pub database: Database,
     /// Events and gaps received longer ago than this are deleted.
     pub retention_days: u64,
     /// How often the retention sweep runs.
@@ -49,6 +49,97 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[limits]`.
     pub limits: Limits,
+}
+
+/// The `database` key: a path (SQLite) or a `postgresql://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Database {
+    /// The SQLite database file (created when missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (created by the operator, its schema by `migrate`).
+    Postgres(PgTarget),
+}
+
+/// A PostgreSQL database to connect to, from `database`, `database_password_file`,
+/// `database_ca_file` and `database_writers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgTarget {
+    /// The URL as written, `sslmode` included; it never holds a password (refused when
+    /// parsing), so it may be logged.
+    pub url: String,
+    /// The URL without `sslmode`, which the driver does not know in its `verify-full`
+    /// form; what is handed to the driver.
+    pub driver_url: String,
+    /// Whether the connection is TLS with the server certificate and name verified.
+    pub tls: PgTls,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    /// CA certificates (PEM) the server certificate must chain to (`verify-full`).
+    pub ca_file: Option<PathBuf>,
+    /// Writer threads, each with its own connection.
+    pub writers: u64,
+}
+
+/// TLS to PostgreSQL: only the two modes that mean something; `require` (encrypted but
+/// unverified) and `prefer` are refused, since they do not stop an active attacker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PgTls {
+    /// Plain connection: a Unix socket, or a network the operator trusts.
+    Disable,
+    /// TLS, the certificate chained to `database_ca_file`, the host name checked.
+    VerifyFull,
+}
+
+/// Default writer threads against PostgreSQL.
+pub const DEFAULT_PG_WRITERS: u64 = 4;
+
+/// Splits a `postgresql://` URL into what the driver accepts and its TLS mode; refuses a
+/// password in the URL (it would end up in logs and `ps`).
+pub fn parse_pg_url(url: &str) -> Result<(String, PgTls), String> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority = base
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        if userinfo.contains(':') {
+            return Err("the URL holds a password: put it in `database_password_file`".into());
+        }
+    }
+    let mut tls = PgTls::Disable;
+    let mut kept = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "password" => {
+                return Err("the URL holds a password: put it in `database_password_file`".into())
+            }
+            "sslmode" => {
+                tls = match value {
+                    "disable" => PgTls::Disable,
+                    "verify-full" => PgTls::VerifyFull,
+                    other => {
+                        return Err(format!(
+                            "sslmode `{other}` is not supported: use `verify-full` (with \
+                             `database_ca_file`) or `disable`"
+                        ))
+                    }
+                }
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let driver_url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    driver_url
+        .parse::<postgres::Config>()
+        .map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+    Ok((driver_url, tls))
 }
 
 /// `[tls]`: the server certificate and, for mutual TLS, the client CA.
@@ -159,9 +250,7 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
             })
         })
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8443)));
-    let database = root
-        .path("database")
-        .unwrap_or_else(|| PathBuf::from("/var/lib/assent-collector/collector.db"));
+    let database = read_database(path, root);
     let retention_days = root
         .u64("retention_days", 1..=MAX_RETENTION_DAYS)
         .unwrap_or(365);
@@ -187,6 +276,57 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         tls,
         auth,
         limits,
+    }
+}
+
+fn read_database(path: &Path, root: &mut Table<'_>) -> Database {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let writers = root.u64("database_writers", 1..=256);
+    let password_file = root.path("database_password_file");
+    let ca_file = root.path("database_ca_file");
+    let raw = root.string_with("database", |s| {
+        if s.is_empty() {
+            Err("must not be empty".to_string())
+        } else if s.contains('\0') {
+            Err("must not contain a NUL character".to_string())
+        } else if s.starts_with("postgresql://") || s.starts_with("postgres://") {
+            parse_pg_url(s).map(|(driver_url, tls)| Err((s.to_string(), driver_url, tls)))
+        } else {
+            Ok(Ok(s.to_string()))
+        }
+    });
+    match raw {
+        Some(Err((url, driver_url, tls))) => {
+            if tls == PgTls::VerifyFull && ca_file.is_none() {
+                root.error(
+                    "database",
+                    "sslmode=verify-full needs `database_ca_file` (the CA of the server certificate)",
+                );
+            }
+            Database::Postgres(PgTarget {
+                url,
+                driver_url,
+                tls,
+                password_file,
+                ca_file,
+                writers: writers.unwrap_or(DEFAULT_PG_WRITERS),
+            })
+        }
+        other => {
+            for key in [
+                "database_password_file",
+                "database_ca_file",
+                "database_writers",
+            ] {
+                if root.contains(key) {
+                    root.error(key, "applies to a `postgresql://` database only");
+                }
+            }
+            Database::Sqlite(match other {
+                Some(Ok(text)) => base.join(text),
+                _ => PathBuf::from("/var/lib/assent-collector/collector.db"),
+            })
+        }
     }
 }
 
@@ -311,7 +451,10 @@ mod tests {
              client_ca_file = \"ca.pem\"\n",
         )
         .unwrap();
-        assert_eq!(c.database, PathBuf::from("/etc/db.sqlite"));
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("/etc/db.sqlite"))
+        );
         assert_eq!(c.tls.cert_file, Some(PathBuf::from("/etc/s.pem")));
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.listen, "0.0.0.0:8443".parse().unwrap());
@@ -358,6 +501,54 @@ mod tests {
         assert_eq!(c.retention_sweep_interval_seconds, 3600);
         assert!(c.tls.enabled && c.tls.client_ca_file.is_some());
         assert!(c.auth.tokens_file.is_some());
+    }
+
+    #[test]
+    fn postgres_urls() {
+        let tls = "[tls]\nenabled = false\n[auth]\ntokens_file = \"/t\"\n";
+        let c = parse(&format!(
+            "database = \"postgresql://assent@db.example:5433/fleet?sslmode=verify-full\"\n\
+             database_password_file = \"pw\"\ndatabase_ca_file = \"ca.pem\"\n{tls}"
+        ))
+        .unwrap();
+        let Database::Postgres(t) = c.database else {
+            panic!("not postgres")
+        };
+        assert_eq!(t.tls, PgTls::VerifyFull);
+        assert_eq!(t.driver_url, "postgresql://assent@db.example:5433/fleet");
+        assert_eq!(t.password_file, Some(PathBuf::from("/etc/pw")));
+        assert_eq!(t.writers, DEFAULT_PG_WRITERS);
+        let c = parse(&format!(
+            "database = \"postgresql://assent@/fleet?host=/run/pg&port=5432\"\n\
+             database_writers = 8\n{tls}"
+        ))
+        .unwrap();
+        let Database::Postgres(t) = c.database else {
+            panic!("not postgres")
+        };
+        assert_eq!((t.tls, t.writers), (PgTls::Disable, 8));
+        for (url, want) in [
+            ("postgresql://a:secret@h/d", "holds a password"),
+            ("postgresql://a@h/d?password=x", "holds a password"),
+            (
+                "postgresql://a@h/d?sslmode=require",
+                "sslmode `require` is not supported",
+            ),
+            (
+                "postgresql://a@h/d?sslmode=verify-full",
+                "needs `database_ca_file`",
+            ),
+        ] {
+            let err = parse(&format!("database = \"{url}\"\n{tls}")).unwrap_err();
+            assert!(err.contains("/etc/c.toml:1:"), "{err}");
+            assert!(err.contains(want), "{url}: {err}");
+            assert!(!err.contains("secret"), "the password is echoed: {err}");
+        }
+        let err = parse(&format!("database = \"x.db\"\ndatabase_writers = 2\n{tls}")).unwrap_err();
+        assert!(
+            err.contains("applies to a `postgresql://` database only"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,23 +2,25 @@
 //! writer thread, the retention sweep and graceful shutdown.
 //!
 //! Threads: an async executor on `min(available cores, 8)` threads (the caller's
-//! included) runs every connection; one writer thread owns the [`Storage`] and applies
-//! batches, erasures and sweeps one at a time in arrival order, each in its own
-//! transaction. Requests reach the writer through a bounded queue: when it is full the
-//! client gets 429, so a slow disk turns into back-pressure, never into memory growth.
+//! included) runs every connection; writer threads (one for SQLite, `database_writers`
+//! for PostgreSQL), each owning a [`Storage`], take batches, erasures and sweeps from one
+//! bounded queue. A writer stores the batches waiting together as one group (one
+//! transaction on PostgreSQL) and answers each after the commit. When the queue is full
+//! the client gets 429, so a slow disk turns into back-pressure, never memory growth.
 //!
 //! Costs per connection are bounded by the config: `max_connections` connections, a
 //! header buffer of at most [`MAX_HEADER_BUFFER_BYTES`], and bodies of at most
 //! `max_body_bytes` for at most `max_requests_in_flight` requests at once.
 
 use crate::auth::{Principal, Tokens};
-use crate::config::Config;
+use crate::config::{Config, Database};
+use crate::pg::PgStorage;
 use crate::sqlite::SqliteStorage;
 use crate::storage::{IngestOutcome, Storage, StorageError};
 use assent_confcheck::Diagnostics;
 use assent_wire::{
-    decode_batch, decode_erasure, encode, Batch, BatchAck, DecodeError, Encoding, ErasureAck,
-    ErasureRequest, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
+    decode_batch, decode_erasure_any, encode, Batch, BatchAck, DecodeError, Encoding, Erasure,
+    ErasureAck, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
 };
 use futures_rustls::TlsAcceptor;
 use http_body_util::{BodyExt, Full};
@@ -68,7 +70,7 @@ impl std::error::Error for ServerError {}
 /// Work for the writer thread; each carries where to send the result.
 enum Job {
     Ingest(Batch, Sender<Result<IngestOutcome, StorageError>>),
-    Erase(ErasureRequest, Sender<Result<u64, StorageError>>),
+    Erase(Erasure, Sender<Result<u64, StorageError>>),
     Sweep(i64),
 }
 
@@ -127,23 +129,54 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         Some(path) => Some(Tokens::load(path).map_err(ServerError::Config)?),
         None => None,
     };
-    let storage = SqliteStorage::open(&config.database).map_err(ServerError::Storage)?;
-    serve(config, tls, tokens, Box::new(storage))
+    let writers = open_writers(&config.database)?;
+    serve(config, tls, tokens, writers)
 }
 
-/// Serves with a given storage backend: the seam where another backend plugs in.
+/// One storage per writer thread: one for SQLite, `database_writers` for PostgreSQL.
+fn open_writers(database: &Database) -> Result<Vec<Box<dyn Storage>>, ServerError> {
+    match database {
+        Database::Sqlite(path) => Ok(vec![Box::new(
+            SqliteStorage::open(path).map_err(ServerError::Storage)?,
+        )]),
+        Database::Postgres(target) => {
+            let mut writers: Vec<Box<dyn Storage>> = Vec::new();
+            for _ in 0..target.writers {
+                writers.push(Box::new(
+                    PgStorage::open(target).map_err(ServerError::Storage)?,
+                ));
+            }
+            log::info!(
+                "database {} ({} writers, schema version {})",
+                target.url,
+                target.writers,
+                crate::pg::SCHEMA_VERSION
+            );
+            Ok(writers)
+        }
+    }
+}
+
+/// Serves with given storage backends, one writer thread each, all taking jobs from one
+/// queue: the seam where a backend plugs in.
 pub fn serve(
     config: Config,
     tls: Option<TlsAcceptor>,
     tokens: Option<Tokens>,
-    storage: Box<dyn Storage>,
+    storages: Vec<Box<dyn Storage>>,
 ) -> Result<(), ServerError> {
     let queue = usize::try_from(config.limits.ingest_queue_length).unwrap_or(usize::MAX);
     let (jobs, job_rx) = smol::channel::bounded::<Job>(queue);
-    let writer = std::thread::Builder::new()
-        .name("db-writer".into())
-        .spawn(move || writer_loop(storage, job_rx))
-        .map_err(|e| ServerError::Io(format!("cannot start the writer thread: {e}")))?;
+    let mut writers = Vec::new();
+    for (i, storage) in storages.into_iter().enumerate() {
+        let job_rx = job_rx.clone();
+        let writer = std::thread::Builder::new()
+            .name(format!("db-writer-{i}"))
+            .spawn(move || writer_loop(storage, job_rx))
+            .map_err(|e| ServerError::Io(format!("cannot start a writer thread: {e}")))?;
+        writers.push(writer);
+    }
+    drop(job_rx);
 
     let (shutdown_tx, shutdown_rx) = smol::channel::bounded::<()>(1);
     let client_certs = config.tls.enabled && config.tls.client_ca_file.is_some();
@@ -182,11 +215,13 @@ pub fn serve(
         let _ = w.join();
     }
     // Dropping the executor drops its remaining tasks and their `State` handles; with
-    // the last `Sender<Job>` gone the writer finishes its queue and stops.
+    // the last `Sender<Job>` gone the writers finish the queue and stop.
     drop(ex);
     drop(state);
-    if writer.join().is_err() {
-        log::error!("the database writer thread failed");
+    for writer in writers {
+        if writer.join().is_err() {
+            log::error!("a database writer thread failed");
+        }
     }
     result
 }
@@ -608,7 +643,7 @@ async fn respond(
             Ok((StatusCode::OK, encode(&ack, encoding).map_err(internal)?))
         }
         Endpoint::Erasure => {
-            let request = decode_erasure(&body, encoding).map_err(bad)?;
+            let request = decode_erasure_any(&body, encoding).map_err(bad)?;
             if !principal.may_act_for(&request.device) {
                 return Err(refuse(
                     StatusCode::FORBIDDEN,
@@ -719,15 +754,40 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
     Ok(out)
 }
 
+/// Takes jobs until the queue closes. Batches waiting together are stored as one group
+/// (one transaction on PostgreSQL), each answered after its commit; a job of another kind
+/// met while gathering runs right after the group.
 fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {
-    while let Ok(job) = jobs.recv_blocking() {
+    let mut held: Option<Job> = None;
+    loop {
+        let job = match held.take() {
+            Some(job) => job,
+            None => match jobs.recv_blocking() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
         match job {
             Job::Ingest(batch, reply) => {
-                let result = storage.ingest(&batch, now_ms());
-                if let Err(StorageError::Database(e)) = &result {
-                    log::error!("storing a batch of {}: {e}", batch.device);
+                let mut group = vec![(batch, reply)];
+                while group.len() < crate::pg::MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(Job::Ingest(b, r)) => group.push((b, r)),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                let _ = reply.try_send(result);
+                let batches: Vec<&Batch> = group.iter().map(|(b, _)| b).collect();
+                let results = storage.ingest_group(&batches, now_ms());
+                for ((batch, reply), result) in group.iter().zip(results) {
+                    if let Err(StorageError::Database(e)) = &result {
+                        log::error!("storing a batch of {}: {e}", batch.device);
+                    }
+                    let _ = reply.try_send(result);
+                }
             }
             Job::Erase(request, reply) => {
                 let result = storage.erase(&request, now_ms());

@@ -5,10 +5,11 @@
 //! with the same bits; seqs are checked to fit instead (see [`crate::storage::MAX_SEQ`]).
 
 use crate::storage::{
-    plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage, StorageError,
+    fence_rows, is_fenced, plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage,
+    StorageError,
 };
 use assent_platform::Category;
-use assent_wire::{Batch, ErasureRequest, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, Pseudonym, Record};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use serde_json::json;
 use std::path::Path;
@@ -66,6 +67,13 @@ CREATE TABLE IF NOT EXISTS consent_records (
     policy_version INTEGER NOT NULL,
     received_at_ms INTEGER NOT NULL,
     UNIQUE (device, buffer_id, seq)
+);
+CREATE TABLE IF NOT EXISTS erasure_fences (
+    device TEXT NOT NULL,
+    buffer_id INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (device, buffer_id, category)
 );
 CREATE TABLE IF NOT EXISTS erasure_log (
     id INTEGER PRIMARY KEY,
@@ -220,8 +228,20 @@ impl Storage for SqliteStorage {
                 records,
                 new_high_water,
             } => {
+                let fences: Vec<(String, u64)> = tx
+                    .prepare_cached(
+                        "SELECT category, last_seq FROM erasure_fences \
+                         WHERE device = ?1 AND buffer_id = ?2",
+                    )
+                    .map_err(db)?
+                    .query_map(params![device, buffer_id], |r| {
+                        Ok((r.get(0)?, unbits(r.get(1)?)))
+                    })
+                    .map_err(db)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db)?;
                 let mut stored_records = 0u64;
-                for record in records {
+                for record in records.into_iter().filter(|r| !is_fenced(r, &fences)) {
                     let n = insert_record(&tx, device, buffer_id, record, received_at_ms)
                         .map_err(db)?;
                     stored_records += n as u64;
@@ -243,9 +263,18 @@ impl Storage for SqliteStorage {
         Ok(outcome)
     }
 
-    fn erase(&mut self, request: &ErasureRequest, at_ms: i64) -> Result<u64, StorageError> {
+    fn erase(&mut self, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
         let device = request.device.as_str();
         let tx = self.conn.transaction().map_err(db)?;
+        for (buffer_id, category, last_seq) in fence_rows(request) {
+            tx.execute(
+                "INSERT INTO erasure_fences (device, buffer_id, category, last_seq) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device, buffer_id, category) \
+                 DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+                params![device, bits(buffer_id), category, bits(last_seq)],
+            )
+            .map_err(db)?;
+        }
         let (erased, logged) = match &request.categories {
             None => {
                 let n = tx
@@ -541,12 +570,12 @@ mod tests {
         assert_eq!(lines(&mut s, Some(Category::DeviceId)).len(), 1);
 
         // Erasing one category keeps consent records.
-        let req = ErasureRequest {
+        let req = assent_wire::ErasureRequest {
             version: PROTOCOL_VERSION,
             device: device(),
             categories: Some(vec![Category::AppEvents]),
         };
-        assert_eq!(s.erase(&req, 3000).unwrap(), 2);
+        assert_eq!(s.erase(&req.into(), 3000).unwrap(), 2);
         let left = lines(&mut s, None);
         assert_eq!(left.len(), 2, "{left:?}");
         // A resent old batch does not bring erased events back.
@@ -558,12 +587,12 @@ mod tests {
         let st = s.stats().unwrap();
         assert_eq!((st.events, st.consent_records, st.erasures), (0, 1, 1));
 
-        let req = ErasureRequest {
+        let req = assent_wire::ErasureRequest {
             version: PROTOCOL_VERSION,
             device: device(),
             categories: None,
         };
-        assert_eq!(s.erase(&req, 5000).unwrap(), 0);
+        assert_eq!(s.erase(&req.into(), 5000).unwrap(), 0);
         assert!(lines(&mut s, None).is_empty());
         assert_eq!(s.stats().unwrap().erasures, 2);
     }

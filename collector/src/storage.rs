@@ -1,16 +1,17 @@
 //! What the HTTP layer needs from a database, and nothing more: the [`Storage`] trait.
 //!
-//! Methods are synchronous; the server calls them on its one writer thread, so an
-//! implementation never sees two calls at once and needs no locking of its own. A
-//! PostgreSQL backend would implement the same trait and be chosen in `server::run`;
-//! nothing in the HTTP layer names SQLite.
+//! Methods are synchronous; the server calls each instance from one writer thread, so an
+//! instance never sees two calls at once and needs no locking of its own. SQLite runs one
+//! writer; PostgreSQL one per `database_writers`, each with its own instance (and
+//! connection), and exactly once then rests on the database's row locks (`crate::pg`).
+//! Nothing in the HTTP layer names a backend.
 //!
 //! The high-water rule (docs/protocol.md, "Acknowledgement") is implemented by each
 //! backend inside one transaction, with [`plan_ingest`] deciding what to store so every
 //! backend applies the same rule.
 
 use assent_platform::Category;
-use assent_wire::{Batch, ErasureRequest, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, Pseudonym, Record};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -69,9 +70,23 @@ pub trait Storage: Send {
     fn ingest(&mut self, batch: &Batch, received_at_ms: i64)
         -> Result<IngestOutcome, StorageError>;
 
-    /// Deletes what the request names, logs the erasure, commits; returns the number of
-    /// events deleted.
-    fn erase(&mut self, request: &ErasureRequest, at_ms: i64) -> Result<u64, StorageError>;
+    /// Stores several batches, each answered only once its transaction committed. A
+    /// backend may put them all in one transaction (group commit); the default stores
+    /// them one at a time.
+    fn ingest_group(
+        &mut self,
+        batches: &[&Batch],
+        received_at_ms: i64,
+    ) -> Vec<Result<IngestOutcome, StorageError>> {
+        batches
+            .iter()
+            .map(|b| self.ingest(b, received_at_ms))
+            .collect()
+    }
+
+    /// Deletes what the request names, stores its fences, logs the erasure, commits;
+    /// returns the number of events deleted.
+    fn erase(&mut self, request: &Erasure, at_ms: i64) -> Result<u64, StorageError>;
 
     /// Deletes events and gaps received before `cutoff_ms`; returns how many rows went.
     fn sweep_retention(&mut self, cutoff_ms: i64) -> Result<u64, StorageError>;
@@ -87,6 +102,37 @@ pub trait Storage: Send {
 
     /// Row counts.
     fn stats(&mut self) -> Result<Stats, StorageError>;
+}
+
+/// The category name a fence of a whole-device erasure is stored under.
+pub const ALL_CATEGORIES: &str = "*";
+
+/// The (category name or [`ALL_CATEGORIES`], last seq) rows a request fences, per buffer.
+pub fn fence_rows(request: &Erasure) -> Vec<(u64, &'static str, u64)> {
+    let names: Vec<&'static str> = match &request.categories {
+        None => vec![ALL_CATEGORIES],
+        Some(cs) => cs.iter().map(|c| c.name()).collect(),
+    };
+    request
+        .fences
+        .iter()
+        .flat_map(|f| names.iter().map(move |n| (f.buffer_id, *n, f.last_seq)))
+        .collect()
+}
+
+/// Whether a record is at or below a fence of its buffer that covers it: an event or gap
+/// of a fenced category, or anything under a whole-device fence. `fences` are the
+/// buffer's (category name or [`ALL_CATEGORIES`], last seq).
+pub fn is_fenced(record: &Record, fences: &[(String, u64)]) -> bool {
+    let category = match record {
+        Record::Event(e) => Some(e.category),
+        Record::Gap(g) => g.category,
+        Record::Consent(_) => None,
+    };
+    fences.iter().any(|(name, last)| {
+        record.seq() <= *last
+            && (name == ALL_CATEGORIES || category.is_some_and(|c| c.name() == name))
+    })
 }
 
 /// The largest seq a backend stores: SQL integers are signed 64-bit.
@@ -226,6 +272,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fences_cover_their_categories_at_or_below_their_seq() {
+        let b = batch(1, 3, &[1, 2, 3]);
+        let app = &b.records[1];
+        let fences = |rows: &[(&str, u64)]| -> Vec<(String, u64)> {
+            rows.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+        };
+        assert!(is_fenced(app, &fences(&[("app_events", 2)])));
+        assert!(!is_fenced(app, &fences(&[("app_events", 1)])));
+        assert!(!is_fenced(app, &fences(&[("hardware", 9)])));
+        assert!(is_fenced(app, &fences(&[(ALL_CATEGORIES, 2)])));
+        let request = assent_wire::Erasure {
+            version: 2,
+            device: b.device.clone(),
+            categories: None,
+            fences: vec![assent_wire::BufferFence {
+                buffer_id: 4,
+                last_seq: 7,
+            }],
+        };
+        assert_eq!(fence_rows(&request), [(4, ALL_CATEGORIES, 7)]);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/pg.rs"]
+mod pg_support;
 mod support;
 
 use assent_platform::Category;
@@ -11,9 +13,39 @@ use assent_wire::{
     decode_erasure_ack, encode, Batch, ConsentChange, Encoding, ErasureRequest, Gap, GapReason,
     Record, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
 };
+use pg_support::{sql_execute, sql_rows, Backend};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
+
+/// Each test body runs against SQLite and PostgreSQL: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Sqlite)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Postgres)
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    batch_in_export_out_for_both_encodings,
+    duplicate_overlapping_and_out_of_order_batches_store_each_event_once,
+    erasure_deletes_commits_and_is_logged,
+    retention_deletes_events_received_too_long_ago,
+    curl_posts_a_json_batch_with_a_client_certificate,
+    tokens_401_and_403,
+    error_answers_name_what_is_wrong,
+    gzip_bodies_are_accepted_and_bounded_once_inflated
+);
 
 fn batch(
     device: &assent_wire::Pseudonym,
@@ -45,9 +77,8 @@ fn consent(seq: u64, category: Category) -> Record {
     })
 }
 
-#[test]
-fn batch_in_export_out_for_both_encodings() {
-    let c = Collector::start();
+fn batch_in_export_out_for_both_encodings(backend: Backend) {
+    let c = Collector::start_with(backend.options());
     let mut client = c.mtls_client();
     for (n, encoding) in [(1, Encoding::Postcard), (2, Encoding::Json)] {
         let dev = device(n);
@@ -107,9 +138,8 @@ fn batch_in_export_out_for_both_encodings() {
     assert_eq!(stats["gaps"], 2);
 }
 
-#[test]
-fn duplicate_overlapping_and_out_of_order_batches_store_each_event_once() {
-    let c = Collector::start();
+fn duplicate_overlapping_and_out_of_order_batches_store_each_event_once(backend: Backend) {
+    let c = Collector::start_with(backend.options());
     let mut client = c.mtls_client();
     let dev = device(7);
     // A new buffer is taken to start where its first batch starts (after reset-id a
@@ -152,9 +182,8 @@ fn duplicate_overlapping_and_out_of_order_batches_store_each_event_once() {
     assert_eq!(c.event_seqs(&dev).len(), want.len() + 5);
 }
 
-#[test]
-fn erasure_deletes_commits_and_is_logged() {
-    let c = Collector::start();
+fn erasure_deletes_commits_and_is_logged(backend: Backend) {
+    let c = Collector::start_with(backend.options());
     let mut client = c.mtls_client();
     let dev = device(3);
     let other = device(4);
@@ -228,14 +257,13 @@ fn erasure_deletes_commits_and_is_logged() {
     // The other device is untouched.
     assert_eq!(c.export(&other, None).len(), 4);
 
-    let db = rusqlite::Connection::open(&c.database).unwrap();
-    let log: Vec<(String, String, i64)> = db
-        .prepare("SELECT device, categories, erased_events FROM erasure_log ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let log: Vec<(String, String, i64)> = sql_rows(
+        &c,
+        "SELECT device, categories, erased_events FROM erasure_log ORDER BY id",
+    )
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].clone(), r[2].parse().unwrap()))
+    .collect();
     let d = dev.to_string();
     assert_eq!(
         log,
@@ -247,12 +275,11 @@ fn erasure_deletes_commits_and_is_logged() {
     );
 }
 
-#[test]
-fn retention_deletes_events_received_too_long_ago() {
+fn retention_deletes_events_received_too_long_ago(backend: Backend) {
     let c = Collector::start_with(Options {
         retention_days: 2,
         retention_sweep_interval_seconds: 1,
-        ..Options::default()
+        ..backend.options()
     });
     let mut client = c.mtls_client();
     let dev = device(11);
@@ -262,15 +289,13 @@ fn retention_deletes_events_received_too_long_ago() {
     );
     // Backdate the receipt of seqs 1..=4 to three days ago, as if they had been held
     // that long; 5..=10 stay fresh.
-    let db = rusqlite::Connection::open(&c.database).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
     let three_days_ms = 3 * 86_400_000i64;
-    let changed = db
-        .execute(
-            "UPDATE events SET received_at_ms = received_at_ms - ?1 WHERE seq <= 4",
-            [three_days_ms],
-        )
-        .unwrap();
+    let changed = sql_execute(
+        &c,
+        &format!(
+            "UPDATE events SET received_at_ms = received_at_ms - {three_days_ms} WHERE seq <= 4"
+        ),
+    );
     assert_eq!(changed, 4);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -327,9 +352,8 @@ fn curl(c: &Collector, cert: Option<&ClientCert>, body: &[u8]) -> std::process::
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn curl_posts_a_json_batch_with_a_client_certificate() {
-    let c = Collector::start();
+fn curl_posts_a_json_batch_with_a_client_certificate(backend: Backend) {
+    let c = Collector::start_with(backend.options());
     let dev = device(21);
     let body = encode(&app_batch(&dev, 5, 1, 3), Encoding::Json).unwrap();
     let cert = c.pki.client("curl-client");
@@ -365,8 +389,7 @@ fn curl_posts_a_json_batch_with_a_client_certificate() {
 const DEVICE_TOKEN: &str = "dev0123456789abcdef0123456789abcdef";
 const FLEET_TOKEN: &str = "fleet0123456789abcdef0123456789abcd";
 
-#[test]
-fn tokens_401_and_403() {
+fn tokens_401_and_403(backend: Backend) {
     let bound = device(31);
     let c = Collector::start_with(Options {
         mtls: false,
@@ -374,7 +397,7 @@ fn tokens_401_and_403() {
             (bound.to_string(), DEVICE_TOKEN.into()),
             ("site-north".into(), FLEET_TOKEN.into()),
         ],
-        ..Options::default()
+        ..backend.options()
     });
     let b = app_batch(&bound, 1, 1, 2);
     let other = app_batch(&device(32), 1, 1, 2);
@@ -406,11 +429,10 @@ fn tokens_401_and_403() {
     assert_eq!(c.event_seqs(&bound), [1, 2]);
 }
 
-#[test]
-fn error_answers_name_what_is_wrong() {
+fn error_answers_name_what_is_wrong(backend: Backend) {
     let c = Collector::start_with(Options {
         limits: "max_body_bytes = 4096\nmax_batch_events = 5".into(),
-        ..Options::default()
+        ..backend.options()
     });
     let mut client = c.mtls_client();
     let dev = device(41);
@@ -500,11 +522,10 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-#[test]
-fn gzip_bodies_are_accepted_and_bounded_once_inflated() {
+fn gzip_bodies_are_accepted_and_bounded_once_inflated(backend: Backend) {
     let c = Collector::start_with(Options {
         limits: "max_body_bytes = 65536".into(),
-        ..Options::default()
+        ..backend.options()
     });
     let mut client = c.mtls_client();
     let dev = device(51);

@@ -1,4 +1,6 @@
-//! The wire protocol between the agent and the collector, version 1 (`docs/protocol.md`).
+//! The wire protocol between the agent and the collector, versions 1 and 2
+//! (`docs/protocol.md`). Version 2 changes only the erasure request, which carries a fence
+//! per buffer; batches and acknowledgements are version 1 in both.
 //!
 //! One schema, two encodings: postcard (`application/vnd.assent.batch+postcard`, the
 //! default, compact) and JSON (`application/json`, for interoperability and debugging).
@@ -13,8 +15,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The protocol version this crate speaks.
+/// The version of batches and of every acknowledgement (and of erasure requests without
+/// fences).
 pub const PROTOCOL_VERSION: u16 = 1;
+/// The version of erasure requests with fences ([`ErasureRequestV2`]).
+pub const PROTOCOL_VERSION_FENCED_ERASURE: u16 = 2;
 /// Content type of a postcard-encoded body.
 pub const CONTENT_TYPE_POSTCARD: &str = "application/vnd.assent.batch+postcard";
 /// Content type of a JSON-encoded body.
@@ -326,6 +331,54 @@ pub struct ErasureRequest {
     pub categories: Option<Vec<Category>>,
 }
 
+/// `POST /v1/erasure`, version 2: as [`ErasureRequest`], with the last seq the agent had
+/// assigned in each buffer when it purged. The collector never stores an event of an
+/// erased category at or below its buffer's fence, so a batch abandoned on a slow
+/// replica that commits after the erasure cannot bring erased events back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequestV2 {
+    pub version: u16,
+    pub device: Pseudonym,
+    /// `None` means every category, consent records and gaps included.
+    pub categories: Option<Vec<Category>>,
+    /// One per buffer the device has held (at most [`MAX_FENCES`]).
+    pub fences: Vec<BufferFence>,
+}
+
+/// The most fences one erasure request may carry.
+pub const MAX_FENCES: usize = 64;
+
+/// The last seq assigned in a buffer when the agent purged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferFence {
+    pub buffer_id: u64,
+    pub last_seq: u64,
+}
+
+/// An erasure request of either version, as the collector acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// The version the request came in, which its answer carries back.
+    pub version: u16,
+    pub device: Pseudonym,
+    pub categories: Option<Vec<Category>>,
+    /// Empty for a version 1 request: nothing is fenced.
+    pub fences: Vec<BufferFence>,
+}
+
+impl From<ErasureRequest> for Erasure {
+    fn from(r: ErasureRequest) -> Erasure {
+        Erasure {
+            version: r.version,
+            device: r.device,
+            categories: r.categories,
+            fences: Vec::new(),
+        }
+    }
+}
+
 /// The answer to an erasure request, sent only once the deletion is committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -421,6 +474,11 @@ fn decode_raw<T: for<'de> Deserialize<'de>>(
 /// Reads the version before anything else, so an unknown version is reported as such
 /// rather than as a decoding error further in.
 fn check_version(bytes: &[u8], encoding: Encoding) -> Result<(), DecodeError> {
+    check_version_in(bytes, encoding, &[PROTOCOL_VERSION]).map(|_| ())
+}
+
+/// The body's version when it is one of `known`.
+fn check_version_in(bytes: &[u8], encoding: Encoding, known: &[u16]) -> Result<u16, DecodeError> {
     let version = match encoding {
         Encoding::Postcard => postcard::take_from_bytes::<u16>(bytes)
             .map(|(v, _)| v)
@@ -436,12 +494,20 @@ fn check_version(bytes: &[u8], encoding: Encoding) -> Result<(), DecodeError> {
                 .ok_or_else(|| DecodeError::new("missing field `version`"))?
         }
     };
-    if version != PROTOCOL_VERSION {
+    if !known.contains(&version) {
+        let known: Vec<String> = known.iter().map(u16::to_string).collect();
         return Err(DecodeError::new(format!(
-            "unsupported protocol version {version} (this server speaks {PROTOCOL_VERSION})"
+            "unsupported protocol version {version} (this server speaks {})",
+            known.join(" and ")
         )));
     }
-    Ok(())
+    Ok(version)
+}
+
+/// Whether an error answer's reason says the server does not know the version sent: what
+/// a v1-only collector answers (400) to a version 2 body, so a client can fall back.
+pub fn is_unsupported_version(reason: &str) -> bool {
+    reason.starts_with("unsupported protocol version ")
 }
 
 /// Decodes and validates a batch. `max_records` is the server's limit.
@@ -513,6 +579,56 @@ pub fn decode_erasure(bytes: &[u8], encoding: Encoding) -> Result<ErasureRequest
         ));
     }
     Ok(request)
+}
+
+/// Decodes and validates an erasure request of version 1 or 2 (the collector side).
+pub fn decode_erasure_any(bytes: &[u8], encoding: Encoding) -> Result<Erasure, DecodeError> {
+    let version = check_version_in(
+        bytes,
+        encoding,
+        &[PROTOCOL_VERSION, PROTOCOL_VERSION_FENCED_ERASURE],
+    )?;
+    let erasure = if version == PROTOCOL_VERSION {
+        let r: ErasureRequest = decode_raw(bytes, encoding)?;
+        Erasure {
+            version,
+            device: r.device,
+            categories: r.categories,
+            fences: Vec::new(),
+        }
+    } else {
+        let r: ErasureRequestV2 = decode_raw(bytes, encoding)?;
+        if r.fences.len() > MAX_FENCES {
+            return Err(DecodeError::new(format!(
+                "{} fences, more than the limit of {MAX_FENCES}",
+                r.fences.len()
+            )));
+        }
+        let mut ids: Vec<u64> = r.fences.iter().map(|f| f.buffer_id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(DecodeError::new("two fences for one buffer"));
+        }
+        Erasure {
+            version,
+            device: r.device,
+            categories: r.categories,
+            fences: r.fences,
+        }
+    };
+    if erasure.categories.as_ref().is_some_and(Vec::is_empty) {
+        return Err(DecodeError::new(
+            "categories is empty; omit it (null) to erase everything",
+        ));
+    }
+    Ok(erasure)
+}
+
+/// The reason of an error answer in either encoding (the client side), when it decodes.
+pub fn decode_error_body(bytes: &[u8], encoding: Encoding) -> Option<String> {
+    decode_raw::<ErrorBody>(bytes, encoding)
+        .ok()
+        .map(|e| e.error)
 }
 
 /// Decodes a batch acknowledgement (the client side).

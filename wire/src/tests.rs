@@ -287,3 +287,53 @@ fn fuzz_regression_float_survives_postcard_to_json_and_back() {
         );
     }
 }
+
+#[test]
+fn erasure_requests_of_both_versions() {
+    let v1 = ErasureRequest {
+        version: PROTOCOL_VERSION,
+        device: pseudonym(),
+        categories: Some(vec![Category::AppEvents]),
+    };
+    let v2 = ErasureRequestV2 {
+        version: PROTOCOL_VERSION_FENCED_ERASURE,
+        device: pseudonym(),
+        categories: None,
+        fences: vec![
+            BufferFence {
+                buffer_id: u64::MAX,
+                last_seq: 40,
+            },
+            BufferFence {
+                buffer_id: 3,
+                last_seq: 7,
+            },
+        ],
+    };
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        let got = decode_erasure_any(&encode(&v1, encoding).unwrap(), encoding).unwrap();
+        assert_eq!(
+            (got.version, got.categories, got.fences),
+            (1, v1.categories.clone(), vec![])
+        );
+        let bytes = encode(&v2, encoding).unwrap();
+        let got = decode_erasure_any(&bytes, encoding).unwrap();
+        assert_eq!((got.version, got.fences), (2, v2.fences.clone()));
+        // What a v1-only collector answers: the agent reads it as "fall back to v1".
+        let err = decode_erasure(&bytes, encoding).unwrap_err();
+        assert!(is_unsupported_version(&err.0), "{err}");
+        assert_eq!(
+            err.0,
+            "unsupported protocol version 2 (this server speaks 1)"
+        );
+        let mut twice = v2.clone();
+        twice.fences[1].buffer_id = u64::MAX;
+        let err = decode_erasure_any(&encode(&twice, encoding).unwrap(), encoding).unwrap_err();
+        assert!(err.0.contains("two fences for one buffer"), "{err}");
+    }
+    let err = decode_erasure_any(br#"{"version":3}"#, Encoding::Json).unwrap_err();
+    assert_eq!(
+        err.0,
+        "unsupported protocol version 3 (this server speaks 1 and 2)"
+    );
+}

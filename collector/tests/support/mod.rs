@@ -175,6 +175,11 @@ pub struct Options {
     pub plain_http: bool,
     /// The address to listen on (port 0: any free port).
     pub listen: String,
+    /// The `database` value when not the default SQLite file `collector.db` (a
+    /// `postgresql://` URL from `support/pg.rs`).
+    pub database_url: Option<String>,
+    /// `database_writers` (PostgreSQL only); none leaves the default.
+    pub database_writers: Option<u64>,
 }
 
 impl Default for Options {
@@ -190,6 +195,8 @@ impl Default for Options {
             server_cert_expired: false,
             plain_http: false,
             listen: "127.0.0.1:0".into(),
+            database_url: None,
+            database_writers: None,
         }
     }
 }
@@ -214,10 +221,16 @@ pub fn write_config(dir: &Path, pki: &Pki, options: &Options) -> PathBuf {
 /// Writes the config with a given listen address (a restart keeps its port).
 pub fn write_config_listening(dir: &Path, pki: &Pki, options: &Options, listen: &str) -> PathBuf {
     let mut text = format!(
-        "listen = \"{listen}\"\ndatabase = \"collector.db\"\nretention_days = {}\n\
+        "listen = \"{listen}\"\ndatabase = \"{}\"\nretention_days = {}\n\
          retention_sweep_interval_seconds = {}\nlog_level = \"{}\"\n\n",
-        options.retention_days, options.retention_sweep_interval_seconds, options.log_level,
+        options.database_url.as_deref().unwrap_or("collector.db"),
+        options.retention_days,
+        options.retention_sweep_interval_seconds,
+        options.log_level,
     );
+    if let Some(n) = options.database_writers {
+        text.push_str(&format!("database_writers = {n}\n"));
+    }
     if options.plain_http {
         text.push_str("[tls]\nenabled = false\n");
     } else {
