@@ -31,6 +31,9 @@ pub struct Network {
     pub default_route_ipv6: Field<Option<DefaultRoute>>,
     /// The DNS servers the system resolver uses.
     pub dns: Field<Dns>,
+    /// Cellular modems from ModemManager (filled in by `crate::read`, so that the
+    /// connectivity watcher's reads stay off the bus).
+    pub modems: Field<Vec<crate::cellular::Modem>>,
 }
 
 /// One network interface, without its MAC address.
@@ -124,6 +127,7 @@ pub fn read(root: &Root) -> Network {
         default_route_ipv4,
         default_route_ipv6,
         dns: read_dns(root),
+        modems: Field::Absent,
     }
 }
 

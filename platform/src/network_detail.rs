@@ -8,8 +8,15 @@
 //!
 //! Only the access point a station-mode interface is associated with is reported: on an
 //! interface in access-point mode the station dump lists client devices, and their
-//! addresses are never read. Cellular operator and cell ids are not collected.
+//! addresses are never read.
+//!
+//! The list of access points around the device comes from the kernel's last scan
+//! (NL80211_CMD_GET_SCAN as a dump, which never starts a scan): BSSID, SSID, frequency,
+//! signal, age and whether it is the associated one, at most [`MAX_ACCESS_POINTS`],
+//! strongest first. Of the information elements only the SSID is read; the others can
+//! carry device names and serials. Cellular modems come from `cellular`.
 
+use crate::cellular::{self, CellularOptions, ModemCell};
 use crate::netlink::{self, genl_attrs, GenlSocket, NetlinkError, NLM_F_DUMP};
 use crate::read::TEXT_LIMIT;
 use crate::{Field, Root};
@@ -22,6 +29,27 @@ use std::collections::BTreeMap;
 pub struct NetworkDetail {
     /// Wi-Fi interfaces, sorted by name.
     pub wifi: Field<Vec<WifiLink>>,
+    /// Access points from the last scan, strongest first; absent when the operator
+    /// turned the list off.
+    pub access_points: Field<Vec<AccessPoint>>,
+    /// Serving cell and signal per modem, from ModemManager.
+    pub modems: Field<Vec<ModemCell>>,
+}
+
+/// One access point of the kernel's scan results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPoint {
+    /// The Wi-Fi interface that saw it.
+    pub interface: String,
+    pub bssid: String,
+    /// Absent for a hidden network (no SSID, or one of only zero bytes).
+    pub ssid: Field<Ssid>,
+    pub frequency_mhz: Field<u32>,
+    pub signal_dbm: Field<i32>,
+    /// How long ago the access point was last seen.
+    pub age_ms: Field<u32>,
+    /// Whether the interface is associated with it.
+    pub associated: bool,
 }
 
 /// One Wi-Fi interface and the network it is connected to.
@@ -74,8 +102,123 @@ const NL80211_ATTR_SSID: u16 = 52;
 const NL80211_STA_INFO_SIGNAL: u16 = 7;
 const NL80211_STA_INFO_SIGNAL_AVG: u16 = 13;
 const NL80211_IFTYPE_STATION: u32 = 2;
+const NL80211_CMD_GET_SCAN: u8 = 32;
+const NL80211_ATTR_BSS: u16 = 47;
+const NL80211_BSS_BSSID: u16 = 1;
+const NL80211_BSS_FREQUENCY: u16 = 2;
+const NL80211_BSS_INFORMATION_ELEMENTS: u16 = 6;
+const NL80211_BSS_SIGNAL_MBM: u16 = 7;
+const NL80211_BSS_STATUS: u16 = 9;
+const NL80211_BSS_SEEN_MS_AGO: u16 = 10;
+const NL80211_BSS_STATUS_ASSOCIATED: u32 = 1;
 /// The most Wi-Fi interfaces reported.
 const MAX_WIFI: usize = 64;
+/// The most access points reported.
+pub const MAX_ACCESS_POINTS: usize = 64;
+
+/// One entry of an nl80211 scan dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanEntry {
+    pub(crate) bssid: [u8; 6],
+    /// `None`: no SSID element; `Some(Err)`: the elements are cut inside it.
+    pub(crate) ssid: Option<Result<Vec<u8>, String>>,
+    pub(crate) frequency_mhz: Option<u32>,
+    /// In mBm (1/100 dBm), as the kernel gives it.
+    pub(crate) signal_mbm: Option<i32>,
+    pub(crate) seen_ms_ago: Option<u32>,
+    pub(crate) associated: bool,
+}
+
+/// Finds the SSID element (id 0) in an information element list. Elements after it are
+/// not looked at; a list cut before or inside it is an error.
+pub(crate) fn ssid_element(ies: &[u8]) -> Option<Result<Vec<u8>, String>> {
+    let mut rest = ies;
+    while let [id, len, body @ ..] = rest {
+        let len = usize::from(*len);
+        let Some(data) = body.get(..len) else {
+            return (*id == 0).then(|| Err("the SSID element is cut short".to_string()));
+        };
+        if *id == 0 {
+            if len > 32 {
+                return Some(Err(format!("the SSID element is {len} bytes, over 32")));
+            }
+            return Some(Ok(data.to_vec()));
+        }
+        rest = &body[len..];
+    }
+    (!rest.is_empty()).then(|| Err("the information elements end inside a header".to_string()))
+}
+
+/// Parses an NL80211_CMD_NEW_SCAN_RESULTS payload (one BSS).
+pub(crate) fn parse_scan_entry(payload: &[u8]) -> Result<ScanEntry, NetlinkError> {
+    let (_, attrs) = genl_attrs(payload)?;
+    let bss = attrs
+        .iter()
+        .find(|a| a.kind == NL80211_ATTR_BSS)
+        .ok_or(NetlinkError::BadAttribute(NL80211_ATTR_BSS))?;
+    let mut entry = ScanEntry {
+        bssid: [0; 6],
+        ssid: None,
+        frequency_mhz: None,
+        signal_mbm: None,
+        seen_ms_ago: None,
+        associated: false,
+    };
+    let mut have_bssid = false;
+    for a in netlink::parse_attrs(bss.data)? {
+        match a.kind {
+            NL80211_BSS_BSSID => {
+                entry.bssid = a
+                    .data
+                    .try_into()
+                    .map_err(|_| NetlinkError::BadAttribute(a.kind))?;
+                have_bssid = true;
+            }
+            NL80211_BSS_FREQUENCY => entry.frequency_mhz = Some(netlink::attr_u32(&a)?),
+            NL80211_BSS_INFORMATION_ELEMENTS => entry.ssid = ssid_element(a.data),
+            NL80211_BSS_SIGNAL_MBM => entry.signal_mbm = Some(netlink::attr_u32(&a)? as i32),
+            NL80211_BSS_STATUS => {
+                entry.associated = netlink::attr_u32(&a)? == NL80211_BSS_STATUS_ASSOCIATED
+            }
+            NL80211_BSS_SEEN_MS_AGO => entry.seen_ms_ago = Some(netlink::attr_u32(&a)?),
+            _ => {}
+        }
+    }
+    if !have_bssid {
+        return Err(NetlinkError::BadAttribute(NL80211_BSS_BSSID));
+    }
+    Ok(entry)
+}
+
+/// Turns scan dump payloads into access points: unparseable entries are skipped, the
+/// rest sorted strongest first (unknown signal last) and cut to [`MAX_ACCESS_POINTS`].
+pub(crate) fn access_points(interface: &str, payloads: &[Vec<u8>]) -> Vec<AccessPoint> {
+    let mut entries: Vec<ScanEntry> = payloads
+        .iter()
+        .filter_map(|p| parse_scan_entry(p).ok())
+        .collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.signal_mbm.unwrap_or(i32::MIN)));
+    entries
+        .into_iter()
+        .take(MAX_ACCESS_POINTS)
+        .map(|e| AccessPoint {
+            interface: interface.to_string(),
+            bssid: format_mac(&e.bssid),
+            ssid: match e.ssid {
+                None => Field::Absent,
+                Some(Ok(s)) if s.iter().all(|b| *b == 0) => Field::Absent,
+                Some(Ok(s)) => Field::Present(Ssid::from_bytes(&s)),
+                Some(Err(reason)) => Field::Malformed(reason),
+            },
+            frequency_mhz: e.frequency_mhz.map_or(Field::Absent, Field::Present),
+            signal_dbm: e
+                .signal_mbm
+                .map_or(Field::Absent, |m| Field::Present((m + 50).div_euclid(100))),
+            age_ms: e.seen_ms_ago.map_or(Field::Absent, Field::Present),
+            associated: e.associated,
+        })
+        .collect()
+}
 
 /// One entry of an nl80211 interface dump.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,15 +417,18 @@ pub fn parse_proc_wireless(bytes: &[u8]) -> Result<Vec<WirelessStat>, String> {
 }
 
 /// Reads the `network_detail` category under `root`.
-pub fn read(root: &Root) -> NetworkDetail {
+/// Reads the `network_detail` category under `root`. `wifi_list` turns the scan dump on.
+pub fn read(root: &Root, wifi_list: bool, cellular: &CellularOptions) -> NetworkDetail {
     let proc_stats = Field::from_file(root, "/proc/net/wireless", TEXT_LIMIT, parse_proc_wireless);
-    let nl = if root.is_live() {
-        read_nl80211()
+    let (nl, access_points) = if root.is_live() {
+        read_nl80211(wifi_list)
     } else {
-        Field::Absent
+        (Field::Absent, Field::Absent)
     };
     NetworkDetail {
         wifi: merge(nl, proc_stats),
+        access_points,
+        modems: cellular::read_cells(root, cellular),
     }
 }
 
@@ -314,27 +460,65 @@ fn merge(nl: Field<Vec<WifiLink>>, proc_stats: Field<Vec<WirelessStat>>) -> Fiel
     Field::Present(links.into_values().take(MAX_WIFI).collect())
 }
 
-/// Asks nl80211 for every Wi-Fi interface and, in station mode, its access point.
-fn read_nl80211() -> Field<Vec<WifiLink>> {
+/// The connected links, and the scan results when `wifi_list`.
+type Nl80211View = (Field<Vec<WifiLink>>, Field<Vec<AccessPoint>>);
+
+/// Asks nl80211 for every Wi-Fi interface and, in station mode, its access point and
+/// (when `wifi_list`) the last scan's results.
+fn read_nl80211(wifi_list: bool) -> Nl80211View {
+    let failed = |e: NetlinkError| {
+        (
+            nl_error(e.clone()),
+            if wifi_list {
+                nl_error(e)
+            } else {
+                Field::Absent
+            },
+        )
+    };
     let mut sock = match GenlSocket::open() {
         Ok(s) => s,
-        Err(e) => return nl_error(e),
+        Err(e) => return failed(e),
     };
     let family = match sock.family_id("nl80211") {
         Ok(Some(id)) => id,
-        Ok(None) => return Field::Absent,
-        Err(e) => return nl_error(e),
+        Ok(None) => return (Field::Absent, Field::Absent),
+        Err(e) => return failed(e),
     };
     let replies = match sock.exchange(family, NLM_F_DUMP, NL80211_CMD_GET_INTERFACE, 0, &[]) {
         Ok(r) => r,
-        Err(e) => return nl_error(e),
+        Err(e) => return failed(e),
     };
     let mut links = Vec::new();
+    let mut aps: Field<Vec<AccessPoint>> = if wifi_list {
+        Field::Present(Vec::new())
+    } else {
+        Field::Absent
+    };
     for payload in replies.iter().take(MAX_WIFI) {
         let iface = match parse_interface(payload) {
             Ok(i) => i,
-            Err(e) => return Field::Malformed(e.to_string()),
+            Err(e) => return failed(e),
         };
+        if wifi_list && iface.iftype == Some(NL80211_IFTYPE_STATION) {
+            let index = iface.ifindex.to_ne_bytes();
+            log::debug!("nl80211 scan dump: ifindex {}", iface.ifindex);
+            let name = iface.name.clone().unwrap_or_default();
+            match sock.exchange(
+                family,
+                NLM_F_DUMP,
+                NL80211_CMD_GET_SCAN,
+                0,
+                &[(NL80211_ATTR_IFINDEX, &index)],
+            ) {
+                Ok(results) => {
+                    if let Field::Present(list) = &mut aps {
+                        list.extend(access_points(&name, &results));
+                    }
+                }
+                Err(e) => aps = nl_error(e),
+            }
+        }
         let mut link = WifiLink {
             interface: iface
                 .name
@@ -378,7 +562,14 @@ fn read_nl80211() -> Field<Vec<WifiLink>> {
         }
         links.push(link);
     }
-    Field::Present(links)
+    let aps = aps.map(|mut list| {
+        list.sort_by_key(|ap| {
+            std::cmp::Reverse(ap.signal_dbm.present().copied().unwrap_or(i32::MIN))
+        });
+        list.truncate(MAX_ACCESS_POINTS);
+        list
+    });
+    (Field::Present(links), aps)
 }
 
 fn nl_error<T>(e: NetlinkError) -> Field<T> {
