@@ -130,13 +130,17 @@ pub(crate) struct ScanEntry {
 }
 
 /// Finds the SSID element (id 0) in an information element list. Elements after it are
-/// not looked at; a list cut before or inside it is an error.
+/// not looked at; a list cut short before its end is an error.
 pub(crate) fn ssid_element(ies: &[u8]) -> Option<Result<Vec<u8>, String>> {
     let mut rest = ies;
     while let [id, len, body @ ..] = rest {
         let len = usize::from(*len);
         let Some(data) = body.get(..len) else {
-            return (*id == 0).then(|| Err("the SSID element is cut short".to_string()));
+            return Some(Err(if *id == 0 {
+                "the SSID element is cut short".to_string()
+            } else {
+                "the information elements are cut short".to_string()
+            }));
         };
         if *id == 0 {
             if len > 32 {
@@ -850,7 +854,7 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
 
     #[test]
     fn fixture_roots() {
-        let rpi = read(&fixture("rpi4-raspios64"))
+        let rpi = read_all(&fixture("rpi4-raspios64"))
             .wifi
             .into_present()
             .unwrap();
@@ -863,10 +867,13 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
             Field::Absent,
             "SSIDs come only from nl80211 on a live root"
         );
-        assert_eq!(read(&fixture("yocto-opkg")).wifi, Field::Present(vec![]));
-        assert_eq!(read(&fixture("x86-gateway")).wifi, Field::Absent);
-        assert_eq!(read(&fixture("container")).wifi, Field::Absent);
-        let garbage = read(&fixture("garbage")).wifi.into_present().unwrap();
+        assert_eq!(
+            read_all(&fixture("yocto-opkg")).wifi,
+            Field::Present(vec![])
+        );
+        assert_eq!(read_all(&fixture("x86-gateway")).wifi, Field::Absent);
+        assert_eq!(read_all(&fixture("container")).wifi, Field::Absent);
+        let garbage = read_all(&fixture("garbage")).wifi.into_present().unwrap();
         assert_eq!(garbage.len(), 1);
         assert!(matches!(garbage[0].signal_dbm, Field::Malformed(_)));
         assert!(matches!(garbage[0].link_quality, Field::Malformed(_)));
@@ -881,12 +888,158 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
             .any(|e| e.path().join("wireless").is_dir());
         assert!(!wireless, "this test expects a machine without Wi-Fi");
         let started = std::time::Instant::now();
-        let detail = read(&Root::live());
+        let detail = read_all(&Root::live());
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         match detail.wifi {
             Field::Absent => {}
             Field::Present(list) => assert!(list.is_empty(), "{list:?}"),
             other => panic!("nl80211 without Wi-Fi should be absent or empty: {other:?}"),
         }
+    }
+
+    fn read_all(root: &Root) -> NetworkDetail {
+        read(root, true, &CellularOptions::default())
+    }
+
+    /// A NEW_SCAN_RESULTS dump entry as the kernel lays it out (nl80211_send_bss):
+    /// generation, ifindex, wdev, then NL80211_ATTR_BSS nesting BSSID, TSF, beacon
+    /// interval, capability, frequency, seen-ms-ago, the information elements, the
+    /// signal in mBm and the status when associated.
+    fn bss(mac_last: u8, ies: &[u8], signal_mbm: i32, status: Option<u32>) -> Vec<u8> {
+        let mut inner = vec![
+            attr(NL80211_BSS_BSSID, &[0x02, 0x11, 0x22, 0x33, 0x44, mac_last]),
+            attr(3, &123_456_789u64.to_ne_bytes()),
+            attr(4, &100u16.to_ne_bytes()),
+            attr(5, &0x0431u16.to_ne_bytes()),
+            attr(NL80211_BSS_FREQUENCY, &2437u32.to_ne_bytes()),
+            attr(NL80211_BSS_SEEN_MS_AGO, &1500u32.to_ne_bytes()),
+            attr(NL80211_BSS_INFORMATION_ELEMENTS, ies),
+            attr(NL80211_BSS_SIGNAL_MBM, &signal_mbm.to_ne_bytes()),
+        ];
+        if let Some(s) = status {
+            inner.push(attr(NL80211_BSS_STATUS, &s.to_ne_bytes()));
+        }
+        let body = [
+            vec![34, 1, 0, 0],
+            attr(46, &7u32.to_ne_bytes()),
+            attr(NL80211_ATTR_IFINDEX, &3u32.to_ne_bytes()),
+            attr(153, &1u64.to_ne_bytes()),
+            nested(NL80211_ATTR_BSS, &inner),
+        ]
+        .concat();
+        body
+    }
+
+    /// SSID element, supported rates, DS parameter set, and a vendor element carrying a
+    /// WPS device name and serial (which must never be read).
+    fn ies(ssid: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, ssid.len() as u8];
+        v.extend_from_slice(ssid);
+        v.extend_from_slice(&[1, 4, 0x82, 0x84, 0x8b, 0x96, 3, 1, 6]);
+        let wps = b"\x00\x50\xf2\x04\x10\x11\x00\x06Kitchen\x10\x42\x00\x04SN42";
+        v.extend_from_slice(&[221, wps.len() as u8]);
+        v.extend_from_slice(wps);
+        v
+    }
+
+    #[test]
+    fn scan_entries_keep_only_the_ssid_and_flag_the_associated_one() {
+        let entries = vec![
+            bss(1, &ies(b"Cafe"), -7250, None),
+            bss(2, &ies(b"Home"), -4125, Some(NL80211_BSS_STATUS_ASSOCIATED)),
+            bss(3, &ies(b""), -6000, None),
+            bss(4, &ies(&[0; 6]), -5000, Some(0)),
+        ];
+        let aps = access_points("wlan0", &entries);
+        let summary: Vec<_> = aps
+            .iter()
+            .map(|a| {
+                (
+                    a.bssid.as_str(),
+                    a.ssid.present().map(|s| s.text.as_str()),
+                    a.signal_dbm.clone(),
+                    a.associated,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("02:11:22:33:44:02", Some("Home"), Field::Present(-41), true),
+                ("02:11:22:33:44:04", None, Field::Present(-50), false),
+                ("02:11:22:33:44:03", None, Field::Present(-60), false),
+                (
+                    "02:11:22:33:44:01",
+                    Some("Cafe"),
+                    Field::Present(-72),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(aps[0].frequency_mhz, Field::Present(2437));
+        assert_eq!(aps[0].age_ms, Field::Present(1500));
+        assert_eq!(aps[0].interface, "wlan0");
+        let json = serde_json::to_string(&aps).unwrap();
+        assert!(
+            !json.contains("Kitchen") && !json.contains("SN42"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn truncated_elements_and_entries_are_bounded() {
+        // The SSID element cut short; the list cut inside a later element's header
+        // after a complete SSID still gives the SSID.
+        assert_eq!(
+            ssid_element(&[0, 8, b'a', b'b']),
+            Some(Err("the SSID element is cut short".into()))
+        );
+        assert_eq!(
+            ssid_element(&[0, 2, b'a', b'b', 221]),
+            Some(Ok(b"ab".to_vec()))
+        );
+        assert!(matches!(ssid_element(&[1, 9, 0]), Some(Err(_))));
+        assert_eq!(ssid_element(&[1, 1, 0]), None);
+        assert!(matches!(ssid_element(&[1, 1, 0, 7]), Some(Err(_))));
+        assert!(matches!(ssid_element(&[0, 33]), Some(Err(_))));
+        let mut long = vec![0, 33];
+        long.extend_from_slice(&[b'x'; 33]);
+        assert!(matches!(ssid_element(&long), Some(Err(_))));
+        assert_eq!(ssid_element(&[]), None);
+        let aps = access_points("wlan0", &[bss(9, &[0, 8, b'a'], -5000, None)]);
+        assert!(matches!(aps[0].ssid, Field::Malformed(_)));
+        // An entry without BSSID or without the BSS attribute is skipped, not fatal.
+        let no_bss = [
+            vec![34, 1, 0, 0],
+            attr(NL80211_ATTR_IFINDEX, &3u32.to_ne_bytes()),
+        ]
+        .concat();
+        assert_eq!(access_points("wlan0", &[no_bss, vec![1, 2]]), vec![]);
+        // Every cut of a real entry is an error or a value, never a panic.
+        let entry = bss(5, &ies(b"Cafe"), -6000, Some(1));
+        for cut in 0..entry.len() {
+            let _ = parse_scan_entry(&entry[..cut]);
+        }
+    }
+
+    #[test]
+    fn more_than_64_access_points_keep_the_strongest() {
+        let entries: Vec<Vec<u8>> = (0..100u8)
+            .map(|i| {
+                bss(
+                    i,
+                    &ies(format!("net{i}").as_bytes()),
+                    -9000 + i32::from(i) * 50,
+                    None,
+                )
+            })
+            .collect();
+        let aps = access_points("wlan0", &entries);
+        assert_eq!(aps.len(), MAX_ACCESS_POINTS);
+        assert_eq!(aps[0].ssid.present().unwrap().text, "net99");
+        assert_eq!(aps[63].ssid.present().unwrap().text, "net36");
+        assert!(aps
+            .windows(2)
+            .all(|w| w[0].signal_dbm.present() >= w[1].signal_dbm.present()));
     }
 }
