@@ -411,3 +411,27 @@ pub fn read_cells(root: &Root, options: &CellularOptions) -> Field<Vec<ModemCell
     }
     Field::Present(cells)
 }
+
+/// Runs the D-Bus message parser over `buf` as the reader meets it (with the property
+/// filter, and without), then the ModemManager mappings over whatever parsed. Returns
+/// how many values were built.
+///
+/// For the fuzz target (`fuzz/`): the parser stays crate-private because its types are
+/// not part of the API.
+#[doc(hidden)]
+pub fn fuzz_dbus_message(buf: &[u8]) -> usize {
+    let mut built = usize::from(dbus::message_length(buf).is_ok());
+    for keep in [wanted as dbus::KeyFilter, dbus::keep_all] {
+        let Ok(m) = dbus::parse_message(buf, keep) else {
+            continue;
+        };
+        built += m.body.len();
+        built += usize::from(cell_from_location(&m.body).is_present());
+        for (path, interfaces) in m.body.first().into_iter().flat_map(Value::entries) {
+            let modem = modem_facts(path.as_str().unwrap_or(""), interfaces);
+            built += usize::from(modem.operator_code.is_present());
+            built += usize::from(radio_signal(interfaces, "Lte").is_present());
+        }
+    }
+    built
+}

@@ -348,6 +348,10 @@ pub fn fuzz_nl80211_reply(buf: &[u8]) -> usize {
                 parsed += usize::from(ssid.hex.is_some());
             }
         }
+        if let Ok(entry) = parse_scan_entry(message.payload) {
+            parsed += 1;
+            parsed += usize::from(matches!(entry.ssid, Some(Ok(_))));
+        }
         if let Ok(station) = parse_station(message.payload) {
             parsed += 1;
             if let Some(mac) = station.mac.as_ref() {
