@@ -168,25 +168,39 @@ fn property<T>(
     sig: &str,
     convert: impl FnOnce(&Value) -> Option<T>,
 ) -> Field<T> {
-    let Some(props) = interface(interfaces, iface) else {
-        return Field::Absent;
-    };
-    let Some((got, value)) = props.entries().find_map(|(k, v)| match v {
-        Value::Variant(s, inner) if k.as_str() == Some(name) => Some((s, inner)),
-        _ => None,
-    }) else {
-        return Field::Absent;
-    };
+    match lookup(interfaces, iface, name, sig) {
+        Ok(v) => convert(v).map_or_else(
+            || Field::Malformed(format!("{name} is out of range")),
+            Field::Present,
+        ),
+        Err(None) => Field::Absent,
+        Err(Some(reason)) => Field::Malformed(reason),
+    }
+}
+
+/// The value of a property; `Err(None)` when missing, `Err(Some(reason))` when its
+/// signature is not `sig`.
+fn lookup<'a>(
+    interfaces: &'a Value,
+    iface: &str,
+    name: &str,
+    sig: &str,
+) -> Result<&'a Value, Option<String>> {
+    let props = interface(interfaces, iface).ok_or(None)?;
+    let (got, value) = props
+        .entries()
+        .find_map(|(k, v)| match v {
+            Value::Variant(s, inner) if k.as_str() == Some(name) => Some((s, inner)),
+            _ => None,
+        })
+        .ok_or(None)?;
     if got != sig {
-        return Field::Malformed(format!(
+        return Err(Some(format!(
             "{name} has signature {:?}, expected {sig:?}",
             crate::field::truncate_for_reason(got)
-        ));
+        )));
     }
-    convert(value).map_or_else(
-        || Field::Malformed(format!("{name} is out of range")),
-        Field::Present,
-    )
+    Ok(value)
 }
 
 fn short_text(v: &Value) -> Option<String> {

@@ -194,34 +194,42 @@ pub(crate) fn parse_scan_entry(payload: &[u8]) -> Result<ScanEntry, NetlinkError
     Ok(entry)
 }
 
-/// Turns scan dump payloads into access points: unparseable entries are skipped, the
-/// rest sorted strongest first (unknown signal last) and cut to [`MAX_ACCESS_POINTS`].
-pub(crate) fn access_points(interface: &str, payloads: &[Vec<u8>]) -> Vec<AccessPoint> {
-    let mut entries: Vec<ScanEntry> = payloads
-        .iter()
-        .filter_map(|p| parse_scan_entry(p).ok())
-        .collect();
-    entries.sort_by_key(|e| std::cmp::Reverse(e.signal_mbm.unwrap_or(i32::MIN)));
-    entries
-        .into_iter()
-        .take(MAX_ACCESS_POINTS)
-        .map(|e| AccessPoint {
-            interface: interface.to_string(),
-            bssid: format_mac(&e.bssid),
-            ssid: match e.ssid {
-                None => Field::Absent,
-                Some(Ok(s)) if s.iter().all(|b| *b == 0) => Field::Absent,
-                Some(Ok(s)) => Field::Present(Ssid::from_bytes(&s)),
-                Some(Err(reason)) => Field::Malformed(reason),
+/// Adds the scan dump's parseable entries to `list`, which stays sorted strongest first
+/// (unknown signal last) and at most [`MAX_ACCESS_POINTS`] long. An insertion, not a
+/// sort: the slice sorts cost about 6 KB of flash.
+pub(crate) fn add_access_points(
+    list: &mut Vec<AccessPoint>,
+    interface: &str,
+    payloads: &[Vec<u8>],
+) {
+    for e in payloads.iter().filter_map(|p| parse_scan_entry(p).ok()) {
+        let signal = e.signal_mbm.map(|m| (m + 50).div_euclid(100));
+        let at = list
+            .iter()
+            .position(|ap| ap.signal_dbm.present().copied() < signal)
+            .unwrap_or(list.len());
+        if at >= MAX_ACCESS_POINTS {
+            continue;
+        }
+        list.insert(
+            at,
+            AccessPoint {
+                interface: interface.to_string(),
+                bssid: format_mac(&e.bssid),
+                ssid: match e.ssid {
+                    None => Field::Absent,
+                    Some(Ok(s)) if s.iter().all(|b| *b == 0) => Field::Absent,
+                    Some(Ok(s)) => Field::Present(Ssid::from_bytes(&s)),
+                    Some(Err(reason)) => Field::Malformed(reason),
+                },
+                frequency_mhz: e.frequency_mhz.map_or(Field::Absent, Field::Present),
+                signal_dbm: signal.map_or(Field::Absent, Field::Present),
+                age_ms: e.seen_ms_ago.map_or(Field::Absent, Field::Present),
+                associated: e.associated,
             },
-            frequency_mhz: e.frequency_mhz.map_or(Field::Absent, Field::Present),
-            signal_dbm: e
-                .signal_mbm
-                .map_or(Field::Absent, |m| Field::Present((m + 50).div_euclid(100))),
-            age_ms: e.seen_ms_ago.map_or(Field::Absent, Field::Present),
-            associated: e.associated,
-        })
-        .collect()
+        );
+        list.truncate(MAX_ACCESS_POINTS);
+    }
 }
 
 /// One entry of an nl80211 interface dump.
@@ -521,7 +529,7 @@ fn read_nl80211(wifi_list: bool) -> Nl80211View {
             ) {
                 Ok(results) => {
                     if let Field::Present(list) = &mut aps {
-                        list.extend(access_points(&name, &results));
+                        add_access_points(list, &name, &results);
                     }
                 }
                 Err(e) => aps = nl_error(e),
@@ -570,13 +578,6 @@ fn read_nl80211(wifi_list: bool) -> Nl80211View {
         }
         links.push(link);
     }
-    let aps = aps.map(|mut list| {
-        list.sort_by_key(|ap| {
-            std::cmp::Reverse(ap.signal_dbm.present().copied().unwrap_or(i32::MIN))
-        });
-        list.truncate(MAX_ACCESS_POINTS);
-        list
-    });
     (Field::Present(links), aps)
 }
 
@@ -901,6 +902,12 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
         }
     }
 
+    fn access_points(interface: &str, payloads: &[Vec<u8>]) -> Vec<AccessPoint> {
+        let mut list = Vec::new();
+        add_access_points(&mut list, interface, payloads);
+        list
+    }
+
     fn read_all(root: &Root) -> NetworkDetail {
         read(root, true, &CellularOptions::default())
     }
@@ -923,15 +930,14 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
         if let Some(s) = status {
             inner.push(attr(NL80211_BSS_STATUS, &s.to_ne_bytes()));
         }
-        let body = [
+        [
             vec![34, 1, 0, 0],
             attr(46, &7u32.to_ne_bytes()),
             attr(NL80211_ATTR_IFINDEX, &3u32.to_ne_bytes()),
             attr(153, &1u64.to_ne_bytes()),
             nested(NL80211_ATTR_BSS, &inner),
         ]
-        .concat();
-        body
+        .concat()
     }
 
     /// SSID element, supported rates, DS parameter set, and a vendor element carrying a
@@ -1033,7 +1039,7 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
                 bss(
                     i,
                     &ies(format!("net{i}").as_bytes()),
-                    -9000 + i32::from(i) * 50,
+                    -12000 + i32::from(i) * 100,
                     None,
                 )
             })

@@ -172,7 +172,7 @@ fn a_slow_modemmanager_times_out() {
 
 #[test]
 fn a_reply_of_the_wrong_signature_is_malformed() {
-    malformed_within_the_deadline("wrong-signature", "reply signature \"a{sv}\"");
+    malformed_within_the_deadline("wrong-signature", "wrong signature \"a{sv}\"");
 }
 
 #[test]
