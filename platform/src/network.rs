@@ -151,7 +151,7 @@ pub(crate) fn list_interfaces(root: &Root) -> Result<Vec<SysInterface>, ReadErro
         let name = entry.file_name().to_string_lossy().into_owned();
         list.push(SysInterface { name, dir });
     }
-    list.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::read::sort_by(&mut list, |a, b| a.name < b.name);
     Ok(list)
 }
 
@@ -247,8 +247,8 @@ fn attach_live_addresses(interfaces: &mut [Interface]) {
         match &addresses {
             Ok(by_name) => {
                 let (mut v4, mut v6) = by_name.get(&iface.name).cloned().unwrap_or_default();
-                v4.sort();
-                v6.sort();
+                crate::read::sort_by(&mut v4, |a, b| a < b);
+                crate::read::sort_by(&mut v6, |a, b| a < b);
                 iface.ipv4_addresses = Field::Present(v4);
                 iface.ipv6_addresses = Field::Present(v6);
             }
@@ -290,7 +290,7 @@ fn attach_file_addresses(
                     .filter(|(name, _)| *name == iface.name)
                     .map(|(_, a)| a.clone())
                     .collect();
-                v.sort();
+                crate::read::sort_by(&mut v, |a, b| a < b);
                 Field::Present(v)
             }
             other => other.clone().map(|_| Vec::new()),
@@ -302,7 +302,7 @@ fn attach_file_addresses(
                     .filter(|(name, _)| *name == iface.name)
                     .map(|(_, a)| a.clone())
                     .collect();
-                v.sort();
+                crate::read::sort_by(&mut v, |a, b| a < b);
                 Field::Present(v)
             }
             other => other.clone().map(|_| Vec::new()),
@@ -685,7 +685,7 @@ pub fn parse_fib_trie_local(bytes: &[u8]) -> Result<Vec<Ipv4Addr>, String> {
             return Err(format!("fib_trie line {} is not understood", n + 1));
         }
     }
-    found.sort();
+    crate::read::sort_by(&mut found, |a, b| a < b);
     Ok(found)
 }
 

@@ -150,7 +150,7 @@ fn read_packages(root: &Root) -> Fields3<Vec<PackageManager>, Vec<Package>, u64>
         let count_failure = failure.clone().map(|_| 0u64);
         return (Field::Present(found), failure, count_failure);
     }
-    packages.sort_unstable();
+    crate::read::sort_by(&mut packages, |a, b| a < b);
     (
         Field::Present(found),
         Field::Present(packages),
@@ -413,7 +413,7 @@ fn read_running_programs(root: &Root) -> Fields3<Vec<RunningProgram>, u64, u64> 
         // A procfs always has pid 1: a /proc without pids is not one.
         return (Field::Absent, Field::Absent, Field::Absent);
     }
-    pids.sort_unstable();
+    crate::read::sort_by(&mut pids, |a, b| a < b);
 
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut processes = 0u64;
