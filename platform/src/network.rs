@@ -16,7 +16,6 @@ use crate::field::{parse_line, parse_u64, truncate_for_reason};
 use crate::read::{read_bounded, ReadError, ATTRIBUTE_LIMIT, DIR_ENTRY_LIMIT, TEXT_LIMIT};
 use crate::{Field, Root};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -212,16 +211,26 @@ fn field_of<T>(
     }
 }
 
+/// The IPv4 and IPv6 addresses of one interface.
+type InterfaceAddresses = (Vec<Ipv4Address>, Vec<Ipv6Address>);
+
 fn attach_live_addresses(interfaces: &mut [Interface]) {
     let addresses = match nix::ifaddrs::getifaddrs() {
         Ok(list) => {
-            let mut by_name: BTreeMap<String, (Vec<Ipv4Address>, Vec<Ipv6Address>)> =
-                BTreeMap::new();
+            // A list, not a map: a BTreeMap instantiation costs kilobytes of flash.
+            let mut by_name: Vec<(String, InterfaceAddresses)> = Vec::new();
             for entry in list.take(MAX_ADDRESSES) {
                 let (Some(address), Some(netmask)) = (entry.address, entry.netmask) else {
                     continue;
                 };
-                let slot = by_name.entry(entry.interface_name).or_default();
+                let at = match by_name.iter().position(|(n, _)| *n == entry.interface_name) {
+                    Some(at) => at,
+                    None => {
+                        by_name.push((entry.interface_name, Default::default()));
+                        by_name.len() - 1
+                    }
+                };
+                let slot = &mut by_name[at].1;
                 if let (Some(a), Some(m)) = (address.as_sockaddr_in(), netmask.as_sockaddr_in()) {
                     slot.0.push(Ipv4Address {
                         address: a.ip(),
@@ -246,7 +255,11 @@ fn attach_live_addresses(interfaces: &mut [Interface]) {
     for iface in interfaces {
         match &addresses {
             Ok(by_name) => {
-                let (mut v4, mut v6) = by_name.get(&iface.name).cloned().unwrap_or_default();
+                let (mut v4, mut v6) = by_name
+                    .iter()
+                    .find(|(n, _)| *n == iface.name)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_default();
                 crate::read::sort_by(&mut v4, |a, b| a < b);
                 crate::read::sort_by(&mut v6, |a, b| a < b);
                 iface.ipv4_addresses = Field::Present(v4);

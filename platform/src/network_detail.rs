@@ -22,7 +22,6 @@ use crate::read::TEXT_LIMIT;
 use crate::{Field, Root};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What the `network_detail` category reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -453,27 +452,39 @@ fn merge(nl: Field<Vec<WifiLink>>, proc_stats: Field<Vec<WirelessStat>>) -> Fiel
     if !nl.is_present() && !proc_stats.is_present() {
         return nl.or_else(|| proc_stats.map(|_| Vec::new()));
     }
-    let mut links: BTreeMap<String, WifiLink> = BTreeMap::new();
+    // A list, not a map: a BTreeMap instantiation costs kilobytes of flash, and there
+    // are at most a few interfaces.
+    let mut links: Vec<WifiLink> = Vec::new();
     for link in nl.into_present().unwrap_or_default() {
-        links.insert(link.interface.clone(), link);
+        match links.iter_mut().find(|l| l.interface == link.interface) {
+            Some(slot) => *slot = link,
+            None => links.push(link),
+        }
     }
     for stat in proc_stats.into_present().unwrap_or_default() {
-        let link = links
-            .entry(stat.interface.clone())
-            .or_insert_with(|| WifiLink {
-                interface: stat.interface.clone(),
-                ssid: Field::Absent,
-                bssid: Field::Absent,
-                frequency_mhz: Field::Absent,
-                signal_dbm: Field::Absent,
-                link_quality: Field::Absent,
-            });
+        let at = match links.iter().position(|l| l.interface == stat.interface) {
+            Some(at) => at,
+            None => {
+                links.push(WifiLink {
+                    interface: stat.interface.clone(),
+                    ssid: Field::Absent,
+                    bssid: Field::Absent,
+                    frequency_mhz: Field::Absent,
+                    signal_dbm: Field::Absent,
+                    link_quality: Field::Absent,
+                });
+                links.len() - 1
+            }
+        };
+        let link = &mut links[at];
         link.link_quality = stat.link_quality;
         if !link.signal_dbm.is_present() {
             link.signal_dbm = stat.signal_dbm;
         }
     }
-    Field::Present(links.into_values().take(MAX_WIFI).collect())
+    crate::read::sort_by(&mut links, |a, b| a.interface < b.interface);
+    links.truncate(MAX_WIFI);
+    Field::Present(links)
 }
 
 /// The connected links, and the scan results when `wifi_list`.
