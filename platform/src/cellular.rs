@@ -55,19 +55,15 @@ pub struct Modem {
     /// The network interface the modem provides, such as `wwan0`.
     pub interface: Field<String>,
     pub operator_name: Field<String>,
-    pub operator_code: Field<OperatorCode>,
+    /// The operator code (`Modem3gpp.OperatorCode`) split: mobile country code, 3 digits.
+    pub mcc: Field<String>,
+    /// Mobile network code, 2 or 3 digits.
+    pub mnc: Field<String>,
     /// Current access technologies, such as `lte` or `5gnr`.
     pub access_technologies: Field<Vec<String>>,
     /// `home`, `roaming`, `searching`, `idle`, `denied`, `unknown`, ...
     pub registration: Field<String>,
     pub signal_quality_percent: Field<u32>,
-}
-
-/// A PLMN: mobile country and network code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OperatorCode {
-    pub mcc: String,
-    pub mnc: String,
 }
 
 /// A modem as `network_detail` reports it.
@@ -256,16 +252,17 @@ const REGISTRATION: [&str; 12] = [
     "attached-rlos",
 ];
 
-/// Parses a 3GPP operator code: 3 digits of MCC, then 2 or 3 of MNC.
-pub(crate) fn parse_operator_code(s: &str) -> Option<OperatorCode> {
-    (matches!(s.len(), 5 | 6) && s.bytes().all(|b| b.is_ascii_digit())).then(|| OperatorCode {
-        mcc: s[..3].to_string(),
-        mnc: s[3..].to_string(),
-    })
+/// Splits a 3GPP operator code: 3 digits of MCC, then 2 or 3 of MNC.
+pub(crate) fn parse_operator_code(s: &str) -> Option<(String, String)> {
+    (matches!(s.len(), 5 | 6) && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| (s[..3].to_string(), s[3..].to_string()))
 }
 
 /// Builds `network`'s view of each modem from a `GetManagedObjects` body.
 pub(crate) fn modem_facts(path: &str, interfaces: &Value) -> Modem {
+    let code = property(interfaces, MODEM_3GPP, "OperatorCode", "s", |v| {
+        v.as_str().and_then(parse_operator_code)
+    });
     Modem {
         id: modem_id(path),
         interface: property(interfaces, MODEM, "Ports", "a(su)", |v| {
@@ -279,9 +276,8 @@ pub(crate) fn modem_facts(path: &str, interfaces: &Value) -> Modem {
         })
         .and_then(|port| port.map_or(Field::Absent, Field::Present)),
         operator_name: property(interfaces, MODEM_3GPP, "OperatorName", "s", short_text),
-        operator_code: property(interfaces, MODEM_3GPP, "OperatorCode", "s", |v| {
-            v.as_str().and_then(parse_operator_code)
-        }),
+        mcc: code.clone().map(|c| c.0),
+        mnc: code.map(|c| c.1),
         access_technologies: property(interfaces, MODEM, "AccessTechnologies", "u", |v| {
             let bits = v.as_uint()?;
             (bits >> ACCESS_TECHNOLOGIES.len() == 0).then(|| {
@@ -443,7 +439,7 @@ pub fn fuzz_dbus_message(buf: &[u8]) -> usize {
         built += usize::from(cell_from_location(&m.body).is_present());
         for (path, interfaces) in m.body.first().into_iter().flat_map(Value::entries) {
             let modem = modem_facts(path.as_str().unwrap_or(""), interfaces);
-            built += usize::from(modem.operator_code.is_present());
+            built += usize::from(modem.mcc.is_present());
             built += usize::from(radio_signal(interfaces, "Lte").is_present());
         }
     }

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use assent_platform::cellular::{
-    self, CellularOptions, Modem, ModemCell, OperatorCode, RadioSignal, ServingCell,
+    self, CellularOptions, Modem, ModemCell, RadioSignal, ServingCell,
 };
 use assent_platform::{network_detail, Field, Root};
 use std::path::Path;
@@ -29,10 +29,8 @@ fn expected_modem() -> Modem {
         id: "3".into(),
         interface: Field::Present("wwan0".into()),
         operator_name: Field::Present("Swisscom".into()),
-        operator_code: Field::Present(OperatorCode {
-            mcc: "228".into(),
-            mnc: "01".into(),
-        }),
+        mcc: Field::Present("228".into()),
+        mnc: Field::Present("01".into()),
         access_technologies: Field::Present(vec!["lte".into()]),
         registration: Field::Present("roaming".into()),
         signal_quality_percent: Field::Present(71),
