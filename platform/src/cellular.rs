@@ -75,8 +75,8 @@ pub struct ModemCell {
     pub nr5g: Field<RadioSignal>,
 }
 
-/// The serving cell from the 3GPP location source; LAC, CI and TAC in upper-case hex as
-/// ModemManager gives them.
+/// The serving cell from the 3GPP location source; LAC, CI and TAC in hex as
+/// ModemManager gives them (upper case).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServingCell {
     pub mcc: String,
@@ -313,12 +313,12 @@ pub(crate) fn parse_cell(s: &str) -> Option<ServingCell> {
     if !digits(parts[0], 3..=3) || !digits(parts[1], 2..=3) || !parts[2..].iter().all(|p| hex(p)) {
         return None;
     }
-    let nonzero = |p: &str| (p.bytes().any(|b| b != b'0')).then(|| p.to_ascii_uppercase());
+    let nonzero = |p: &str| (p.bytes().any(|b| b != b'0')).then(|| p.to_string());
     Some(ServingCell {
         mcc: parts[0].to_string(),
         mnc: parts[1].to_string(),
         lac: nonzero(parts[2]),
-        cell_id: parts[3].to_ascii_uppercase(),
+        cell_id: parts[3].to_string(),
         tac: parts.get(4).and_then(|p| nonzero(p)),
     })
 }

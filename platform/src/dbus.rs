@@ -536,15 +536,17 @@ impl Connection {
             }
             if m.kind == ERROR {
                 let name = m.error_name.unwrap_or_default();
-                return Err(match name.as_str() {
-                    "org.freedesktop.DBus.Error.ServiceUnknown"
-                    | "org.freedesktop.DBus.Error.NameHasNoOwner"
-                    | "org.freedesktop.DBus.Error.UnknownObject"
-                    | "org.freedesktop.DBus.Error.UnknownMethod" => DbusError::NoService,
-                    "org.freedesktop.DBus.Error.AccessDenied"
-                    | "org.freedesktop.ModemManager1.Error.Core.Unauthorized" => DbusError::Denied,
-                    _ => DbusError::Remote(crate::field::truncate_for_reason(&name)),
-                });
+                // The bus's and ModemManager's names for a missing service and for a
+                // refusal (`...Error.Core.Unauthorized` needs privileges).
+                return Err(
+                    if name.ends_with(".ServiceUnknown") || name.ends_with(".NameHasNoOwner") {
+                        DbusError::NoService
+                    } else if name.ends_with(".AccessDenied") || name.ends_with(".Unauthorized") {
+                        DbusError::Denied
+                    } else {
+                        DbusError::Remote(crate::field::truncate_for_reason(&name))
+                    },
+                );
             }
             if m.signature != expect {
                 return Err(DbusError::Signature(crate::field::truncate_for_reason(

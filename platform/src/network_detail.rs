@@ -38,8 +38,6 @@ pub struct NetworkDetail {
 /// One access point of the kernel's scan results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessPoint {
-    /// The Wi-Fi interface that saw it.
-    pub interface: String,
     pub bssid: String,
     /// Absent for a hidden network (no SSID, or one of only zero bytes).
     pub ssid: Field<Ssid>,
@@ -196,11 +194,7 @@ pub(crate) fn parse_scan_entry(payload: &[u8]) -> Result<ScanEntry, NetlinkError
 /// Adds the scan dump's parseable entries to `list`, which stays sorted strongest first
 /// (unknown signal last) and at most [`MAX_ACCESS_POINTS`] long. An insertion, not a
 /// sort: the slice sorts cost about 6 KB of flash.
-pub(crate) fn add_access_points(
-    list: &mut Vec<AccessPoint>,
-    interface: &str,
-    payloads: &[Vec<u8>],
-) {
+pub(crate) fn add_access_points(list: &mut Vec<AccessPoint>, payloads: &[Vec<u8>]) {
     for e in payloads.iter().filter_map(|p| parse_scan_entry(p).ok()) {
         let signal = e.signal_mbm.map(|m| (m + 50).div_euclid(100));
         let at = list
@@ -213,7 +207,6 @@ pub(crate) fn add_access_points(
         list.insert(
             at,
             AccessPoint {
-                interface: interface.to_string(),
                 bssid: format_mac(&e.bssid),
                 ssid: match e.ssid {
                     None => Field::Absent,
@@ -530,7 +523,6 @@ fn read_nl80211(wifi_list: bool) -> Nl80211View {
         if wifi_list && iface.iftype == Some(NL80211_IFTYPE_STATION) {
             let index = iface.ifindex.to_ne_bytes();
             log::debug!("nl80211 scan dump: ifindex {}", iface.ifindex);
-            let name = iface.name.clone().unwrap_or_default();
             match sock.exchange(
                 family,
                 NLM_F_DUMP,
@@ -540,7 +532,7 @@ fn read_nl80211(wifi_list: bool) -> Nl80211View {
             ) {
                 Ok(results) => {
                     if let Field::Present(list) = &mut aps {
-                        add_access_points(list, &name, &results);
+                        add_access_points(list, &results);
                     }
                 }
                 Err(e) => aps = nl_error(e),
@@ -913,9 +905,9 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
         }
     }
 
-    fn access_points(interface: &str, payloads: &[Vec<u8>]) -> Vec<AccessPoint> {
+    fn access_points(_interface: &str, payloads: &[Vec<u8>]) -> Vec<AccessPoint> {
         let mut list = Vec::new();
-        add_access_points(&mut list, interface, payloads);
+        add_access_points(&mut list, payloads);
         list
     }
 
@@ -999,7 +991,6 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
         );
         assert_eq!(aps[0].frequency_mhz, Field::Present(2437));
         assert_eq!(aps[0].age_ms, Field::Present(1500));
-        assert_eq!(aps[0].interface, "wlan0");
         let json = serde_json::to_string(&aps).unwrap();
         assert!(
             !json.contains("Kitchen") && !json.contains("SN42"),
