@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::consent::ConsentView;
 use crate::identity::{self, Derivation, IdentityState, Pseudonym};
+use assent_platform::cellular::CellularOptions;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, Facts, ReadOptions, Root};
 pub use assent_wire::{DeviceIdentity, Payload};
@@ -35,6 +36,11 @@ impl PlatformReaders {
                     address: config.location.gpsd_address,
                     timeout: Duration::from_secs(config.location.fix_timeout_seconds),
                 },
+                cellular: CellularOptions {
+                    cell_ids: config.network_detail.cell_ids,
+                    ..CellularOptions::default()
+                },
+                wifi_list: config.network_detail.wifi_list,
             },
         }
     }

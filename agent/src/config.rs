@@ -89,6 +89,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `[location]`.
     pub location: LocationConfig,
+    /// `[network_detail]`: which location-revealing sources that category may read.
+    pub network_detail: NetworkDetailConfig,
     /// `[events]`: the socket local programs report events on.
     pub events: EventsConfig,
     /// `[control]`: the socket the command-line client talks to the daemon on.
@@ -129,9 +131,11 @@ impl CategoryPolicy {
                 Some(86_400),
             ),
             Category::Network => ("diagnose connectivity problems", Some(3_600)),
-            Category::NetworkDetail => {
-                ("diagnose Wi-Fi and cellular reception problems", Some(900))
-            }
+            Category::NetworkDetail => (
+                "diagnose Wi-Fi and cellular reception problems; the Wi-Fi networks and the \
+                 mobile cell around your device show roughly where it is",
+                Some(900),
+            ),
             Category::Location => (
                 "show where your device is, for example to find it or plan a service visit",
                 Some(300),
@@ -231,6 +235,15 @@ pub struct LocationConfig {
     pub gpsd_address: SocketAddr,
     /// How long one reading waits for a position before giving up.
     pub fix_timeout_seconds: u64,
+}
+
+/// `[network_detail]`: the operator's switches for the sources that locate a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkDetailConfig {
+    /// The access points of the last Wi-Fi scan.
+    pub wifi_list: bool,
+    /// Each modem's serving cell.
+    pub cell_ids: bool,
 }
 
 /// `[events]`: the Unix socket local programs send their events to, and its limits.
@@ -386,6 +399,7 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
     let buffer = read_buffer(root.table("buffer"));
     let sync = read_sync(root.table("sync"));
     let location = read_location(root.table("location"));
+    let network_detail = read_network_detail(root.table("network_detail"));
     let events = read_events(root.table("events"));
     let control = read_control(root.table("control"), &events.socket);
 
@@ -401,6 +415,7 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         buffer,
         sync,
         location,
+        network_detail,
         events,
         control,
     }
@@ -577,6 +592,18 @@ fn read_location(table: Option<Table<'_>>) -> LocationConfig {
         location.fix_timeout_seconds = v;
     }
     location
+}
+
+fn read_network_detail(table: Option<Table<'_>>) -> NetworkDetailConfig {
+    let mut config = NetworkDetailConfig {
+        wifi_list: true,
+        cell_ids: true,
+    };
+    if let Some(mut t) = table {
+        config.wifi_list = t.bool("wifi_list").unwrap_or(config.wifi_list);
+        config.cell_ids = t.bool("cell_ids").unwrap_or(config.cell_ids);
+    }
+    config
 }
 
 fn read_events(table: Option<Table<'_>>) -> EventsConfig {
@@ -874,6 +901,8 @@ mod tests {
         "sync.metered_interfaces",
         "location.gpsd_address",
         "location.fix_timeout_seconds",
+        "network_detail.wifi_list",
+        "network_detail.cell_ids",
         "events.socket",
         "events.socket_mode",
         "events.socket_group",
@@ -950,7 +979,8 @@ mod tests {
                 Category::NetworkDetail,
                 policy(
                     false,
-                    "diagnose Wi-Fi and cellular reception problems",
+                    "diagnose Wi-Fi and cellular reception problems; the Wi-Fi networks and \
+                     the mobile cell around your device show roughly where it is",
                     Some(900),
                 ),
             ),
@@ -1006,6 +1036,10 @@ mod tests {
             location: LocationConfig {
                 gpsd_address: "127.0.0.1:2947".parse().unwrap(),
                 fix_timeout_seconds: 2,
+            },
+            network_detail: NetworkDetailConfig {
+                wifi_list: true,
+                cell_ids: true,
             },
             events: EventsConfig {
                 socket: PathBuf::from("/run/assent/events.sock"),
@@ -1106,9 +1140,9 @@ mod tests {
             );
             checked += 1;
         }
-        // 4 top level, 3 x 7 + 2 categories, 3 buffer, 5 sync, 2 location, 9 events,
-        // 1 control.
-        assert_eq!(checked, 4 + 23 + 3 + 5 + 2 + 9 + 1);
+        // 4 top level, 3 x 7 + 2 categories, 3 buffer, 5 sync, 2 location,
+        // 2 network_detail, 9 events, 1 control.
+        assert_eq!(checked, 4 + 23 + 3 + 5 + 2 + 2 + 9 + 1);
     }
 
     /// Every known key appears in the example (so the example parsing proves it is

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let file = parse_env_file(data);
     let lines = data.split(|b| *b == b'\n').count();
-    for key in file.values.keys() {
+    for (key, _) in &file.values {
         assert!(
             key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
             "{key:?}"

@@ -76,6 +76,15 @@ impl<T> Field<T> {
         }
     }
 
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> Field<U>) -> Field<U> {
+        match self {
+            Field::Present(v) => f(v),
+            Field::Absent => Field::Absent,
+            Field::Denied => Field::Denied,
+            Field::Malformed(r) => Field::Malformed(r),
+        }
+    }
+
     /// Keeps `self` if present, otherwise tries `other`; an absent fallback keeps the
     /// more informative first state (a denied primary source stays denied).
     pub fn or_else(self, other: impl FnOnce() -> Field<T>) -> Field<T> {

@@ -14,6 +14,8 @@
 //! socket has a timeout.
 
 pub mod category;
+pub mod cellular;
+mod dbus;
 pub mod device_id;
 pub mod field;
 pub mod hardware;
@@ -48,9 +50,22 @@ pub enum Facts {
 }
 
 /// Settings for sources that are not files.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReadOptions {
     pub gpsd: location::GpsdOptions,
+    pub cellular: cellular::CellularOptions,
+    /// Whether `network_detail` lists the access points of the last Wi-Fi scan.
+    pub wifi_list: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> ReadOptions {
+        ReadOptions {
+            gpsd: location::GpsdOptions::default(),
+            cellular: cellular::CellularOptions::default(),
+            wifi_list: true,
+        }
+    }
 }
 
 /// Calls the reader of one category. `AppEvents` has no reader and gives `None`.
@@ -59,8 +74,16 @@ pub fn read(category: Category, root: &Root, options: &ReadOptions) -> Option<Fa
         Category::DeviceId => Facts::DeviceId(device_id::read(root)),
         Category::Hardware => Facts::Hardware(hardware::read(root)),
         Category::Os => Facts::Os(os::read(root)),
-        Category::Network => Facts::Network(network::read(root)),
-        Category::NetworkDetail => Facts::NetworkDetail(network_detail::read(root)),
+        Category::Network => {
+            let mut facts = network::read(root);
+            facts.modems = cellular::read_modems(root, &options.cellular);
+            Facts::Network(facts)
+        }
+        Category::NetworkDetail => Facts::NetworkDetail(network_detail::read(
+            root,
+            options.wifi_list,
+            &options.cellular,
+        )),
         Category::Location => Facts::Location(location::read(root, &options.gpsd)),
         Category::Software => Facts::Software(software::read(root)),
         Category::AppEvents => return None,

@@ -16,7 +16,6 @@ use crate::field::{parse_line, parse_u64, truncate_for_reason};
 use crate::read::{read_bounded, ReadError, ATTRIBUTE_LIMIT, DIR_ENTRY_LIMIT, TEXT_LIMIT};
 use crate::{Field, Root};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
@@ -31,6 +30,9 @@ pub struct Network {
     pub default_route_ipv6: Field<Option<DefaultRoute>>,
     /// The DNS servers the system resolver uses.
     pub dns: Field<Dns>,
+    /// Cellular modems from ModemManager (filled in by `crate::read`, so that the
+    /// connectivity watcher's reads stay off the bus).
+    pub modems: Field<Vec<crate::cellular::Modem>>,
 }
 
 /// One network interface, without its MAC address.
@@ -124,6 +126,7 @@ pub fn read(root: &Root) -> Network {
         default_route_ipv4,
         default_route_ipv6,
         dns: read_dns(root),
+        modems: Field::Absent,
     }
 }
 
@@ -147,7 +150,7 @@ pub(crate) fn list_interfaces(root: &Root) -> Result<Vec<SysInterface>, ReadErro
         let name = entry.file_name().to_string_lossy().into_owned();
         list.push(SysInterface { name, dir });
     }
-    list.sort_by(|a, b| a.name.cmp(&b.name));
+    crate::read::sort_by(&mut list, |a, b| a.name < b.name);
     Ok(list)
 }
 
@@ -208,16 +211,26 @@ fn field_of<T>(
     }
 }
 
+/// The IPv4 and IPv6 addresses of one interface.
+type InterfaceAddresses = (Vec<Ipv4Address>, Vec<Ipv6Address>);
+
 fn attach_live_addresses(interfaces: &mut [Interface]) {
     let addresses = match nix::ifaddrs::getifaddrs() {
         Ok(list) => {
-            let mut by_name: BTreeMap<String, (Vec<Ipv4Address>, Vec<Ipv6Address>)> =
-                BTreeMap::new();
+            // A list, not a map: a BTreeMap instantiation costs kilobytes of flash.
+            let mut by_name: Vec<(String, InterfaceAddresses)> = Vec::new();
             for entry in list.take(MAX_ADDRESSES) {
                 let (Some(address), Some(netmask)) = (entry.address, entry.netmask) else {
                     continue;
                 };
-                let slot = by_name.entry(entry.interface_name).or_default();
+                let at = match by_name.iter().position(|(n, _)| *n == entry.interface_name) {
+                    Some(at) => at,
+                    None => {
+                        by_name.push((entry.interface_name, Default::default()));
+                        by_name.len() - 1
+                    }
+                };
+                let slot = &mut by_name[at].1;
                 if let (Some(a), Some(m)) = (address.as_sockaddr_in(), netmask.as_sockaddr_in()) {
                     slot.0.push(Ipv4Address {
                         address: a.ip(),
@@ -242,9 +255,13 @@ fn attach_live_addresses(interfaces: &mut [Interface]) {
     for iface in interfaces {
         match &addresses {
             Ok(by_name) => {
-                let (mut v4, mut v6) = by_name.get(&iface.name).cloned().unwrap_or_default();
-                v4.sort();
-                v6.sort();
+                let (mut v4, mut v6) = by_name
+                    .iter()
+                    .find(|(n, _)| *n == iface.name)
+                    .map(|(_, a)| a.clone())
+                    .unwrap_or_default();
+                crate::read::sort_by(&mut v4, |a, b| a < b);
+                crate::read::sort_by(&mut v6, |a, b| a < b);
                 iface.ipv4_addresses = Field::Present(v4);
                 iface.ipv6_addresses = Field::Present(v6);
             }
@@ -286,7 +303,7 @@ fn attach_file_addresses(
                     .filter(|(name, _)| *name == iface.name)
                     .map(|(_, a)| a.clone())
                     .collect();
-                v.sort();
+                crate::read::sort_by(&mut v, |a, b| a < b);
                 Field::Present(v)
             }
             other => other.clone().map(|_| Vec::new()),
@@ -298,7 +315,7 @@ fn attach_file_addresses(
                     .filter(|(name, _)| *name == iface.name)
                     .map(|(_, a)| a.clone())
                     .collect();
-                v.sort();
+                crate::read::sort_by(&mut v, |a, b| a < b);
                 Field::Present(v)
             }
             other => other.clone().map(|_| Vec::new()),
@@ -681,7 +698,7 @@ pub fn parse_fib_trie_local(bytes: &[u8]) -> Result<Vec<Ipv4Addr>, String> {
             return Err(format!("fib_trie line {} is not understood", n + 1));
         }
     }
-    found.sort();
+    crate::read::sort_by(&mut found, |a, b| a < b);
     Ok(found)
 }
 

@@ -8,20 +8,45 @@
 //!
 //! Only the access point a station-mode interface is associated with is reported: on an
 //! interface in access-point mode the station dump lists client devices, and their
-//! addresses are never read. Cellular operator and cell ids are not collected.
+//! addresses are never read.
+//!
+//! The list of access points around the device comes from the kernel's last scan
+//! (NL80211_CMD_GET_SCAN as a dump, which never starts a scan): BSSID, SSID, frequency,
+//! signal, age and whether it is the associated one, at most [`MAX_ACCESS_POINTS`],
+//! strongest first. Of the information elements only the SSID is read; the others can
+//! carry device names and serials. Cellular modems come from `cellular`.
 
+use crate::cellular::{self, CellularOptions, ModemCell};
 use crate::netlink::{self, genl_attrs, GenlSocket, NetlinkError, NLM_F_DUMP};
 use crate::read::TEXT_LIMIT;
 use crate::{Field, Root};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What the `network_detail` category reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkDetail {
     /// Wi-Fi interfaces, sorted by name.
     pub wifi: Field<Vec<WifiLink>>,
+    /// Access points from the last scan, strongest first; absent when the operator
+    /// turned the list off.
+    pub access_points: Field<Vec<AccessPoint>>,
+    /// Serving cell and signal per modem, from ModemManager.
+    pub modems: Field<Vec<ModemCell>>,
+}
+
+/// One access point of the kernel's scan results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPoint {
+    pub bssid: String,
+    /// Absent for a hidden network (no SSID, or one of only zero bytes).
+    pub ssid: Field<Ssid>,
+    pub frequency_mhz: Field<u32>,
+    pub signal_dbm: Field<i32>,
+    /// How long ago the access point was last seen.
+    pub age_ms: Field<u32>,
+    /// Whether the interface is associated with it.
+    pub associated: bool,
 }
 
 /// One Wi-Fi interface and the network it is connected to.
@@ -74,8 +99,130 @@ const NL80211_ATTR_SSID: u16 = 52;
 const NL80211_STA_INFO_SIGNAL: u16 = 7;
 const NL80211_STA_INFO_SIGNAL_AVG: u16 = 13;
 const NL80211_IFTYPE_STATION: u32 = 2;
+const NL80211_CMD_GET_SCAN: u8 = 32;
+const NL80211_ATTR_BSS: u16 = 47;
+const NL80211_BSS_BSSID: u16 = 1;
+const NL80211_BSS_FREQUENCY: u16 = 2;
+const NL80211_BSS_INFORMATION_ELEMENTS: u16 = 6;
+const NL80211_BSS_SIGNAL_MBM: u16 = 7;
+const NL80211_BSS_STATUS: u16 = 9;
+const NL80211_BSS_SEEN_MS_AGO: u16 = 10;
+const NL80211_BSS_STATUS_ASSOCIATED: u32 = 1;
 /// The most Wi-Fi interfaces reported.
 const MAX_WIFI: usize = 64;
+/// The most access points reported.
+pub const MAX_ACCESS_POINTS: usize = 64;
+
+/// One entry of an nl80211 scan dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanEntry {
+    pub(crate) bssid: [u8; 6],
+    /// `None`: no SSID element; `Some(Err)`: the elements are cut inside it.
+    pub(crate) ssid: Option<Result<Vec<u8>, String>>,
+    pub(crate) frequency_mhz: Option<u32>,
+    /// In mBm (1/100 dBm), as the kernel gives it.
+    pub(crate) signal_mbm: Option<i32>,
+    pub(crate) seen_ms_ago: Option<u32>,
+    pub(crate) associated: bool,
+}
+
+/// Finds the SSID element (id 0) in an information element list. Elements after it are
+/// not looked at; a list cut short before its end is an error.
+pub(crate) fn ssid_element(ies: &[u8]) -> Option<Result<Vec<u8>, String>> {
+    let mut rest = ies;
+    while let [id, len, body @ ..] = rest {
+        let len = usize::from(*len);
+        let Some(data) = body.get(..len) else {
+            return Some(Err(if *id == 0 {
+                "the SSID element is cut short".to_string()
+            } else {
+                "the information elements are cut short".to_string()
+            }));
+        };
+        if *id == 0 {
+            if len > 32 {
+                return Some(Err(format!("the SSID element is {len} bytes, over 32")));
+            }
+            return Some(Ok(data.to_vec()));
+        }
+        rest = &body[len..];
+    }
+    (!rest.is_empty()).then(|| Err("the information elements end inside a header".to_string()))
+}
+
+/// Parses an NL80211_CMD_NEW_SCAN_RESULTS payload (one BSS).
+pub(crate) fn parse_scan_entry(payload: &[u8]) -> Result<ScanEntry, NetlinkError> {
+    let (_, attrs) = genl_attrs(payload)?;
+    let bss = attrs
+        .iter()
+        .find(|a| a.kind == NL80211_ATTR_BSS)
+        .ok_or(NetlinkError::BadAttribute(NL80211_ATTR_BSS))?;
+    let mut entry = ScanEntry {
+        bssid: [0; 6],
+        ssid: None,
+        frequency_mhz: None,
+        signal_mbm: None,
+        seen_ms_ago: None,
+        associated: false,
+    };
+    let mut have_bssid = false;
+    for a in netlink::parse_attrs(bss.data)? {
+        match a.kind {
+            NL80211_BSS_BSSID => {
+                entry.bssid = a
+                    .data
+                    .try_into()
+                    .map_err(|_| NetlinkError::BadAttribute(a.kind))?;
+                have_bssid = true;
+            }
+            NL80211_BSS_FREQUENCY => entry.frequency_mhz = Some(netlink::attr_u32(&a)?),
+            NL80211_BSS_INFORMATION_ELEMENTS => entry.ssid = ssid_element(a.data),
+            NL80211_BSS_SIGNAL_MBM => entry.signal_mbm = Some(netlink::attr_u32(&a)? as i32),
+            NL80211_BSS_STATUS => {
+                entry.associated = netlink::attr_u32(&a)? == NL80211_BSS_STATUS_ASSOCIATED
+            }
+            NL80211_BSS_SEEN_MS_AGO => entry.seen_ms_ago = Some(netlink::attr_u32(&a)?),
+            _ => {}
+        }
+    }
+    if !have_bssid {
+        return Err(NetlinkError::BadAttribute(NL80211_BSS_BSSID));
+    }
+    Ok(entry)
+}
+
+/// Adds the scan dump's parseable entries to `list`, which stays sorted strongest first
+/// (unknown signal last) and at most [`MAX_ACCESS_POINTS`] long. An insertion, not a
+/// sort: the slice sorts cost about 6 KB of flash.
+pub(crate) fn add_access_points(list: &mut Vec<AccessPoint>, payloads: &[Vec<u8>]) {
+    for e in payloads.iter().filter_map(|p| parse_scan_entry(p).ok()) {
+        let signal = e.signal_mbm.map(|m| (m + 50).div_euclid(100));
+        let at = list
+            .iter()
+            .position(|ap| ap.signal_dbm.present().copied() < signal)
+            .unwrap_or(list.len());
+        if at >= MAX_ACCESS_POINTS {
+            continue;
+        }
+        list.insert(
+            at,
+            AccessPoint {
+                bssid: format_mac(&e.bssid),
+                ssid: match e.ssid {
+                    None => Field::Absent,
+                    Some(Ok(s)) if s.iter().all(|b| *b == 0) => Field::Absent,
+                    Some(Ok(s)) => Field::Present(Ssid::from_bytes(&s)),
+                    Some(Err(reason)) => Field::Malformed(reason),
+                },
+                frequency_mhz: e.frequency_mhz.map_or(Field::Absent, Field::Present),
+                signal_dbm: signal.map_or(Field::Absent, Field::Present),
+                age_ms: e.seen_ms_ago.map_or(Field::Absent, Field::Present),
+                associated: e.associated,
+            },
+        );
+        list.truncate(MAX_ACCESS_POINTS);
+    }
+}
 
 /// One entry of an nl80211 interface dump.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +348,10 @@ pub fn fuzz_nl80211_reply(buf: &[u8]) -> usize {
                 parsed += usize::from(ssid.hex.is_some());
             }
         }
+        if let Ok(entry) = parse_scan_entry(message.payload) {
+            parsed += 1;
+            parsed += usize::from(matches!(entry.ssid, Some(Ok(_))));
+        }
         if let Ok(station) = parse_station(message.payload) {
             parsed += 1;
             if let Some(mac) = station.mac.as_ref() {
@@ -274,15 +425,18 @@ pub fn parse_proc_wireless(bytes: &[u8]) -> Result<Vec<WirelessStat>, String> {
 }
 
 /// Reads the `network_detail` category under `root`.
-pub fn read(root: &Root) -> NetworkDetail {
+/// Reads the `network_detail` category under `root`. `wifi_list` turns the scan dump on.
+pub fn read(root: &Root, wifi_list: bool, cellular: &CellularOptions) -> NetworkDetail {
     let proc_stats = Field::from_file(root, "/proc/net/wireless", TEXT_LIMIT, parse_proc_wireless);
-    let nl = if root.is_live() {
-        read_nl80211()
+    let (nl, access_points) = if root.is_live() {
+        read_nl80211(wifi_list)
     } else {
-        Field::Absent
+        (Field::Absent, Field::Absent)
     };
     NetworkDetail {
         wifi: merge(nl, proc_stats),
+        access_points,
+        modems: cellular::read_cells(root, cellular),
     }
 }
 
@@ -291,50 +445,99 @@ fn merge(nl: Field<Vec<WifiLink>>, proc_stats: Field<Vec<WirelessStat>>) -> Fiel
     if !nl.is_present() && !proc_stats.is_present() {
         return nl.or_else(|| proc_stats.map(|_| Vec::new()));
     }
-    let mut links: BTreeMap<String, WifiLink> = BTreeMap::new();
+    // A list, not a map: a BTreeMap instantiation costs kilobytes of flash, and there
+    // are at most a few interfaces.
+    let mut links: Vec<WifiLink> = Vec::new();
     for link in nl.into_present().unwrap_or_default() {
-        links.insert(link.interface.clone(), link);
+        match links.iter_mut().find(|l| l.interface == link.interface) {
+            Some(slot) => *slot = link,
+            None => links.push(link),
+        }
     }
     for stat in proc_stats.into_present().unwrap_or_default() {
-        let link = links
-            .entry(stat.interface.clone())
-            .or_insert_with(|| WifiLink {
-                interface: stat.interface.clone(),
-                ssid: Field::Absent,
-                bssid: Field::Absent,
-                frequency_mhz: Field::Absent,
-                signal_dbm: Field::Absent,
-                link_quality: Field::Absent,
-            });
+        let at = match links.iter().position(|l| l.interface == stat.interface) {
+            Some(at) => at,
+            None => {
+                links.push(WifiLink {
+                    interface: stat.interface.clone(),
+                    ssid: Field::Absent,
+                    bssid: Field::Absent,
+                    frequency_mhz: Field::Absent,
+                    signal_dbm: Field::Absent,
+                    link_quality: Field::Absent,
+                });
+                links.len() - 1
+            }
+        };
+        let link = &mut links[at];
         link.link_quality = stat.link_quality;
         if !link.signal_dbm.is_present() {
             link.signal_dbm = stat.signal_dbm;
         }
     }
-    Field::Present(links.into_values().take(MAX_WIFI).collect())
+    crate::read::sort_by(&mut links, |a, b| a.interface < b.interface);
+    links.truncate(MAX_WIFI);
+    Field::Present(links)
 }
 
-/// Asks nl80211 for every Wi-Fi interface and, in station mode, its access point.
-fn read_nl80211() -> Field<Vec<WifiLink>> {
+/// The connected links, and the scan results when `wifi_list`.
+type Nl80211View = (Field<Vec<WifiLink>>, Field<Vec<AccessPoint>>);
+
+/// Asks nl80211 for every Wi-Fi interface and, in station mode, its access point and
+/// (when `wifi_list`) the last scan's results.
+fn read_nl80211(wifi_list: bool) -> Nl80211View {
+    let failed = |e: NetlinkError| {
+        (
+            nl_error(e.clone()),
+            if wifi_list {
+                nl_error(e)
+            } else {
+                Field::Absent
+            },
+        )
+    };
     let mut sock = match GenlSocket::open() {
         Ok(s) => s,
-        Err(e) => return nl_error(e),
+        Err(e) => return failed(e),
     };
     let family = match sock.family_id("nl80211") {
         Ok(Some(id)) => id,
-        Ok(None) => return Field::Absent,
-        Err(e) => return nl_error(e),
+        Ok(None) => return (Field::Absent, Field::Absent),
+        Err(e) => return failed(e),
     };
     let replies = match sock.exchange(family, NLM_F_DUMP, NL80211_CMD_GET_INTERFACE, 0, &[]) {
         Ok(r) => r,
-        Err(e) => return nl_error(e),
+        Err(e) => return failed(e),
     };
     let mut links = Vec::new();
+    let mut aps: Field<Vec<AccessPoint>> = if wifi_list {
+        Field::Present(Vec::new())
+    } else {
+        Field::Absent
+    };
     for payload in replies.iter().take(MAX_WIFI) {
         let iface = match parse_interface(payload) {
             Ok(i) => i,
-            Err(e) => return Field::Malformed(e.to_string()),
+            Err(e) => return failed(e),
         };
+        if wifi_list && iface.iftype == Some(NL80211_IFTYPE_STATION) {
+            let index = iface.ifindex.to_ne_bytes();
+            log::debug!("nl80211 scan dump: ifindex {}", iface.ifindex);
+            match sock.exchange(
+                family,
+                NLM_F_DUMP,
+                NL80211_CMD_GET_SCAN,
+                0,
+                &[(NL80211_ATTR_IFINDEX, &index)],
+            ) {
+                Ok(results) => {
+                    if let Field::Present(list) = &mut aps {
+                        add_access_points(list, &results);
+                    }
+                }
+                Err(e) => aps = nl_error(e),
+            }
+        }
         let mut link = WifiLink {
             interface: iface
                 .name
@@ -378,7 +581,7 @@ fn read_nl80211() -> Field<Vec<WifiLink>> {
         }
         links.push(link);
     }
-    Field::Present(links)
+    (Field::Present(links), aps)
 }
 
 fn nl_error<T>(e: NetlinkError) -> Field<T> {
@@ -659,7 +862,7 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
 
     #[test]
     fn fixture_roots() {
-        let rpi = read(&fixture("rpi4-raspios64"))
+        let rpi = read_all(&fixture("rpi4-raspios64"))
             .wifi
             .into_present()
             .unwrap();
@@ -672,10 +875,13 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
             Field::Absent,
             "SSIDs come only from nl80211 on a live root"
         );
-        assert_eq!(read(&fixture("yocto-opkg")).wifi, Field::Present(vec![]));
-        assert_eq!(read(&fixture("x86-gateway")).wifi, Field::Absent);
-        assert_eq!(read(&fixture("container")).wifi, Field::Absent);
-        let garbage = read(&fixture("garbage")).wifi.into_present().unwrap();
+        assert_eq!(
+            read_all(&fixture("yocto-opkg")).wifi,
+            Field::Present(vec![])
+        );
+        assert_eq!(read_all(&fixture("x86-gateway")).wifi, Field::Absent);
+        assert_eq!(read_all(&fixture("container")).wifi, Field::Absent);
+        let garbage = read_all(&fixture("garbage")).wifi.into_present().unwrap();
         assert_eq!(garbage.len(), 1);
         assert!(matches!(garbage[0].signal_dbm, Field::Malformed(_)));
         assert!(matches!(garbage[0].link_quality, Field::Malformed(_)));
@@ -690,12 +896,162 @@ wlan1: 0000   70   60   0        0      0      0      0     0        0\n";
             .any(|e| e.path().join("wireless").is_dir());
         assert!(!wireless, "this test expects a machine without Wi-Fi");
         let started = std::time::Instant::now();
-        let detail = read(&Root::live());
+        let detail = read_all(&Root::live());
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         match detail.wifi {
             Field::Absent => {}
             Field::Present(list) => assert!(list.is_empty(), "{list:?}"),
             other => panic!("nl80211 without Wi-Fi should be absent or empty: {other:?}"),
         }
+    }
+
+    fn access_points(_interface: &str, payloads: &[Vec<u8>]) -> Vec<AccessPoint> {
+        let mut list = Vec::new();
+        add_access_points(&mut list, payloads);
+        list
+    }
+
+    fn read_all(root: &Root) -> NetworkDetail {
+        read(root, true, &CellularOptions::default())
+    }
+
+    /// A NEW_SCAN_RESULTS dump entry as the kernel lays it out (nl80211_send_bss):
+    /// generation, ifindex, wdev, then NL80211_ATTR_BSS nesting BSSID, TSF, beacon
+    /// interval, capability, frequency, seen-ms-ago, the information elements, the
+    /// signal in mBm and the status when associated.
+    fn bss(mac_last: u8, ies: &[u8], signal_mbm: i32, status: Option<u32>) -> Vec<u8> {
+        let mut inner = vec![
+            attr(NL80211_BSS_BSSID, &[0x02, 0x11, 0x22, 0x33, 0x44, mac_last]),
+            attr(3, &123_456_789u64.to_ne_bytes()),
+            attr(4, &100u16.to_ne_bytes()),
+            attr(5, &0x0431u16.to_ne_bytes()),
+            attr(NL80211_BSS_FREQUENCY, &2437u32.to_ne_bytes()),
+            attr(NL80211_BSS_SEEN_MS_AGO, &1500u32.to_ne_bytes()),
+            attr(NL80211_BSS_INFORMATION_ELEMENTS, ies),
+            attr(NL80211_BSS_SIGNAL_MBM, &signal_mbm.to_ne_bytes()),
+        ];
+        if let Some(s) = status {
+            inner.push(attr(NL80211_BSS_STATUS, &s.to_ne_bytes()));
+        }
+        [
+            vec![34, 1, 0, 0],
+            attr(46, &7u32.to_ne_bytes()),
+            attr(NL80211_ATTR_IFINDEX, &3u32.to_ne_bytes()),
+            attr(153, &1u64.to_ne_bytes()),
+            nested(NL80211_ATTR_BSS, &inner),
+        ]
+        .concat()
+    }
+
+    /// SSID element, supported rates, DS parameter set, and a vendor element carrying a
+    /// WPS device name and serial (which must never be read).
+    fn ies(ssid: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, ssid.len() as u8];
+        v.extend_from_slice(ssid);
+        v.extend_from_slice(&[1, 4, 0x82, 0x84, 0x8b, 0x96, 3, 1, 6]);
+        let wps = b"\x00\x50\xf2\x04\x10\x11\x00\x06Kitchen\x10\x42\x00\x04SN42";
+        v.extend_from_slice(&[221, wps.len() as u8]);
+        v.extend_from_slice(wps);
+        v
+    }
+
+    #[test]
+    fn scan_entries_keep_only_the_ssid_and_flag_the_associated_one() {
+        let entries = vec![
+            bss(1, &ies(b"Cafe"), -7250, None),
+            bss(2, &ies(b"Home"), -4125, Some(NL80211_BSS_STATUS_ASSOCIATED)),
+            bss(3, &ies(b""), -6000, None),
+            bss(4, &ies(&[0; 6]), -5000, Some(0)),
+        ];
+        let aps = access_points("wlan0", &entries);
+        let summary: Vec<_> = aps
+            .iter()
+            .map(|a| {
+                (
+                    a.bssid.as_str(),
+                    a.ssid.present().map(|s| s.text.as_str()),
+                    a.signal_dbm.clone(),
+                    a.associated,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("02:11:22:33:44:02", Some("Home"), Field::Present(-41), true),
+                ("02:11:22:33:44:04", None, Field::Present(-50), false),
+                ("02:11:22:33:44:03", None, Field::Present(-60), false),
+                (
+                    "02:11:22:33:44:01",
+                    Some("Cafe"),
+                    Field::Present(-72),
+                    false
+                ),
+            ]
+        );
+        assert_eq!(aps[0].frequency_mhz, Field::Present(2437));
+        assert_eq!(aps[0].age_ms, Field::Present(1500));
+        let json = serde_json::to_string(&aps).unwrap();
+        assert!(
+            !json.contains("Kitchen") && !json.contains("SN42"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn truncated_elements_and_entries_are_bounded() {
+        // The SSID element cut short; the list cut inside a later element's header
+        // after a complete SSID still gives the SSID.
+        assert_eq!(
+            ssid_element(&[0, 8, b'a', b'b']),
+            Some(Err("the SSID element is cut short".into()))
+        );
+        assert_eq!(
+            ssid_element(&[0, 2, b'a', b'b', 221]),
+            Some(Ok(b"ab".to_vec()))
+        );
+        assert!(matches!(ssid_element(&[1, 9, 0]), Some(Err(_))));
+        assert_eq!(ssid_element(&[1, 1, 0]), None);
+        assert!(matches!(ssid_element(&[1, 1, 0, 7]), Some(Err(_))));
+        assert!(matches!(ssid_element(&[0, 33]), Some(Err(_))));
+        let mut long = vec![0, 33];
+        long.extend_from_slice(&[b'x'; 33]);
+        assert!(matches!(ssid_element(&long), Some(Err(_))));
+        assert_eq!(ssid_element(&[]), None);
+        let aps = access_points("wlan0", &[bss(9, &[0, 8, b'a'], -5000, None)]);
+        assert!(matches!(aps[0].ssid, Field::Malformed(_)));
+        // An entry without BSSID or without the BSS attribute is skipped, not fatal.
+        let no_bss = [
+            vec![34, 1, 0, 0],
+            attr(NL80211_ATTR_IFINDEX, &3u32.to_ne_bytes()),
+        ]
+        .concat();
+        assert_eq!(access_points("wlan0", &[no_bss, vec![1, 2]]), vec![]);
+        // Every cut of a real entry is an error or a value, never a panic.
+        let entry = bss(5, &ies(b"Cafe"), -6000, Some(1));
+        for cut in 0..entry.len() {
+            let _ = parse_scan_entry(&entry[..cut]);
+        }
+    }
+
+    #[test]
+    fn more_than_64_access_points_keep_the_strongest() {
+        let entries: Vec<Vec<u8>> = (0..100u8)
+            .map(|i| {
+                bss(
+                    i,
+                    &ies(format!("net{i}").as_bytes()),
+                    -12000 + i32::from(i) * 100,
+                    None,
+                )
+            })
+            .collect();
+        let aps = access_points("wlan0", &entries);
+        assert_eq!(aps.len(), MAX_ACCESS_POINTS);
+        assert_eq!(aps[0].ssid.present().unwrap().text, "net99");
+        assert_eq!(aps[63].ssid.present().unwrap().text, "net36");
+        assert!(aps
+            .windows(2)
+            .all(|w| w[0].signal_dbm.present() >= w[1].signal_dbm.present()));
     }
 }

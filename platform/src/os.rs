@@ -9,7 +9,6 @@ use crate::field::{parse_line, truncate_for_reason, Field, MAX_TEXT_VALUE};
 use crate::read::{ReadError, ATTRIBUTE_LIMIT, TEXT_LIMIT};
 use crate::Root;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The operating system. os-release keys keep their names in snake case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,8 +125,10 @@ fn read_os_release(root: &Root) -> (Field<String>, Result<EnvFile, Field<String>
 /// why that assignment could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvFile {
-    /// Each assigned key with its unquoted value, or why the assignment was bad.
-    pub values: BTreeMap<String, Result<String, String>>,
+    /// Each assigned key (once, in first-assignment order) with its unquoted value, or
+    /// why the assignment was bad. A list, not a map: a BTreeMap instantiation costs
+    /// kilobytes of flash, and the files hold a few dozen keys.
+    pub values: Vec<(String, Result<String, String>)>,
     /// 1-based numbers of lines that are neither blank, a comment nor `KEY=value`.
     pub bad_lines: Vec<usize>,
 }
@@ -136,7 +137,7 @@ impl EnvFile {
     /// The value of `key`: absent when not assigned; malformed when its assignment was
     /// bad, or when the file held no valid assignment at all (binary junk).
     pub fn get(&self, key: &str) -> Field<String> {
-        match self.values.get(key) {
+        match self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v) {
             Some(Ok(v)) => Field::Present(v.clone()),
             Some(Err(reason)) => Field::Malformed(reason.clone()),
             None if self.values.is_empty() && !self.bad_lines.is_empty() => {
@@ -154,7 +155,7 @@ impl EnvFile {
 /// not done (the format forbids it): `$` is kept literally.
 pub fn parse_env_file(bytes: &[u8]) -> EnvFile {
     let mut file = EnvFile {
-        values: BTreeMap::new(),
+        values: Vec::new(),
         bad_lines: Vec::new(),
     };
     for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -179,7 +180,10 @@ pub fn parse_env_file(bytes: &[u8]) -> EnvFile {
         if value.is_err() {
             file.bad_lines.push(index + 1);
         }
-        file.values.insert(key, value);
+        match file.values.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => file.values.push((key, value)),
+        }
     }
     file
 }

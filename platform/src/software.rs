@@ -15,7 +15,6 @@ use crate::field::Field;
 use crate::read::{ReadError, PACKAGE_DB_LIMIT};
 use crate::Root;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The longest name, version or architecture kept; longer values make the entry malformed.
 pub const MAX_PACKAGE_VALUE: usize = 256;
@@ -150,7 +149,7 @@ fn read_packages(root: &Root) -> Fields3<Vec<PackageManager>, Vec<Package>, u64>
         let count_failure = failure.clone().map(|_| 0u64);
         return (Field::Present(found), failure, count_failure);
     }
-    packages.sort_unstable();
+    crate::read::sort_by(&mut packages, |a, b| a < b);
     (
         Field::Present(found),
         Field::Present(packages),
@@ -413,16 +412,18 @@ fn read_running_programs(root: &Root) -> Fields3<Vec<RunningProgram>, u64, u64> 
         // A procfs always has pid 1: a /proc without pids is not one.
         return (Field::Absent, Field::Absent, Field::Absent);
     }
-    pids.sort_unstable();
+    crate::read::sort_by(&mut pids, |a, b| a < b);
 
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    // Names sorted and counted in runs, not a BTreeMap: a map instantiation costs
+    // kilobytes of flash.
+    let mut names: Vec<String> = Vec::new();
     let mut processes = 0u64;
     let mut malformed = 0u64;
     for (_, pid) in pids {
         match root.read(&format!("/proc/{pid}/comm"), COMM_LIMIT) {
             Ok(bytes) => match parse_comm(&bytes) {
                 Ok(name) => {
-                    *counts.entry(name).or_insert(0) += 1;
+                    names.push(name);
                     processes += 1;
                 }
                 Err(_) => malformed += 1,
@@ -432,10 +433,14 @@ fn read_running_programs(root: &Root) -> Fields3<Vec<RunningProgram>, u64, u64> 
             Err(_) => malformed += 1,
         }
     }
-    let programs = counts
-        .into_iter()
-        .map(|(name, count)| RunningProgram { name, count })
-        .collect();
+    crate::read::sort_by(&mut names, |a, b| a < b);
+    let mut programs: Vec<RunningProgram> = Vec::new();
+    for name in names {
+        match programs.last_mut() {
+            Some(last) if last.name == name => last.count += 1,
+            _ => programs.push(RunningProgram { name, count: 1 }),
+        }
+    }
     (
         Field::Present(programs),
         Field::Present(processes),

@@ -1,6 +1,9 @@
 //! One integration test binary: it runs the real `assent` binary on fixture roots and
 //! on this machine.
 
+#[path = "../../platform/tests/support/bus.rs"]
+mod bus_support;
+mod cellular;
 mod clock;
 #[path = "../../collector/tests/support/mod.rs"]
 mod collector_support;
