@@ -312,11 +312,22 @@ fn try_submit_hands_back_at_the_in_flight_bound() {
     assert_eq!(seqs.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
     assert_eq!(store.in_flight_events(), 2);
     let third = seqs_tx.clone();
-    let started = std::time::Instant::now();
-    let back = store
-        .try_submit(event("a", 2, 10), move |r| third.send(r.unwrap()).unwrap())
-        .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "try_submit waited");
+    // On a thread, so that a try_submit that blocked (the committer is held until
+    // `release`) fails the test instead of hanging it.
+    let store = Arc::new(store);
+    let (back_tx, back_rx) = channel();
+    {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let back = store
+                .try_submit(event("a", 2, 10), move |r| third.send(r.unwrap()).unwrap())
+                .unwrap();
+            back_tx.send(back).unwrap();
+        });
+    }
+    let back = back_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("try_submit blocked at the in-flight bound");
     let TrySubmit::WouldBlock { event: given, done } = back else {
         panic!("queued beyond the in-flight bound");
     };
