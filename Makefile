@@ -15,7 +15,7 @@ help:
 	@echo "  make build        debug build of every binary"
 	@echo "  make lint         fmt-check and clippy;  make fmt  formats;  make fmt-check | clippy"
 	@echo "Measuring"
-	@echo "  make bench        collection, parsing, store, collector, sync and daemon figures"
+	@echo "  make bench        collection, parsing, store, collector, sync, daemon and memory figures"
 	@echo "  make soak         daemon and collector under faults (SOAK_MINUTES=N, default 1)"
 	@echo "  make fuzz         every cargo-fuzz target for FUZZ_SECONDS (FUZZ_TARGETS=...)"
 	@echo "  make size         dist binary sizes (host and every installed cross target)"
@@ -71,6 +71,9 @@ bench:
 		$(CARGO) bench -q -p assent-collector --bench backends
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
+	@$(MAKE) --no-print-directory cross-build TARGET=$(HOST_TARGET) >/dev/null
+	ASSENT_DIST_AGENT=$(call dist_dir,$(HOST_TARGET))/assent \
+		$(CARGO) bench -q -p assent-integration-tests --bench memory
 
 # One tarball per target in DIST_TARGETS (default: this machine), in target/pkg/:
 # stripped dist-profile binaries, configs/ (less the build-system recipes and dev.toml), the

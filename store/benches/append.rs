@@ -188,8 +188,58 @@ fn raw_single_commits(rows: u64) -> Result<f64, Box<dyn Error>> {
     Ok(rows as f64 / started.elapsed().as_secs_f64())
 }
 
+/// One producer's blocking appends under `Full` against raw single-row commits
+/// (WAL, `synchronous=FULL`) on the same disk, taken in turns (one raw commit, one
+/// append) so both see the same load from whatever else uses the disk; returns both
+/// rates, each over the time spent in its own calls.
+fn commit_rate_pair(
+    run_for: Duration,
+    durability: Durability,
+) -> Result<(f64, f64), Box<dyn Error>> {
+    let dir = tempfile::tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+    let sync = if durability == Durability::Full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.execute_batch("CREATE TABLE t (seq INTEGER PRIMARY KEY, payload BLOB)")?;
+    let payload = vec![1u8; PAYLOAD_BYTES];
+    let store_dir = dir.path().join("store");
+    let (store, _) = Store::open(&store_dir, options(durability))?;
+    let (mut raw_time, mut store_time) = (Duration::ZERO, Duration::ZERO);
+    let started = Instant::now();
+    let mut n = 0;
+    while started.elapsed() < run_for {
+        let t = Instant::now();
+        conn.execute("INSERT INTO t (payload) VALUES (?1)", [&payload])?;
+        raw_time += t.elapsed();
+        let t = Instant::now();
+        store.append(event(n))?;
+        store_time += t.elapsed();
+        n += 1;
+    }
+    let n = n as f64;
+    Ok((n / raw_time.as_secs_f64(), n / store_time.as_secs_f64()))
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would pass nothing useful.
+    // `cargo bench -p assent-store --bench append -- commit` runs only the commit-rate
+    // pairs (quick, and what `strace -c -f` should watch).
+    let only_commit = std::env::args().any(|a| a == "commit");
+    for durability in [Durability::Full, Durability::Normal] {
+        let (raw, store) = commit_rate_pair(Duration::from_secs(4), durability)?;
+        println!(
+            "commit rate {durability:?}, one producer, taken in turns: raw single-row commit \
+             {raw:>8.0}/s, store append {store:>8.0}/s, ratio {:.2}",
+            store / raw
+        );
+    }
+    if only_commit {
+        return Ok(());
+    }
     let raw = raw_sqlite(200_000)?;
     println!("raw sqlite, one transaction, WAL+FULL: {raw:>10.0} rows/s (ceiling)");
     let single = raw_single_commits(3000)?;

@@ -21,6 +21,8 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_4e54;
 /// `PRAGMA user_version` of the current schema.
 pub(crate) const SCHEMA_VERSION: i64 = 1;
 const PAGE_SIZE: u64 = 4096;
+/// SQLite's page cache for the one connection, in KiB (64 pages).
+const CACHE_KIB: i64 = 256;
 /// The `-shm` index stays at 32 KiB while the WAL is below 16 MiB, which the WAL budget
 /// guarantees.
 const SHM_BYTES: u64 = 32 * 1024;
@@ -34,6 +36,10 @@ const MS_PER_DAY: i64 = 86_400_000;
 const MIN_EVICT_BYTES: u64 = 8 * 1024;
 /// How often one write may be retried after making room.
 const MAX_ROOM_ATTEMPTS: u32 = 64;
+/// Small appends re-read the free space (statfs and `PRAGMA page_count`) only after this
+/// many of their bytes: the page limit set at the last check already keeps the file
+/// within what the filesystem had, and the margin absorbs what others write meanwhile.
+const DISK_CHECK_EVERY_BYTES: u64 = 16 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE records (
@@ -210,6 +216,8 @@ pub(crate) struct Db {
     /// The filesystem, not `max_bytes`, is what limits the file now.
     disk_limited: bool,
     ballast_present: bool,
+    /// Bytes of small appends since the free space was last checked.
+    unchecked_bytes: u64,
 }
 
 impl std::fmt::Debug for Db {
@@ -238,6 +246,10 @@ fn configure(conn: &Connection, opts: &StoreOptions, limits: &Limits) -> rusqlit
         Durability::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    // Negative: KiB. The default (2 MiB) fills at open (quick_check reads the whole file)
+    // and stays allocated; appends touch the rightmost leaf and its parents, batches the
+    // leftmost, so a few dozen pages hold the working set of any buffer size.
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     let wal_pages = (limits.wal_budget / 2 / PAGE_SIZE).max(1);
     conn.pragma_update(None, "wal_autocheckpoint", wal_pages)?;
     conn.pragma_update(None, "journal_size_limit", limits.wal_budget / 2)?;
@@ -349,6 +361,7 @@ impl Db {
             max_page_count: 0,
             disk_limited: false,
             ballast_present: paths.ballast.exists(),
+            unchecked_bytes: 0,
         };
         db.set_max_page_count(limits.cap_pages)?;
         db.refresh_disk_limit();
@@ -491,18 +504,33 @@ impl Db {
     }
 
     /// Runs `write` and, when the database or the filesystem is full, evicts and retries.
+    ///
+    /// A `small` write (an append of a few pages) skips the free-space check until
+    /// [`DISK_CHECK_EVERY_BYTES`] accumulated, and the WAL size check: it cannot push a
+    /// WAL that autocheckpoint keeps near half its budget past the budget. Everything
+    /// else (and every retry) checks both, as does anything on a nearly full disk.
     fn write_with_room<T>(
         &mut self,
         need_bytes: u64,
+        small: bool,
         context: &'static str,
         mut write: impl FnMut(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
+        let small = small && need_bytes <= self.limits.wal_budget / 16;
         let mut attempts = 0;
         loop {
-            self.refresh_disk_limit();
+            let skip_checks = small && attempts == 0 && !self.disk_limited;
+            if skip_checks && self.unchecked_bytes + need_bytes < DISK_CHECK_EVERY_BYTES {
+                self.unchecked_bytes += need_bytes;
+            } else {
+                self.unchecked_bytes = 0;
+                self.refresh_disk_limit();
+            }
             match write(&mut self.conn) {
                 Ok(v) => {
-                    self.after_write();
+                    if !skip_checks {
+                        self.after_write();
+                    }
                     return Ok(v);
                 }
                 Err(e) if is_full(&e) && attempts < MAX_ROOM_ATTEMPTS => {
@@ -570,7 +598,7 @@ impl Db {
     /// Appends events in one transaction, making room as needed.
     pub(crate) fn append(&mut self, events: &[&NewEvent]) -> Result<Vec<u64>, StoreError> {
         let need: u64 = events.iter().map(|e| event_size(e)).sum();
-        self.write_with_room(need, "appending events", |conn| {
+        self.write_with_room(need, true, "appending events", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut seqs = Vec::with_capacity(events.len());
             {
@@ -661,7 +689,7 @@ impl Db {
             });
         }
         let through = seq_to_sql(through_seq);
-        self.write_with_room(0, "acknowledging", |conn| {
+        self.write_with_room(0, false, "acknowledging", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM records WHERE seq <= ?1", [through])?;
             tx.execute(
@@ -695,7 +723,7 @@ impl Db {
 
     pub(crate) fn purge_category(&mut self, category: &str) -> Result<u64, StoreError> {
         let need = gap_size(Some(category));
-        self.write_with_room(need, "purging a category", |conn| {
+        self.write_with_room(need, false, "purging a category", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (count, first, last): (i64, Option<i64>, Option<i64>) = tx.query_row(
                 "SELECT count(*), min(seq), max(seq) FROM records \
@@ -729,7 +757,7 @@ impl Db {
         }
         let cutoff = now_wall_ms
             .saturating_sub(i64::from(self.opts.retention_days).saturating_mul(MS_PER_DAY));
-        self.write_with_room(256, "expiring events", |conn| {
+        self.write_with_room(256, false, "expiring events", |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let groups: Vec<(String, i64, i64, i64)> = {
                 let mut stmt = tx.prepare_cached(
@@ -845,7 +873,7 @@ impl Db {
 
     pub(crate) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let need = len64(key.as_bytes()) + len64(value);
-        self.write_with_room(need, "writing meta", |conn| {
+        self.write_with_room(need, false, "writing meta", |conn| {
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",

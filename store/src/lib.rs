@@ -61,6 +61,15 @@ fn missing_seq() -> StoreError {
 /// error that failed the transaction.
 type Done = Box<dyn FnOnce(Result<Vec<u64>, StoreError>) + Send>;
 
+/// What [`Store::try_submit`] did.
+#[derive(Debug)]
+pub enum TrySubmit<F> {
+    /// Queued; `done` will be called as for [`Store::submit`].
+    Queued,
+    /// The in-flight bound is reached: nothing was queued, here are both back.
+    WouldBlock { event: NewEvent, done: F },
+}
+
 /// One producer's request waiting for the committer.
 struct Request {
     events: Vec<NewEvent>,
@@ -235,6 +244,57 @@ impl Store {
         )
     }
 
+    /// [`Store::submit`] that never blocks: when `max_in_flight_events` events are in
+    /// flight, the event and `done` are handed back ([`TrySubmit::WouldBlock`]) instead
+    /// of waiting, so an async caller can queue on its own thread and go to a blocking
+    /// thread only when the store is busy. Errors as for `submit`.
+    pub fn try_submit<F>(&self, event: NewEvent, done: F) -> Result<TrySubmit<F>, StoreError>
+    where
+        F: FnOnce(Result<u64, StoreError>) + Send + 'static,
+    {
+        if std::thread::current().id() == self.committer_id {
+            return Err(StoreError::CalledFromCallback);
+        }
+        let bytes = self.checked_bytes(std::slice::from_ref(&event))?;
+        {
+            let mut q = lock(&self.shared.queue);
+            if q.shutdown {
+                return Err(StoreError::Closed);
+            }
+            if q.in_flight_events >= self.shared.options.max_in_flight_events {
+                return Ok(TrySubmit::WouldBlock { event, done });
+            }
+            q.pending_events += 1;
+            q.in_flight_events += 1;
+            q.pending.push_back(Request {
+                events: vec![event],
+                bytes,
+                done: Box::new(move |result| {
+                    done(result.and_then(|seqs| seqs.first().copied().ok_or_else(missing_seq)));
+                }),
+            });
+        }
+        self.shared.wake.notify_one();
+        Ok(TrySubmit::Queued)
+    }
+
+    /// The events' counted size, refusing any larger than one group commit may hold.
+    fn checked_bytes(&self, events: &[NewEvent]) -> Result<u64, StoreError> {
+        let limit = self.shared.group_max_bytes;
+        let mut bytes = 0u64;
+        for e in events {
+            let size = db::event_size(e);
+            if size > limit {
+                return Err(StoreError::EventTooLarge {
+                    bytes: size,
+                    limit_bytes: limit,
+                });
+            }
+            bytes += size;
+        }
+        Ok(bytes)
+    }
+
     /// Events submitted whose outcome has not been reported yet.
     pub fn in_flight_events(&self) -> usize {
         lock(&self.shared.queue).in_flight_events
@@ -245,18 +305,7 @@ impl Store {
         if std::thread::current().id() == self.committer_id {
             return Err(StoreError::CalledFromCallback);
         }
-        let limit = self.shared.group_max_bytes;
-        let mut bytes = 0u64;
-        for e in &events {
-            let size = db::event_size(e);
-            if size > limit {
-                return Err(StoreError::EventTooLarge {
-                    bytes: size,
-                    limit_bytes: limit,
-                });
-            }
-            bytes += size;
-        }
+        let bytes = self.checked_bytes(&events)?;
         let n = events.len();
         let max = self.shared.options.max_in_flight_events;
         {

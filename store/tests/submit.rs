@@ -10,7 +10,7 @@
 
 mod common;
 
-use assent_store::{Durability, Record, Store, StoreError, StoreOptions};
+use assent_store::{Durability, Record, Store, StoreError, StoreOptions, TrySubmit};
 use common::{event, options};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
@@ -278,6 +278,66 @@ fn submit_blocks_at_the_in_flight_bound() {
     };
     let err = Store::open(&dir.path().join("zero"), opts).unwrap_err();
     assert!(matches!(err, StoreError::InvalidOptions(_)), "{err}");
+}
+
+/// `try_submit` queues below the in-flight bound and, at it, hands the event and the
+/// callback back at once instead of blocking; the returned event is the one given.
+#[test]
+fn try_submit_hands_back_at_the_in_flight_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        max_in_flight_events: 2,
+        ..options(16 << 20)
+    };
+    let (store, _) = Store::open(dir.path(), opts).unwrap();
+    // The first callback holds the committer until released, so nothing is reported.
+    let (release, released) = channel::<()>();
+    let (seqs_tx, seqs) = channel::<u64>();
+    let hold = {
+        let seqs_tx = seqs_tx.clone();
+        move |r: Result<u64, StoreError>| {
+            seqs_tx.send(r.unwrap()).unwrap();
+            released.recv().unwrap();
+        }
+    };
+    assert!(matches!(
+        store.try_submit(event("a", 0, 10), hold).unwrap(),
+        TrySubmit::Queued
+    ));
+    let second = seqs_tx.clone();
+    let queued = store
+        .try_submit(event("a", 1, 10), move |r| second.send(r.unwrap()).unwrap())
+        .unwrap();
+    assert!(matches!(queued, TrySubmit::Queued));
+    assert_eq!(seqs.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+    assert_eq!(store.in_flight_events(), 2);
+    let third = seqs_tx.clone();
+    // On a thread, so that a try_submit that blocked (the committer is held until
+    // `release`) fails the test instead of hanging it.
+    let store = Arc::new(store);
+    let (back_tx, back_rx) = channel();
+    {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let back = store
+                .try_submit(event("a", 2, 10), move |r| third.send(r.unwrap()).unwrap())
+                .unwrap();
+            back_tx.send(back).unwrap();
+        });
+    }
+    let back = back_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("try_submit blocked at the in-flight bound");
+    let TrySubmit::WouldBlock { event: given, done } = back else {
+        panic!("queued beyond the in-flight bound");
+    };
+    assert_eq!(given.payload, event("a", 2, 10).payload);
+    release.send(()).unwrap();
+    assert_eq!(seqs.recv_timeout(Duration::from_secs(10)).unwrap(), 2);
+    store.submit(given, done).unwrap();
+    assert_eq!(seqs.recv_timeout(Duration::from_secs(10)).unwrap(), 3);
+    wait_until_idle(&store);
+    assert_eq!(common::event_seqs(&store.export().unwrap()), vec![1, 2, 3]);
 }
 
 /// An event too large is refused at once and its callback is never called.

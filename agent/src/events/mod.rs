@@ -12,9 +12,10 @@
 //! never closes the connection.
 //!
 //! Threads and costs: [`serve`] runs its connections on a local executor inside its own
-//! future (no thread of its own). Each accepted line costs one hop to smol's blocking
-//! pool to hand it to [`Store::submit`], which may block when the store is busy, and one
-//! wake when the store's committer thread reports the commit. Memory per connection is
+//! future (no thread of its own). Each accepted line is queued with
+//! [`Store::try_submit`] on the executor; only when the store is at its in-flight bound
+//! does it go to the worker pool for the blocking [`Store::submit`]. One wake per line
+//! when the store's committer thread reports the commit. Memory per connection is
 //! bounded by `max_message_bytes` plus [`MAX_IN_FLIGHT_PER_CONNECTION`] answers.
 //! Nothing is polled: an idle server sleeps in `accept` and `read`.
 
@@ -23,7 +24,7 @@ pub mod socket;
 
 use crate::buffer::{payload_event, Timestamp};
 use crate::config::EventsConfig;
-use assent_store::Store;
+use assent_store::{Store, TrySubmit};
 use assent_wire::Payload;
 use serde::{Deserialize, Serialize};
 use smol::channel::{Receiver, Sender};
@@ -458,15 +459,20 @@ async fn handle_line(
         }
     };
     let (done_tx, done_rx) = smol::channel::bounded(1);
-    let store = Arc::clone(&ctx.store);
-    // `submit` blocks while the store's in-flight bound is reached: off the executor.
-    let submitted = crate::worker::run(move || {
-        store.submit(new_event, move |result| {
-            // Runs on the committer thread: only a non-blocking send.
-            let _ = done_tx.try_send(result.map_err(|e| e.to_string()));
-        })
-    })
-    .await;
+    let done = move |result: Result<u64, assent_store::StoreError>| {
+        // Runs on the committer thread: only a non-blocking send.
+        let _ = done_tx.try_send(result.map_err(|e| e.to_string()));
+    };
+    // Queued here unless the store is at its in-flight bound; only then does `submit`
+    // block, so only then is it sent off the executor.
+    let submitted = match ctx.store.try_submit(new_event, done) {
+        Ok(TrySubmit::Queued) => Ok(()),
+        Ok(TrySubmit::WouldBlock { event, done }) => {
+            let store = Arc::clone(&ctx.store);
+            crate::worker::run(move || store.submit(event, done)).await
+        }
+        Err(e) => Err(e),
+    };
     match submitted {
         Ok(()) => Answer::Committing(done_rx),
         Err(e) => {
