@@ -25,8 +25,13 @@ impl Log for StderrLogger {
         };
         // A failed write to stderr has nowhere better to be reported.
         let _ = if journald() {
-            // journald reads the priority from a `<N>` prefix and adds its own metadata.
-            writeln!(std::io::stderr().lock(), "<{priority}>{}", record.args())
+            // journald reads the priority from a `<N>` prefix on each line (a line without
+            // one is info) and adds its own metadata.
+            let message = record.args().to_string();
+            let mut stderr = std::io::stderr().lock();
+            message
+                .lines()
+                .try_for_each(|line| writeln!(stderr, "<{priority}>{line}"))
         } else {
             writeln!(
                 std::io::stderr().lock(),
@@ -40,7 +45,7 @@ impl Log for StderrLogger {
 }
 
 /// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM`).
-fn journald() -> bool {
+pub fn journald() -> bool {
     static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
 }

@@ -8,6 +8,7 @@ mod consent;
 mod daemon;
 mod fault_proxy;
 mod live;
+mod nspawn;
 mod preview;
 mod reliability;
 mod sync;
