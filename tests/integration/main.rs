@@ -8,6 +8,7 @@ mod consent;
 mod daemon;
 mod fault_proxy;
 mod live;
+mod nginx;
 mod nspawn;
 mod preview;
 mod reliability;
