@@ -12,6 +12,7 @@ mod nginx;
 mod nspawn;
 mod preview;
 mod reliability;
+mod stalled_collector;
 mod sync;
 mod systemd;
 mod util;
