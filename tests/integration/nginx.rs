@@ -25,7 +25,10 @@ impl Nginx {
         let shipped =
             std::fs::read_to_string(workspace().join("configs/nginx-collector.conf")).unwrap();
         let site = [
-            ("server 127.0.0.1:8080;", format!("server {};", collector.addr)),
+            (
+                "server 127.0.0.1:8080;",
+                format!("server {};", collector.addr),
+            ),
             ("listen 8443 ssl;", format!("listen 127.0.0.1:{port} ssl;")),
             (
                 "/etc/assent/collector/server.pem",
@@ -160,7 +163,10 @@ fn agents_sync_through_nginx_exactly_once_and_a_502_while_the_collector_restarts
     device.run_ok(&["consent", "grant", "--all-required"]);
     collect(&device, 4);
     device.run_ok(&["sync", "--once", "--batch-events", "4"]);
-    assert_eq!(count(&collector.database, "SELECT count(*) FROM events"), 16);
+    assert_eq!(
+        count(&collector.database, "SELECT count(*) FROM events"),
+        16
+    );
 
     // The collector goes down: nginx answers 502 until it is back, and the agent retries
     // as it would a 503.
@@ -193,9 +199,15 @@ fn agents_sync_through_nginx_exactly_once_and_a_502_while_the_collector_restarts
     assert!(stderr.contains("answered 502"), "{stderr}");
     let statuses = nginx.statuses();
     assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
-    assert_eq!(count(&collector.database, "SELECT count(*) FROM events"), 24);
     assert_eq!(
-        count(&collector.database, "SELECT count(DISTINCT seq) FROM events"),
+        count(&collector.database, "SELECT count(*) FROM events"),
+        24
+    );
+    assert_eq!(
+        count(
+            &collector.database,
+            "SELECT count(DISTINCT seq) FROM events"
+        ),
         24
     );
 }

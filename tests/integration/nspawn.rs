@@ -250,7 +250,11 @@ fn namespace_init_below(pid: u32) -> Option<u32> {
         for task in tasks.flatten() {
             let children =
                 std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            queue.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+            queue.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
         }
     }
     None
@@ -297,7 +301,10 @@ fn the_shipped_unit_starts_on_ready_serves_reloads_and_stops_cleanly() {
     );
     c.write("/etc/assent/assent.toml", "log_level = \"loud\"\n");
     c.ok("systemctl reload assent.service");
-    assert_eq!(c.wait_journal("invalid, keeping the running configuration"), 3);
+    assert_eq!(
+        c.wait_journal("invalid, keeping the running configuration"),
+        3
+    );
     assert_eq!(c.wait_journal("/etc/assent/assent.toml:1:13"), 3);
     c.ok("systemctl is-active assent.service");
     c.write("/etc/assent/assent.toml", CONFIG);
@@ -338,7 +345,12 @@ fn a_stopped_agent_is_killed_and_restarted_by_the_watchdog() {
     let first = c.property("assent.service", "MainPID");
     c.ok(&format!("kill -STOP {first}"));
     c.wait_property("assent.service", "NRestarts", "1", Duration::from_secs(30));
-    c.wait_property("assent.service", "ActiveState", "active", Duration::from_secs(30));
+    c.wait_property(
+        "assent.service",
+        "ActiveState",
+        "active",
+        Duration::from_secs(30),
+    );
     assert_ne!(c.property("assent.service", "MainPID"), first);
     let journal = c.ok("journalctl -u assent.service --no-pager -o cat");
     assert!(

@@ -93,7 +93,10 @@ fn a_collector_that_never_answers_or_trickles_is_timed_out_and_nothing_is_lost()
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("timed out during request"), "{stderr}");
-    assert!(stderr.contains("timed out during response body"), "{stderr}");
+    assert!(
+        stderr.contains("timed out during response body"),
+        "{stderr}"
+    );
     assert_eq!(
         proxy.faults_injected(),
         vec![Fault::NeverAnswer, Fault::Trickle(Duration::from_secs(60))]
