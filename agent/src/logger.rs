@@ -44,10 +44,20 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM`).
+/// Whether stderr is connected to the journal: systemd sets `JOURNAL_STREAM` to the
+/// stream's `device:inode`, which a child that redirected its stderr no longer matches.
 pub fn journald() -> bool {
     static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
+    *JOURNAL.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else {
+            return false;
+        };
+        stream.to_string_lossy() == format!("{}:{}", stderr.dev(), stderr.ino())
+    })
 }
 
 /// Installs the logger; the level comes from `ASSENT_LOG` when set.
