@@ -258,15 +258,17 @@ install: cross-build
 #   themselves without the qemu runner (no binfmt_misc here).
 # Tests emulation cannot run: qemu-user has no NETLINK_GENERIC; the live test compares
 # with the host's uname; the store crash and power-cut tests re-execute themselves without the runner; the
-# sync, daemon and reliability tests start the collector binary of the target, which needs binfmt
+# sync, daemon, reliability, nginx and stalled-collector tests start the collector binary of the target, which needs binfmt
 # (not registered here) — the smoke syncs the target's agent to a native collector
-# instead; the clock tests preload libfaketime, which cannot reach an emulated binary.
+# instead; the clock tests preload libfaketime, which cannot reach an emulated binary; the
+# nspawn tests exec the target's agent inside a container, where no qemu runner wraps it.
 # The collector's own tests run natively only (it is a server, not shipped to
 # devices): test-cross excludes the crate.
 QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \
 	--skip live::live_values_match_independent_tools \
 	--skip sigkill_never_loses_an_accepted_event --skip power_cuts_ \
-	--skip sync:: --skip daemon:: --skip reliability:: --skip clock:: --skip dev_run::
+	--skip sync:: --skip daemon:: --skip reliability:: --skip clock:: --skip dev_run:: \
+	--skip nspawn:: --skip nginx:: --skip stalled_collector::
 
 test-aarch64: ; @$(MAKE) --no-print-directory test-cross TARGET=aarch64-unknown-linux-gnu
 test-armv7: ; @$(MAKE) --no-print-directory test-cross TARGET=armv7-unknown-linux-gnueabihf

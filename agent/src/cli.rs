@@ -357,7 +357,15 @@ fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("{}", f.message.trim_end());
+            let message = f.message.trim_end();
+            if logger::journald() {
+                // Under journald a line without a `<N>` prefix is logged at info.
+                for line in message.lines() {
+                    eprintln!("<3>{line}");
+                }
+            } else {
+                eprintln!("{message}");
+            }
             ExitCode::from(f.code)
         }
     }

@@ -93,10 +93,18 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
 async fn handle(stream: UnixStream, daemon: Arc<Daemon>) -> std::io::Result<()> {
     let creds = getsockopt(&stream, PeerCredentials).map_err(std::io::Error::from)?;
     let config = daemon.config_snapshot();
-    // Root, the daemon's own user (a development daemon run without root) and the admin group.
+    // Root, the daemon's own user (a development daemon run without root) and the admin
+    // group as primary or supplementary group (a user added to it with `usermod -aG` has it
+    // as a supplementary one).
     let allowed = creds.uid() == 0
         || creds.uid() == nix::unistd::geteuid().as_raw()
-        || admin_gid(&config).is_some_and(|gid| creds.gid() == gid);
+        || admin_gid(&config).is_some_and(|gid| {
+            creds.gid() == gid || {
+                let status =
+                    std::fs::read(format!("/proc/{}/status", creds.pid())).unwrap_or_default();
+                crate::events::socket::status_groups(&status).contains(&gid)
+            }
+        });
     let mut writer = stream.clone();
     if !allowed {
         let answer = json!({"ok": false, "error": format!("uid {} may not use the control socket", creds.uid())});

@@ -25,8 +25,13 @@ impl Log for StderrLogger {
         };
         // A failed write to stderr has nowhere better to be reported.
         let _ = if journald() {
-            // journald reads the priority from a `<N>` prefix and adds its own metadata.
-            writeln!(std::io::stderr().lock(), "<{priority}>{}", record.args())
+            // journald reads the priority from a `<N>` prefix on each line (a line without
+            // one is info) and adds its own metadata.
+            let message = record.args().to_string();
+            let mut stderr = std::io::stderr().lock();
+            message
+                .lines()
+                .try_for_each(|line| writeln!(stderr, "<{priority}>{line}"))
         } else {
             writeln!(
                 std::io::stderr().lock(),
@@ -39,10 +44,20 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Whether stderr is connected to the journal (systemd sets `JOURNAL_STREAM`).
-fn journald() -> bool {
+/// Whether stderr is connected to the journal: systemd sets `JOURNAL_STREAM` to the
+/// stream's `device:inode`, which a child that redirected its stderr no longer matches.
+pub fn journald() -> bool {
     static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
+    *JOURNAL.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else {
+            return false;
+        };
+        stream.to_string_lossy() == format!("{}:{}", stderr.dev(), stderr.ino())
+    })
 }
 
 /// Installs the logger; the level comes from `ASSENT_LOG` when set.

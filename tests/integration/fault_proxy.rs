@@ -29,6 +29,11 @@ pub enum Fault {
     /// Forward (the collector stores the batch), then answer 200 with this many bytes
     /// of garbage instead of the collector's acknowledgement.
     GarbageAfterForward(usize),
+    /// Read the request and never answer; hold the connection until the client leaves.
+    NeverAnswer,
+    /// Forward (the collector stores the batch), then send the answer's head and one
+    /// byte of its body per this interval.
+    Trickle(Duration),
 }
 
 pub struct FaultProxy {
@@ -143,6 +148,11 @@ fn serve(
                 continue;
             }
             Fault::Stall(d) => std::thread::sleep(d),
+            Fault::NeverAnswer => {
+                let mut sink = [0u8; 512];
+                while client.read(&mut sink)? > 0 {}
+                return Ok(());
+            }
             _ => {}
         }
         let mut up = TcpStream::connect(upstream)?;
@@ -166,6 +176,19 @@ fn serve(
                 client.write_all(head.as_bytes())?;
                 client.write_all(&body)?;
                 client.flush()?;
+            }
+            Fault::Trickle(interval) => {
+                let head_end = response
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(response.len(), |i| i + 4);
+                client.write_all(&response[..head_end])?;
+                client.flush()?;
+                for byte in &response[head_end..] {
+                    std::thread::sleep(interval);
+                    client.write_all(std::slice::from_ref(byte))?;
+                    client.flush()?;
+                }
             }
             _ => {
                 client.write_all(&response)?;

@@ -563,10 +563,50 @@ pub fn validate_batch(batch: &Batch, max_records: usize) -> Result<(), DecodeErr
             Record::Gap(g) if g.count > 0 && g.first_seq > g.last_seq => {
                 return Err(DecodeError::new(format!("gap {seq}: bad range")));
             }
+            Record::Event(e) => {
+                if let Some(field) = non_finite_float(&e.payload) {
+                    return Err(DecodeError::new(format!(
+                        "event {seq}: {field} is not a finite number"
+                    )));
+                }
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The first float of a payload that is NaN or infinite. Postcard can carry one, JSON
+/// cannot (serde_json writes it as `null`, which then fails to decode), and the
+/// collector stores payloads as JSON: both encodings must refuse it alike.
+fn non_finite_float(payload: &Payload) -> Option<String> {
+    match payload {
+        Payload::AppEvent(a) => a.attrs.iter().find_map(|(key, value)| match value {
+            AttrValue::Float(f) if !f.is_finite() => Some(format!("attribute `{key}`")),
+            _ => None,
+        }),
+        Payload::Location(l) => {
+            let assent_platform::Field::Present(fix) = &l.fix else {
+                return None;
+            };
+            let optional = |f: &assent_platform::Field<f64>| match f {
+                assent_platform::Field::Present(v) => *v,
+                _ => 0.0,
+            };
+            [
+                ("latitude_deg", fix.latitude_deg),
+                ("longitude_deg", fix.longitude_deg),
+                ("altitude_m", optional(&fix.altitude_m)),
+                ("speed_mps", optional(&fix.speed_mps)),
+                ("track_deg", optional(&fix.track_deg)),
+                ("horizontal_error_m", optional(&fix.horizontal_error_m)),
+            ]
+            .into_iter()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(name, _)| format!("location fix `{name}`"))
+        }
+        _ => None,
+    }
 }
 
 /// Decodes and validates an erasure request.

@@ -337,3 +337,72 @@ fn erasure_requests_of_both_versions() {
         "unsupported protocol version 3 (this server speaks 1 and 2)"
     );
 }
+
+#[test]
+fn fuzz_regression_non_finite_floats_are_refused_in_both_encodings() {
+    // Found by `wire_batch_postcard`: a postcard float attribute that is NaN decoded, but
+    // its JSON form (`null`) did not, so the collector would have stored a payload it
+    // cannot read back.
+    let bytes = include_bytes!("../tests/fuzz/batch-postcard-nan-float.bin");
+    let error = decode_batch(bytes, Encoding::Postcard, 1000).unwrap_err();
+    assert!(
+        error.to_string().contains("is not a finite number"),
+        "{error}"
+    );
+    let event = |seq: u64, payload: Payload| {
+        Record::Event(Event {
+            seq,
+            category: payload.category(),
+            kind: "snapshot".into(),
+            wall_time_ms: 1_795_000_000_000,
+            boot_id: BootId([0x5a; 16]),
+            monotonic_ns: 1,
+            payload,
+        })
+    };
+    let attr = |f: f64| {
+        Payload::AppEvent(AppEvent {
+            name: "reading".into(),
+            attrs: BTreeMap::from([("value".into(), AttrValue::Float(f))]),
+        })
+    };
+    let fix = |latitude_deg: f64, speed: f64| {
+        Payload::Location(Box::new(location::Location {
+            gpsd: assent_platform::Field::Present(location::GpsdState::Connected),
+            fix: assent_platform::Field::Present(location::Fix {
+                mode: location::FixMode::ThreeD,
+                latitude_deg,
+                longitude_deg: 13.4,
+                altitude_m: assent_platform::Field::Absent,
+                speed_mps: assent_platform::Field::Present(speed),
+                track_deg: assent_platform::Field::Absent,
+                time: assent_platform::Field::Absent,
+                horizontal_error_m: assent_platform::Field::Absent,
+            }),
+        }))
+    };
+    for (payload, field) in [
+        (attr(f64::NAN), "attribute `value`"),
+        (attr(f64::INFINITY), "attribute `value`"),
+        (attr(f64::NEG_INFINITY), "attribute `value`"),
+        (fix(f64::NAN, 1.0), "location fix `latitude_deg`"),
+        (fix(52.5, f64::INFINITY), "location fix `speed_mps`"),
+    ] {
+        let bytes = encode(&batch(vec![event(1, payload)]), Encoding::Postcard).unwrap();
+        let error = decode_batch(&bytes, Encoding::Postcard, 1000).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("event 1: {field} is not a finite number")),
+            "{error}"
+        );
+    }
+    // Finite extremes still pass, in both encodings.
+    for payload in [attr(f64::MAX), attr(-0.0), fix(-90.0, 0.0)] {
+        let b = batch(vec![event(1, payload)]);
+        for encoding in [Encoding::Postcard, Encoding::Json] {
+            let bytes = encode(&b, encoding).unwrap();
+            assert_eq!(decode_batch(&bytes, encoding, 1000).unwrap(), b);
+        }
+    }
+}
