@@ -13,6 +13,8 @@
 
 use crate::auth::{Principal, Tokens};
 use crate::config::Config;
+use crate::console::queries::ConsoleQueries;
+use crate::metrics;
 use crate::sqlite::SqliteStorage;
 use crate::storage::{IngestOutcome, Storage, StorageError};
 use assent_confcheck::Diagnostics;
@@ -66,10 +68,36 @@ impl fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 /// Work for the writer thread; each carries where to send the result.
+#[derive(Debug)]
 enum Job {
     Ingest(Batch, Sender<Result<IngestOutcome, StorageError>>),
     Erase(ErasureRequest, Sender<Result<u64, StorageError>>),
     Sweep(i64),
+    /// An erasure asked for by a console operator, logged under their name.
+    OperatorErase(ErasureRequest, String, Sender<Result<u64, StorageError>>),
+}
+
+/// Hands erasures from the console to the writer, through the same queue and
+/// [`Storage::erase_by_operator`].
+#[derive(Clone, Debug)]
+pub struct Eraser {
+    jobs: Sender<Job>,
+}
+
+impl Eraser {
+    /// Erases and commits; returns the number of events deleted.
+    pub async fn erase(&self, request: ErasureRequest, operator: String) -> Result<u64, String> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.jobs
+            .send(Job::OperatorErase(request, operator, reply))
+            .await
+            .map_err(|_| "the database writer stopped".to_string())?;
+        match answer.recv().await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the database writer stopped".to_string()),
+        }
+    }
 }
 
 /// Everything a request handler reads, shared by all connections.
@@ -128,7 +156,14 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         None => None,
     };
     let storage = SqliteStorage::open(&config.database).map_err(ServerError::Storage)?;
-    serve(config, tls, tokens, Box::new(storage))
+    let console: Option<Box<dyn ConsoleQueries>> = match &config.operator.console {
+        Some(_) => Some(Box::new(
+            crate::console::sqlite::SqliteConsoleQueries::open(&config.database)
+                .map_err(ServerError::Storage)?,
+        )),
+        None => None,
+    };
+    serve_with_console(config, tls, tokens, Box::new(storage), console)
 }
 
 /// Serves with a given storage backend: the seam where another backend plugs in.
@@ -138,8 +173,23 @@ pub fn serve(
     tokens: Option<Tokens>,
     storage: Box<dyn Storage>,
 ) -> Result<(), ServerError> {
+    serve_with_console(config, tls, tokens, storage, None)
+}
+
+/// [`serve`] with the backend's console queries, needed when `[console]` is configured.
+pub fn serve_with_console(
+    config: Config,
+    tls: Option<TlsAcceptor>,
+    tokens: Option<Tokens>,
+    storage: Box<dyn Storage>,
+    console: Option<Box<dyn ConsoleQueries>>,
+) -> Result<(), ServerError> {
+    let operator = crate::console::OperatorListeners::load(&config, console)?;
     let queue = usize::try_from(config.limits.ingest_queue_length).unwrap_or(usize::MAX);
     let (jobs, job_rx) = smol::channel::bounded::<Job>(queue);
+    let queued = job_rx.clone();
+    metrics::global().set_queue_depth(Box::new(move || queued.len()));
+    metrics::global().writer_threads.store(1, Ordering::Relaxed);
     let writer = std::thread::Builder::new()
         .name("db-writer".into())
         .spawn(move || writer_loop(storage, job_rx))
@@ -175,7 +225,13 @@ pub fn serve(
         workers.push(handle);
     }
 
-    let result = smol::block_on(ex.run(main_loop(ex.clone(), state.clone(), shutdown_tx)));
+    let eraser = Eraser {
+        jobs: state.jobs.clone(),
+    };
+    let result = smol::block_on(ex.run(async {
+        operator.spawn(&ex, eraser).await?;
+        main_loop(ex.clone(), state.clone(), shutdown_tx).await
+    }));
 
     drop(stop_workers);
     for w in workers {
@@ -273,7 +329,10 @@ async fn accept_loop(ex: Arc<Executor<'static>>, state: Arc<State>, listener: Tc
         state.connections.fetch_add(1, Ordering::SeqCst);
         ex.spawn(async move {
             let _count = CountGuard(&state.connections);
+            let open = &metrics::global().connections_open;
+            open.fetch_add(1, Ordering::Relaxed);
             connection(&state, stream, peer).await;
+            open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         })
         .detach();
@@ -385,6 +444,23 @@ enum Endpoint {
 }
 
 async fn handle(
+    state: &State,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    has_cert: bool,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let endpoint = match req.uri().path() {
+        PATH_BATCHES => metrics::Endpoint::Batches,
+        PATH_ERASURE => metrics::Endpoint::Erasure,
+        _ => metrics::Endpoint::Other,
+    };
+    let response = answer(state, req, peer, has_cert).await;
+    metrics::global().request(endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn answer(
     state: &State,
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -720,10 +796,24 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
 }
 
 fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {
+    let m = metrics::global();
     while let Ok(job) = jobs.recv_blocking() {
+        let _busy = metrics::Busy::start();
         match job {
             Job::Ingest(batch, reply) => {
+                let started = Instant::now();
                 let result = storage.ingest(&batch, now_ms());
+                m.ingest_latency(started.elapsed());
+                match &result {
+                    Ok(o) if o.hole => {
+                        m.holes_refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(o) => m.stored(&batch.records, o.stored_records),
+                    Err(StorageError::Database(_)) => {
+                        m.database_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {}
+                }
                 if let Err(StorageError::Database(e)) = &result {
                     log::error!("storing a batch of {}: {e}", batch.device);
                 }
@@ -731,17 +821,55 @@ fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {
             }
             Job::Erase(request, reply) => {
                 let result = storage.erase(&request, now_ms());
+                count_erasure(&result);
                 if let Err(e) = &result {
                     log::error!("erasing for {}: {e}", request.device);
                 }
                 let _ = reply.try_send(result);
             }
+            Job::OperatorErase(request, operator, reply) => {
+                let result = storage.erase_by_operator(&request, now_ms(), &operator);
+                count_erasure(&result);
+                match &result {
+                    Ok(n) => {
+                        m.erasures_by_operator.fetch_add(1, Ordering::Relaxed);
+                        log::info!(
+                            "console: operator {operator} erased {n} events of device {}",
+                            request.device
+                        );
+                    }
+                    Err(e) => {
+                        log::error!("erasing for {} (operator {operator}): {e}", request.device)
+                    }
+                }
+                let _ = reply.try_send(result);
+            }
             Job::Sweep(cutoff) => match storage.sweep_retention(cutoff) {
                 Ok(0) => {}
-                Ok(n) => log::info!("retention: deleted {n} events and gaps"),
-                Err(e) => log::error!("retention sweep: {e}"),
+                Ok(n) => {
+                    m.retention_rows_dropped.fetch_add(n, Ordering::Relaxed);
+                    log::info!("retention: deleted {n} events and gaps");
+                }
+                Err(e) => {
+                    m.database_errors.fetch_add(1, Ordering::Relaxed);
+                    log::error!("retention sweep: {e}");
+                }
             },
         }
+    }
+}
+
+fn count_erasure(result: &Result<u64, StorageError>) {
+    let m = metrics::global();
+    match result {
+        Ok(n) => {
+            m.erasures.fetch_add(1, Ordering::Relaxed);
+            m.events_erased.fetch_add(*n, Ordering::Relaxed);
+        }
+        Err(StorageError::Database(_)) => {
+            m.database_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {}
     }
 }
 

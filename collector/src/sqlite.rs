@@ -76,10 +76,21 @@ CREATE TABLE IF NOT EXISTS erasure_log (
 );
 ";
 
+/// Additions for the console (docs/operations.md): who erased (NULL for a device's own
+/// request) and the indexes its pages read through. Applied after [`SCHEMA`]; the
+/// column is added only when missing, so older files are upgraded in place.
+const CONSOLE_SCHEMA: &str = "
+CREATE INDEX IF NOT EXISTS erasure_log_device ON erasure_log (device, at_ms);
+CREATE INDEX IF NOT EXISTS erasure_log_at ON erasure_log (at_ms);
+CREATE INDEX IF NOT EXISTS consent_received ON consent_records (received_at_ms);
+";
+
 /// A SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStorage {
     conn: Connection,
+    /// The operator the next erasure is logged under (the console's erase action).
+    erasing_operator: Option<String>,
 }
 
 fn db(e: rusqlite::Error) -> StorageError {
@@ -105,7 +116,11 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
-        Ok(SqliteStorage { conn })
+        add_console_schema(&conn).map_err(db)?;
+        Ok(SqliteStorage {
+            conn,
+            erasing_operator: None,
+        })
     }
 
     /// Opens an existing database without writing to it (`export`, `stats`), alongside a
@@ -117,8 +132,23 @@ impl SqliteStorage {
         )
         .map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        Ok(SqliteStorage { conn })
+        Ok(SqliteStorage {
+            conn,
+            erasing_operator: None,
+        })
     }
+}
+
+fn add_console_schema(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has_operator: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('erasure_log') WHERE name = 'operator'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_operator {
+        conn.execute_batch("ALTER TABLE erasure_log ADD COLUMN operator TEXT")?;
+    }
+    conn.execute_batch(CONSOLE_SCHEMA)
 }
 
 fn insert_record(
@@ -282,9 +312,9 @@ impl Storage for SqliteStorage {
             }
         };
         tx.execute(
-            "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![device, logged, bits(erased), at_ms],
+            "INSERT INTO erasure_log (device, categories, erased_events, at_ms, operator) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![device, logged, bits(erased), at_ms, self.erasing_operator],
         )
         .map_err(db)?;
         tx.commit().map_err(db)?;
@@ -426,6 +456,18 @@ impl Storage for SqliteStorage {
                 .push((row.get(0).map_err(db)?, unbits(row.get(1).map_err(db)?)));
         }
         Ok(stats)
+    }
+
+    fn erase_by_operator(
+        &mut self,
+        request: &ErasureRequest,
+        at_ms: i64,
+        operator: &str,
+    ) -> Result<u64, StorageError> {
+        self.erasing_operator = Some(operator.to_string());
+        let result = self.erase(request, at_ms);
+        self.erasing_operator = None;
+        result
     }
 }
 

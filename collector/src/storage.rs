@@ -87,6 +87,15 @@ pub trait Storage: Send {
 
     /// Row counts.
     fn stats(&mut self) -> Result<Stats, StorageError>;
+
+    /// [`Storage::erase`] on an operator's behalf (the console's erase action): the same
+    /// deletion, logged in the erasure log with the operator's name.
+    fn erase_by_operator(
+        &mut self,
+        request: &ErasureRequest,
+        at_ms: i64,
+        operator: &str,
+    ) -> Result<u64, StorageError>;
 }
 
 /// The largest seq a backend stores: SQL integers are signed 64-bit.

@@ -1,0 +1,291 @@
+//! [`ConsoleQueries`] on the SQLite database, through a read-only connection of its own
+//! (WAL lets it read while the writer commits).
+//!
+//! Indexes used: `events_received` (per-day counts over a window), the `UNIQUE (device,
+//! buffer_id, seq)` indexes of `events`, `gaps` and `consent_records` (a device's
+//! rows), `consent_received` (the timeline in received order), `erasure_log_device` and
+//! `erasure_log_at` (erasures); `gaps_by_reason` and `totals` scan their tables.
+
+use super::queries::{
+    CategoryHeld, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow, ErasureRow,
+    GapRow, GapTotal, LatestEvent, Totals,
+};
+use crate::storage::StorageError;
+use assent_wire::Pseudonym;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use std::path::Path;
+use std::time::Duration;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The console's read connection.
+#[derive(Debug)]
+pub struct SqliteConsoleQueries {
+    conn: Connection,
+}
+
+fn db(e: rusqlite::Error) -> StorageError {
+    StorageError::Database(e.to_string())
+}
+
+fn count(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// SQLite integers are signed; seqs and counts are stored as the i64 with the same bits.
+fn unbits(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+impl SqliteConsoleQueries {
+    /// Opens the database read-only. The server opens it after the writer has created
+    /// the schema.
+    pub fn open(path: &Path) -> Result<SqliteConsoleQueries, StorageError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+        Ok(SqliteConsoleQueries { conn })
+    }
+
+    fn day_counts(&self, sql: &str, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![since_ms, DAY_MS], |r| {
+                Ok(DayCount {
+                    day: r.get(0)?,
+                    key: r.get(1)?,
+                    count: count(r.get(2)?),
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn list<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        map: impl FnMut(&Row<'_>) -> Result<T, rusqlite::Error>,
+    ) -> Result<Vec<T>, StorageError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = stmt.query_map(params, map).map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+}
+
+impl ConsoleQueries for SqliteConsoleQueries {
+    fn totals(&mut self) -> Result<Totals, StorageError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM devices), (SELECT COUNT(*) FROM events), \
+                 (SELECT COUNT(*) FROM gaps), (SELECT COUNT(*) FROM erasure_log)",
+                [],
+                |r| {
+                    Ok(Totals {
+                        devices: count(r.get(0)?),
+                        events: count(r.get(1)?),
+                        gaps: count(r.get(2)?),
+                        erasures: count(r.get(3)?),
+                    })
+                },
+            )
+            .map_err(db)
+    }
+
+    fn devices_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
+        self.day_counts(
+            "SELECT received_at_ms / ?2 AS day, '', COUNT(DISTINCT device) FROM events \
+             WHERE received_at_ms >= ?1 GROUP BY day ORDER BY day",
+            since_ms,
+        )
+    }
+
+    fn events_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
+        self.day_counts(
+            "SELECT received_at_ms / ?2 AS day, category, COUNT(*) FROM events \
+             WHERE received_at_ms >= ?1 GROUP BY day, category ORDER BY day, category",
+            since_ms,
+        )
+    }
+
+    fn consent_timeline(&mut self, sink: &mut dyn FnMut(ConsentPoint)) -> Result<(), StorageError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT device, category, active, state, received_at_ms FROM consent_records \
+                 ORDER BY received_at_ms, device, buffer_id, seq",
+            )
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            sink(ConsentPoint {
+                device: r.get(0).map_err(db)?,
+                category: r.get(1).map_err(db)?,
+                active: r.get(2).map_err(db)?,
+                state: r.get(3).map_err(db)?,
+                received_at_ms: r.get(4).map_err(db)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn gaps_by_reason(&mut self) -> Result<Vec<GapTotal>, StorageError> {
+        self.list(
+            "SELECT reason, COUNT(*), SUM(count) FROM gaps GROUP BY reason ORDER BY reason",
+            &[],
+            |r| {
+                Ok(GapTotal {
+                    reason: r.get(0)?,
+                    records: count(r.get(1)?),
+                    events: unbits(r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+                })
+            },
+        )
+    }
+
+    fn erasures_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
+        self.day_counts(
+            "SELECT at_ms / ?2 AS day, 'events', SUM(erased_events) FROM erasure_log \
+             WHERE at_ms >= ?1 GROUP BY day \
+             UNION ALL \
+             SELECT at_ms / ?2 AS day, 'erasures', COUNT(*) FROM erasure_log \
+             WHERE at_ms >= ?1 GROUP BY day ORDER BY 1, 2",
+            since_ms,
+        )
+    }
+
+    fn erasures(
+        &mut self,
+        device: Option<&Pseudonym>,
+        limit: u32,
+    ) -> Result<Vec<ErasureRow>, StorageError> {
+        let device = device.map(Pseudonym::as_str);
+        let map = |r: &Row<'_>| {
+            Ok(ErasureRow {
+                device: r.get(0)?,
+                categories: r.get(1)?,
+                erased_events: unbits(r.get(2)?),
+                at_ms: r.get(3)?,
+                operator: r.get(4)?,
+            })
+        };
+        match device {
+            Some(d) => self.list(
+                "SELECT device, categories, erased_events, at_ms, operator FROM erasure_log \
+                 WHERE device = ?1 ORDER BY at_ms DESC, id DESC LIMIT ?2",
+                &[&d, &limit],
+                map,
+            ),
+            None => self.list(
+                "SELECT device, categories, erased_events, at_ms, operator FROM erasure_log \
+                 ORDER BY at_ms DESC, id DESC LIMIT ?1",
+                &[&limit],
+                map,
+            ),
+        }
+    }
+
+    fn device(&mut self, device: &Pseudonym) -> Result<Option<DeviceRow>, StorageError> {
+        self.conn
+            .query_row(
+                "SELECT first_seen_ms, last_seen_ms, \
+                 (SELECT COUNT(*) FROM buffers WHERE device = ?1) \
+                 FROM devices WHERE pseudonym = ?1",
+                params![device.as_str()],
+                |r| {
+                    Ok(DeviceRow {
+                        first_seen_ms: r.get(0)?,
+                        last_seen_ms: r.get(1)?,
+                        buffers: count(r.get(2)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn categories_held(&mut self, device: &Pseudonym) -> Result<Vec<CategoryHeld>, StorageError> {
+        self.list(
+            "SELECT category, COUNT(*), MIN(received_at_ms), MAX(received_at_ms) FROM events \
+             WHERE device = ?1 GROUP BY category ORDER BY category",
+            &[&device.as_str()],
+            |r| {
+                Ok(CategoryHeld {
+                    category: r.get(0)?,
+                    events: count(r.get(1)?),
+                    first_received_ms: r.get(2)?,
+                    last_received_ms: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    fn latest_per_category(
+        &mut self,
+        device: &Pseudonym,
+    ) -> Result<Vec<LatestEvent>, StorageError> {
+        // rowid grows with insertion, so the largest per category is the newest received.
+        self.list(
+            "SELECT category, kind, wall_time_ms, received_at_ms, payload_json FROM events \
+             WHERE rowid IN (SELECT MAX(rowid) FROM events WHERE device = ?1 \
+             GROUP BY category) ORDER BY category",
+            &[&device.as_str()],
+            |r| {
+                Ok(LatestEvent {
+                    category: r.get(0)?,
+                    kind: r.get(1)?,
+                    wall_time_ms: r.get(2)?,
+                    received_at_ms: r.get(3)?,
+                    payload_json: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    fn consent_history(
+        &mut self,
+        device: &Pseudonym,
+        limit: u32,
+    ) -> Result<Vec<ConsentRow>, StorageError> {
+        self.list(
+            "SELECT observed_at, category, active, state, by_whom, at, policy_version, \
+             received_at_ms FROM consent_records WHERE device = ?1 \
+             ORDER BY received_at_ms DESC, buffer_id DESC, seq DESC LIMIT ?2",
+            &[&device.as_str(), &limit],
+            |r| {
+                Ok(ConsentRow {
+                    observed_at: r.get(0)?,
+                    category: r.get(1)?,
+                    active: r.get(2)?,
+                    state: r.get(3)?,
+                    by: r.get(4)?,
+                    at: r.get(5)?,
+                    policy_version: r.get(6)?,
+                    received_at_ms: r.get(7)?,
+                })
+            },
+        )
+    }
+
+    fn device_gaps(&mut self, device: &Pseudonym, limit: u32) -> Result<Vec<GapRow>, StorageError> {
+        self.list(
+            "SELECT first_seq, last_seq, count, reason, category, received_at_ms FROM gaps \
+             WHERE device = ?1 ORDER BY received_at_ms DESC, buffer_id DESC, seq DESC \
+             LIMIT ?2",
+            &[&device.as_str(), &limit],
+            |r| {
+                Ok(GapRow {
+                    first_seq: unbits(r.get(0)?),
+                    last_seq: unbits(r.get(1)?),
+                    count: unbits(r.get(2)?),
+                    reason: r.get(3)?,
+                    category: r.get(4)?,
+                    received_at_ms: r.get(5)?,
+                })
+            },
+        )
+    }
+}
