@@ -175,6 +175,8 @@ pub struct Options {
     pub plain_http: bool,
     /// The address to listen on (port 0: any free port).
     pub listen: String,
+    /// Appended to the config as it is (more tables, e.g. `[metrics]`, `[console]`).
+    pub extra_config: String,
 }
 
 impl Default for Options {
@@ -190,6 +192,7 @@ impl Default for Options {
             server_cert_expired: false,
             plain_http: false,
             listen: "127.0.0.1:0".into(),
+            extra_config: String::new(),
         }
     }
 }
@@ -240,6 +243,7 @@ pub fn write_config_listening(dir: &Path, pki: &Pki, options: &Options, listen: 
         text.push_str("\n[auth]\ntokens_file = \"tokens\"\n");
     }
     text.push_str(&format!("\n[limits]\n{}\n", options.limits));
+    text.push_str(&options.extra_config);
     let path = dir.join("collector.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -316,6 +320,19 @@ impl Collector {
             assert!(Instant::now() < deadline, "collector not listening:\n{log}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The address after `marker` in the log (the operator listeners log theirs as
+    /// `metrics at http://ADDR/metrics` and `console at http://ADDR/`).
+    pub fn logged_addr(&self, marker: &str) -> SocketAddr {
+        let log = self.log();
+        let rest = log
+            .split(marker)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `{marker}` in the log:\n{log}"));
+        let addr: String = rest.chars().take_while(|c| *c != '/').collect();
+        addr.parse()
+            .unwrap_or_else(|e| panic!("bad address `{addr}` after `{marker}`: {e}"))
     }
 
     /// Everything the collector logged so far.
