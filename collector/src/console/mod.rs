@@ -271,7 +271,7 @@ fn respond(
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for (name, value) in extra {
@@ -492,7 +492,9 @@ async fn device_page(
 }
 
 /// Whether the request comes from the console's own pages, as far as the browser says:
-/// `Sec-Fetch-Site` and `Origin`, when sent, must name this origin.
+/// `Sec-Fetch-Site` and `Origin`, when sent, must name this origin. (Pages are served
+/// with `Referrer-Policy: same-origin`: under `no-referrer` a browser sends `Origin:
+/// null` even for the console's own forms.)
 fn same_origin(req: &Request<Incoming>) -> bool {
     let h = req.headers();
     if let Some(site) = h.get("sec-fetch-site") {

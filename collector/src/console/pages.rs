@@ -273,11 +273,32 @@ pub fn overview(o: &Overview, operator: &str) -> String {
         hbars("gaps-by-reason", "events lost by reason", &gap_rows)
     );
     let erasures = keyed_series(&o.erasures_per_day, &days);
+    let pick = |key: &str| -> Vec<Series> {
+        erasures
+            .iter()
+            .filter(|s| s.name == key)
+            .map(|s| Series {
+                name: s.name.clone(),
+                values: s.values.clone(),
+            })
+            .collect()
+    };
     let _ = write!(
         body,
-        "<h2>Erasures processed</h2>{}{}<h3>Latest erasures</h3>{}",
-        legend(&erasures.iter().map(|s| s.name.clone()).collect::<Vec<_>>()),
-        day_bars("erasures-per-day", "erasures per day", &labels, &erasures),
+        "<h2>Erasures processed</h2><p>Erasures committed per UTC day (asked by devices \
+         or by operators here)</p>{}<p>Events they deleted</p>{}<h3>Latest erasures</h3>{}",
+        day_bars(
+            "erasures-per-day",
+            "erasures per day",
+            &labels,
+            &pick("erasures")
+        ),
+        day_bars(
+            "events-erased-per-day",
+            "events erased per day",
+            &labels,
+            &pick("events")
+        ),
         erasure_table(&o.erasures, true)
     );
     page("Overview", operator, &body)
