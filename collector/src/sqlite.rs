@@ -83,6 +83,21 @@ const CONSOLE_SCHEMA: &str = "
 CREATE INDEX IF NOT EXISTS erasure_log_device ON erasure_log (device, at_ms);
 CREATE INDEX IF NOT EXISTS erasure_log_at ON erasure_log (at_ms);
 CREATE INDEX IF NOT EXISTS consent_received ON consent_records (received_at_ms);
+CREATE TABLE IF NOT EXISTS daily_events (
+    day INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (day, category)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_days (
+    day INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    PRIMARY KEY (day, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_devices (
+    day INTEGER PRIMARY KEY,
+    devices INTEGER NOT NULL
+);
 ";
 
 /// A SQLite database file.
@@ -251,11 +266,14 @@ impl Storage for SqliteStorage {
                 new_high_water,
             } => {
                 let mut stored_records = 0u64;
+                let mut daily = crate::console::sqlite::DailyCounts::default();
                 for record in records {
                     let n = insert_record(&tx, device, buffer_id, record, received_at_ms)
                         .map_err(db)?;
                     stored_records += n as u64;
+                    daily.add(record, n);
                 }
+                daily.commit_with(&tx, device, received_at_ms).map_err(db)?;
                 tx.execute(
                     "INSERT INTO buffers (device, buffer_id, high_water) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (device, buffer_id) DO UPDATE SET high_water = excluded.high_water",
@@ -288,6 +306,8 @@ impl Storage for SqliteStorage {
                     params![device],
                 )
                 .map_err(db)?;
+                tx.execute("DELETE FROM device_days WHERE device = ?1", params![device])
+                    .map_err(db)?;
                 (n as u64, "all".to_string())
             }
             Some(categories) => {
@@ -335,6 +355,11 @@ impl Storage for SqliteStorage {
                 params![cutoff_ms],
             )
             .map_err(db)?;
+        tx.execute(
+            "DELETE FROM device_days WHERE day < ?1 / 86400000",
+            params![cutoff_ms],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok((events + gaps) as u64)
     }

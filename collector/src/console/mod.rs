@@ -413,33 +413,54 @@ fn failed(operator: &str, e: &str) -> Answer {
     )
 }
 
+/// The overview page for `operator` at `now_ms`, read through `q`: what `GET /` serves
+/// (public for the bench).
+pub fn render_overview(
+    q: &mut dyn ConsoleQueries,
+    now_ms: i64,
+    operator: &str,
+) -> Result<String, crate::storage::StorageError> {
+    let today = now_ms.div_euclid(86_400_000);
+    let since = (today - pages::OVERVIEW_DAYS + 1) * 86_400_000;
+    let mut consent = pages::ConsentStates::new(today, pages::OVERVIEW_DAYS);
+    q.consent_timeline(&mut |point| consent.add(point))?;
+    let overview = pages::Overview {
+        today,
+        totals: q.totals()?,
+        devices_per_day: q.devices_per_day(since)?,
+        events_per_day: q.events_per_day(since)?,
+        consent: consent.finish(),
+        gaps: q.gaps_by_reason()?,
+        erasures_per_day: q.erasures_per_day(since)?,
+        erasures: q.erasures(None, 20)?,
+    };
+    Ok(pages::overview(&overview, operator))
+}
+
+/// The device's data as its page shows it, `None` when the collector never heard of it.
+pub fn read_device(
+    q: &mut dyn ConsoleQueries,
+    d: &Pseudonym,
+) -> Result<Option<pages::DevicePage>, crate::storage::StorageError> {
+    let Some(row) = q.device(d)? else {
+        return Ok(None);
+    };
+    Ok(Some(pages::DevicePage {
+        row,
+        held: q.categories_held(d)?,
+        latest: q.latest_per_category(d)?,
+        consent: q.consent_history(d, DEVICE_LIST_LIMIT)?,
+        gaps: q.device_gaps(d, DEVICE_LIST_LIMIT)?,
+        erasures: q.erasures(Some(d), DEVICE_LIST_LIMIT)?,
+        device: d.clone(),
+    }))
+}
+
 async fn overview(console: &Console, operator: &str) -> Answer {
     let now = now_ms();
-    let today = now.div_euclid(86_400_000);
-    let since = (today - pages::OVERVIEW_DAYS + 1) * 86_400_000;
-    let result = console
-        .read(move |q| {
-            let mut consent = pages::ConsentStates::new(today, pages::OVERVIEW_DAYS);
-            q.consent_timeline(&mut |point| consent.add(point))?;
-            Ok(pages::Overview {
-                today,
-                totals: q.totals()?,
-                devices_per_day: q.devices_per_day(since)?,
-                events_per_day: q.events_per_day(since)?,
-                consent: consent.finish(),
-                gaps: q.gaps_by_reason()?,
-                erasures_per_day: q.erasures_per_day(since)?,
-                erasures: q.erasures(None, 20)?,
-            })
-        })
-        .await;
-    match result {
-        Ok(o) => (
-            StatusCode::OK,
-            HTML,
-            pages::overview(&o, operator),
-            Vec::new(),
-        ),
+    let name = operator.to_string();
+    match console.read(move |q| render_overview(q, now, &name)).await {
+        Ok(html) => (StatusCode::OK, HTML, html, Vec::new()),
         Err(e) => failed(operator, &e),
     }
 }
@@ -451,22 +472,7 @@ async fn device_page(
     notice: Option<String>,
 ) -> Answer {
     let d = device.clone();
-    let result = console
-        .read(move |q| {
-            let Some(row) = q.device(&d)? else {
-                return Ok(None);
-            };
-            Ok(Some(pages::DevicePage {
-                row,
-                held: q.categories_held(&d)?,
-                latest: q.latest_per_category(&d)?,
-                consent: q.consent_history(&d, DEVICE_LIST_LIMIT)?,
-                gaps: q.device_gaps(&d, DEVICE_LIST_LIMIT)?,
-                erasures: q.erasures(Some(&d), DEVICE_LIST_LIMIT)?,
-                device: d,
-            }))
-        })
-        .await;
+    let result = console.read(move |q| read_device(q, &d)).await;
     match result {
         Ok(Some(page)) => {
             let csrf = console.csrf(operator, &device);

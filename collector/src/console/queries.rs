@@ -118,10 +118,11 @@ pub trait ConsoleQueries: Send {
     /// Row counts of `devices`, `events`, `gaps`, `erasure_log`.
     fn totals(&mut self) -> Result<Totals, StorageError>;
 
-    /// Distinct devices with events received on each day since `since_ms` (key empty).
+    /// Devices that sent a stored batch on each day since `since_ms` (key empty).
     fn devices_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError>;
 
-    /// Events received per day and category since `since_ms`.
+    /// Events received (newly stored) per day and category since `since_ms`; erasure and
+    /// retention do not lower these counts.
     fn events_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError>;
 
     /// Every consent record of the fleet (device, category, state), oldest received

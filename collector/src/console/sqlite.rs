@@ -1,7 +1,8 @@
 //! [`ConsoleQueries`] on the SQLite database, through a read-only connection of its own
 //! (WAL lets it read while the writer commits).
 //!
-//! Indexes used: `events_received` (per-day counts over a window), the `UNIQUE (device,
+//! Indexes used: the primary keys of the roll-ups `daily_events` and `daily_devices`
+//! (per-day counts over a window, see [`DailyCounts`]), the `UNIQUE (device,
 //! buffer_id, seq)` indexes of `events`, `gaps` and `consent_records` (a device's
 //! rows), `consent_received` (the timeline in received order), `erasure_log_device` and
 //! `erasure_log_at` (erasures); `gaps_by_reason` and `totals` scan their tables.
@@ -17,6 +18,58 @@ use std::path::Path;
 use std::time::Duration;
 
 const DAY_MS: i64 = 86_400_000;
+
+/// The console's daily roll-ups, written by the ingest transaction (in
+/// [`crate::sqlite`]): events received per day and category (`daily_events`), and
+/// devices that sent a batch per day (`daily_devices`, deduplicated through
+/// `device_days`). They count what arrived, so erasure and retention do not lower them;
+/// `device_days` rows go with a device's full erasure and with retention.
+#[derive(Debug, Default)]
+pub struct DailyCounts {
+    /// (category, events newly stored) in this batch.
+    events: Vec<(&'static str, i64)>,
+}
+
+impl DailyCounts {
+    /// Counts `record` if its insert stored it (`inserted` rows).
+    pub fn add(&mut self, record: &assent_wire::Record, inserted: usize) {
+        if let (assent_wire::Record::Event(e), 1) = (record, inserted) {
+            let name = e.category.name();
+            match self.events.iter_mut().find(|(c, _)| *c == name) {
+                Some((_, n)) => *n += 1,
+                None => self.events.push((name, 1)),
+            }
+        }
+    }
+
+    /// Adds the counts of one stored batch of `device`, inside its transaction.
+    pub fn commit_with(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        device: &str,
+        received_at_ms: i64,
+    ) -> Result<(), rusqlite::Error> {
+        let day = received_at_ms.div_euclid(DAY_MS);
+        for (category, n) in &self.events {
+            tx.prepare_cached(
+                "INSERT INTO daily_events (day, category, events) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (day, category) DO UPDATE SET events = events + excluded.events",
+            )?
+            .execute(params![day, category, n])?;
+        }
+        let first_today = tx
+            .prepare_cached("INSERT OR IGNORE INTO device_days (day, device) VALUES (?1, ?2)")?
+            .execute(params![day, device])?;
+        if first_today == 1 {
+            tx.prepare_cached(
+                "INSERT INTO daily_devices (day, devices) VALUES (?1, 1) \
+                 ON CONFLICT (day) DO UPDATE SET devices = devices + 1",
+            )?
+            .execute(params![day])?;
+        }
+        Ok(())
+    }
+}
 
 /// The console's read connection.
 #[derive(Debug)]
@@ -97,16 +150,15 @@ impl ConsoleQueries for SqliteConsoleQueries {
 
     fn devices_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
         self.day_counts(
-            "SELECT received_at_ms / ?2 AS day, '', COUNT(DISTINCT device) FROM events \
-             WHERE received_at_ms >= ?1 GROUP BY day ORDER BY day",
+            "SELECT day, '', devices FROM daily_devices WHERE day >= ?1 / ?2 ORDER BY day",
             since_ms,
         )
     }
 
     fn events_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
         self.day_counts(
-            "SELECT received_at_ms / ?2 AS day, category, COUNT(*) FROM events \
-             WHERE received_at_ms >= ?1 GROUP BY day, category ORDER BY day, category",
+            "SELECT day, category, events FROM daily_events WHERE day >= ?1 / ?2 \
+             ORDER BY day, category",
             since_ms,
         )
     }
