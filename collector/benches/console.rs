@@ -147,6 +147,9 @@ fn fill(path: &std::path::Path, now: i64) {
     conn.execute_batch("ANALYZE").unwrap();
 }
 
+/// One overview query, returning how many rows it read.
+type Query = dyn Fn(&mut SqliteConsoleQueries) -> usize;
+
 fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> Duration {
     let mut best = Duration::MAX;
     for _ in 0..runs {
@@ -183,7 +186,7 @@ fn main() {
         "| overview page (all below + render) | {} | 1000 |",
         ms(overview)
     );
-    let rows: [(&str, Box<dyn Fn(&mut SqliteConsoleQueries) -> usize>); 6] = [
+    let rows: [(&str, Box<Query>); 6] = [
         ("totals", Box::new(|q| q.totals().map(|_| 1).unwrap())),
         (
             "devices per day (30 days)",
