@@ -58,6 +58,7 @@ bench:
 	$(CARGO) bench -q -p assent-platform --bench packages
 	$(CARGO) bench -q -p assent-store --bench append
 	$(CARGO) bench -q -p assent-collector --bench ingest
+	$(CARGO) bench -q -p assent-collector --bench console
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
 

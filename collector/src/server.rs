@@ -135,6 +135,7 @@ pub fn check_files(config: &Config) -> Result<(), Diagnostics> {
             all.extend(d);
         }
     }
+    all.extend(crate::console::check_files(config));
     if all.is_empty() {
         Ok(())
     } else {

@@ -46,6 +46,27 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
 /// The largest form body accepted.
 const MAX_FORM_BYTES: usize = 4096;
 
+/// Loads the metrics token file and the operators file, as `check-config` does.
+pub fn check_files(config: &Config) -> assent_confcheck::Diagnostics {
+    let mut all = assent_confcheck::Diagnostics::default();
+    if let Some(path) = config
+        .operator
+        .metrics
+        .as_ref()
+        .and_then(|m| m.token_file.as_ref())
+    {
+        if let Err(d) = crate::metrics::load_token(path) {
+            all.extend(d);
+        }
+    }
+    if let Some(c) = &config.operator.console {
+        if let Err(d) = Tokens::load(&c.operators_file) {
+            all.extend(d);
+        }
+    }
+    all
+}
+
 /// The operators' listeners as configured, loaded but not yet bound.
 pub struct OperatorListeners {
     metrics: Option<(std::net::SocketAddr, Option<String>)>,
