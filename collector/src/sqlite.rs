@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS erasure_log (
 const CONSOLE_SCHEMA: &str = "
 CREATE INDEX IF NOT EXISTS erasure_log_device ON erasure_log (device, at_ms);
 CREATE INDEX IF NOT EXISTS erasure_log_at ON erasure_log (at_ms);
-CREATE INDEX IF NOT EXISTS consent_received ON consent_records (received_at_ms);
+CREATE INDEX IF NOT EXISTS consent_received
+    ON consent_records (received_at_ms, device, buffer_id, seq);
 CREATE TABLE IF NOT EXISTS daily_events (
     day INTEGER NOT NULL,
     category TEXT NOT NULL,
