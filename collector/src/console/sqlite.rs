@@ -382,4 +382,91 @@ mod tests {
             );
         }
     }
+
+    /// The ingest transaction keeps the roll-ups: arrivals per day and category, a
+    /// device counted once per day; a full erasure and retention remove the device's
+    /// `device_days` rows, and the counts stay.
+    #[test]
+    fn roll_ups_follow_ingest_erasure_and_retention() {
+        use crate::storage::Storage;
+        use assent_platform::Category;
+        use assent_wire::{AppEvent, Batch, BootId, ErasureRequest, Event, Payload, Record};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut storage = crate::sqlite::SqliteStorage::open(&path).unwrap();
+        let device = Pseudonym::parse("abcdefghijklmnopqrstuvwxyz").unwrap();
+        let batch = |first: u64, last: u64| Batch {
+            version: assent_wire::PROTOCOL_VERSION,
+            device: device.clone(),
+            buffer_id: 1,
+            first_seq: first,
+            last_seq: last,
+            records: (first..=last)
+                .map(|seq| {
+                    Record::Event(Event {
+                        seq,
+                        category: Category::AppEvents,
+                        kind: "k".into(),
+                        wall_time_ms: 0,
+                        boot_id: BootId::default(),
+                        monotonic_ns: 0,
+                        payload: Payload::AppEvent(AppEvent {
+                            name: "n".into(),
+                            attrs: Default::default(),
+                        }),
+                    })
+                })
+                .collect(),
+        };
+        let day = 20_000i64;
+        storage.ingest(&batch(1, 3), day * DAY_MS).unwrap();
+        // A resend stores nothing and counts nothing; a second batch the same day counts
+        // its events but not the device again.
+        storage.ingest(&batch(1, 3), day * DAY_MS + 1).unwrap();
+        storage.ingest(&batch(4, 5), day * DAY_MS + 2).unwrap();
+        storage.ingest(&batch(6, 6), (day + 1) * DAY_MS).unwrap();
+        let mut q = SqliteConsoleQueries::open(&path).unwrap();
+        let pairs = |rows: Vec<DayCount>| -> Vec<(i64, u64)> {
+            rows.into_iter().map(|r| (r.day, r.count)).collect()
+        };
+        assert_eq!(
+            pairs(q.events_per_day(0).unwrap()),
+            [(day, 5), (day + 1, 1)]
+        );
+        assert_eq!(
+            pairs(q.devices_per_day(0).unwrap()),
+            [(day, 1), (day + 1, 1)]
+        );
+        assert_eq!(
+            pairs(q.devices_per_day((day + 1) * DAY_MS).unwrap()),
+            [(day + 1, 1)]
+        );
+        let device_days = |q: &SqliteConsoleQueries| -> i64 {
+            q.conn
+                .query_row("SELECT COUNT(*) FROM device_days", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(device_days(&q), 2);
+        storage.sweep_retention((day + 1) * DAY_MS).unwrap();
+        assert_eq!(device_days(&q), 1);
+        storage
+            .erase(
+                &ErasureRequest {
+                    version: assent_wire::PROTOCOL_VERSION,
+                    device: device.clone(),
+                    categories: None,
+                },
+                (day + 2) * DAY_MS,
+            )
+            .unwrap();
+        assert_eq!(device_days(&q), 0);
+        assert_eq!(
+            pairs(q.events_per_day(0).unwrap()),
+            [(day, 5), (day + 1, 1)]
+        );
+        assert_eq!(
+            pairs(q.devices_per_day(0).unwrap()),
+            [(day, 1), (day + 1, 1)]
+        );
+    }
 }
