@@ -171,7 +171,8 @@ fn start() -> (Collector, tempfile::TempDir) {
     .unwrap();
     let collector = Collector::start_with(Options {
         extra_config: format!(
-            "\n[console]\nlisten = \"127.0.0.1:0\"\noperators_file = \"{}\"\n",
+            "\n[console]\nlisten = \"127.0.0.1:0\"\noperators_file = \"{}\"\n\
+             \n[metrics]\nlisten = \"127.0.0.1:0\"\n",
             operators.display()
         ),
         ..Options::default()
@@ -432,6 +433,20 @@ fn console_in_chromium_shows_the_database_and_erases_with_confirmation() {
     assert!(collector.log().contains(&format!(
         "console: operator {OPERATOR} erased {hostile_events} events"
     )));
+    // Counted like any erasure, and as an operator's.
+    let metrics = collector.logged_addr("metrics at http://");
+    let (status, text, _) = curl(&[&format!("http://{metrics}/metrics")]);
+    assert_eq!(status, 200);
+    for line in [
+        "assent_collector_operator_erasures_total 1".to_string(),
+        "assent_collector_erasures_total 2".to_string(),
+        format!(
+            "assent_collector_events_erased_total {}",
+            hostile_events + 3
+        ),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
 }
 
 #[test]
