@@ -24,7 +24,7 @@ use crate::storage::{
     StorageError, MAX_SEQ,
 };
 use assent_platform::Category;
-use assent_wire::{Batch, Erasure, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{Json, ToSql, Type};
 use postgres::{Client, NoTls, Transaction};
@@ -110,7 +110,42 @@ CREATE TABLE erasure_fences (
     PRIMARY KEY (device, buffer_id, category)
 );
 ",
+    // 3: the console (docs/operations.md): who erased (NULL when the device asked), the
+    // indexes its pages read through, and the daily roll-ups the ingest transaction
+    // writes. daily_events and daily_devices are spread over ROLLUP_SHARDS rows per day
+    // (summed when read) so that K writers do not all queue on one hot row; they carry
+    // no device, so on a sharded PostgreSQL they are reference or local tables
+    // (docs/fleet.md); device_days is keyed by device.
+    "
+ALTER TABLE erasure_log ADD COLUMN operator TEXT;
+CREATE INDEX erasure_log_device_at ON erasure_log (device, at_ms);
+CREATE INDEX erasure_log_at ON erasure_log (at_ms);
+CREATE INDEX consent_received ON consent_records (received_at_ms, device, buffer_id, seq);
+CREATE TABLE daily_events (
+    day BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    shard SMALLINT NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (day, category, shard)
+);
+CREATE TABLE device_days (
+    device TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    PRIMARY KEY (device, day)
+);
+CREATE INDEX device_days_day ON device_days (day, device);
+CREATE TABLE daily_devices (
+    day BIGINT NOT NULL,
+    shard SMALLINT NOT NULL,
+    devices BIGINT NOT NULL,
+    PRIMARY KEY (day, shard)
+);
+",
 ];
+
+/// Rows per day of `daily_events` (per category) and `daily_devices`: a writer adds to
+/// the row of its own shard, so concurrent ingest transactions rarely wait on each other.
+pub const ROLLUP_SHARDS: i16 = 8;
 
 /// The schema version this binary runs on.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -118,7 +153,7 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// Day partitions kept ready ahead of today, so ingest never waits on DDL.
 const PARTITION_DAYS_AHEAD: i64 = 7;
 
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Most batches one transaction carries (group commit).
 pub const MAX_GROUP: usize = 64;
@@ -126,7 +161,7 @@ pub const MAX_GROUP: usize = 64;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-fn db(e: postgres::Error) -> StorageError {
+pub(crate) fn db(e: postgres::Error) -> StorageError {
     // The driver's Display hides the server's message; `as_db_error` has it.
     match e.as_db_error() {
         Some(d) => StorageError::Database(format!("{}: {}", d.code().code(), d.message())),
@@ -148,7 +183,7 @@ fn bits(v: u64) -> i64 {
     i64::from_ne_bytes(v.to_ne_bytes())
 }
 
-fn unbits(v: i64) -> u64 {
+pub(crate) fn unbits(v: i64) -> u64 {
     u64::from_ne_bytes(v.to_ne_bytes())
 }
 
@@ -381,6 +416,9 @@ impl PgStorage {
             }
             match connect(&self.target) {
                 Ok(c) => {
+                    crate::metrics::global()
+                        .database_reconnects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     log::info!("database connection re-established");
                     self.client = Some(c);
                     self.backoff = BACKOFF_START;
@@ -648,7 +686,12 @@ fn write_records(
     Ok(())
 }
 
-fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
+fn erase_tx(
+    client: &mut Client,
+    request: &Erasure,
+    at_ms: i64,
+    operator: Option<&str>,
+) -> Result<u64, StorageError> {
     let device = request.device.as_str();
     let mut tx = client.transaction().map_err(db)?;
     // The device's row first, in its own statement: an ingest of this device in flight
@@ -676,6 +719,8 @@ fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, S
                 .map_err(db)?;
             tx.execute("DELETE FROM consent_records WHERE device = $1", &[&device])
                 .map_err(db)?;
+            tx.execute("DELETE FROM device_days WHERE device = $1", &[&device])
+                .map_err(db)?;
             (n, "all".to_string())
         }
         Some(categories) => {
@@ -696,9 +741,9 @@ fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, S
         }
     };
     tx.execute(
-        "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
-         VALUES ($1, $2, $3, $4)",
-        &[&device, &logged, &bits(erased), &at_ms],
+        "INSERT INTO erasure_log (device, categories, erased_events, at_ms, operator) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&device, &logged, &bits(erased), &at_ms, &operator],
     )
     .map_err(db)?;
     tx.commit().map_err(db)?;
@@ -758,6 +803,12 @@ fn sweep_tx(client: &mut Client, cutoff_ms: i64) -> Result<(u64, Vec<String>), S
     let gaps = tx
         .execute("DELETE FROM gaps WHERE received_at_ms < $1", &[&cutoff_ms])
         .map_err(db)?;
+    // Which devices reported on a day goes with the day; the day's counts stay.
+    tx.execute(
+        "DELETE FROM device_days WHERE day < $1",
+        &[&cutoff_ms.div_euclid(DAY_MS)],
+    )
+    .map_err(db)?;
     tx.commit().map_err(db)?;
     Ok((events + gaps, dropped))
 }
@@ -784,7 +835,20 @@ impl Storage for PgStorage {
     fn erase(&mut self, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
         let result = self
             .client()
-            .and_then(|client| erase_tx(client, request, at_ms));
+            .and_then(|client| erase_tx(client, request, at_ms, None));
+        self.check(result)
+    }
+
+    fn erase_by_operator(
+        &mut self,
+        request: &ErasureRequest,
+        at_ms: i64,
+        operator: &str,
+    ) -> Result<u64, StorageError> {
+        let request = Erasure::from(request.clone());
+        let result = self
+            .client()
+            .and_then(|client| erase_tx(client, &request, at_ms, Some(operator)));
         self.check(result)
     }
 
