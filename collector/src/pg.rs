@@ -586,8 +586,62 @@ fn ingest_tx(
         }
     }
     write_records(&mut tx, &to_write, now)?;
+    write_rollups(&mut tx, &to_write, now)?;
     tx.commit().map_err(db)?;
     Ok(outcomes)
+}
+
+/// The console's daily roll-ups for the stored batches of a group: events newly stored
+/// per category, and each device's first stored batch of the day. A transaction adds to
+/// the shard row of its connection (`pg_backend_pid()`), so K writers on several
+/// replicas seldom wait on the same row; categories are upserted in name order, so two
+/// transactions sharing a shard cannot deadlock. `device_days` needs no such care: its
+/// rows are keyed by devices this transaction has locked.
+fn write_rollups(
+    tx: &mut Transaction<'_>,
+    batches: &[(&Batch, Vec<&Record>)],
+    now: i64,
+) -> Result<(), StorageError> {
+    if batches.is_empty() {
+        return Ok(());
+    }
+    let day = now.div_euclid(DAY_MS);
+    let shards = i32::from(ROLLUP_SHARDS);
+    let mut per_category: std::collections::BTreeMap<&'static str, i64> = Default::default();
+    for (_, records) in batches {
+        for record in records {
+            if let Record::Event(e) = record {
+                *per_category.entry(e.category.name()).or_default() += 1;
+            }
+        }
+    }
+    if !per_category.is_empty() {
+        let categories: Vec<&str> = per_category.keys().copied().collect();
+        let counts: Vec<i64> = per_category.values().copied().collect();
+        tx.execute(
+            "INSERT INTO daily_events (day, category, shard, events) \
+             SELECT $1, c, (pg_backend_pid() % $4)::smallint, n \
+             FROM unnest($2::text[], $3::bigint[]) AS u(c, n) ORDER BY c \
+             ON CONFLICT (day, category, shard) \
+             DO UPDATE SET events = daily_events.events + EXCLUDED.events",
+            &[&day, &categories, &counts, &shards],
+        )
+        .map_err(db)?;
+    }
+    let mut devices: Vec<&str> = batches.iter().map(|(b, _)| b.device.as_str()).collect();
+    devices.dedup();
+    tx.execute(
+        "WITH first_today AS (\
+             INSERT INTO device_days (device, day) SELECT unnest($1::text[]), $2 \
+             ON CONFLICT DO NOTHING RETURNING 1) \
+         INSERT INTO daily_devices (day, shard, devices) \
+         SELECT $2, (pg_backend_pid() % $3)::smallint, COUNT(*) FROM first_today \
+         HAVING COUNT(*) > 0 \
+         ON CONFLICT (day, shard) DO UPDATE SET devices = daily_devices.devices + EXCLUDED.devices",
+        &[&devices, &day, &shards],
+    )
+    .map_err(db)?;
+    Ok(())
 }
 
 /// Events by binary COPY (one for the whole group), gaps and consent changes by INSERT

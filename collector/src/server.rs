@@ -166,11 +166,9 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                 crate::console::sqlite::SqliteConsoleQueries::open(path)
                     .map_err(ServerError::Storage)?,
             )),
-            (Some(_), Database::Postgres(_)) => {
-                return Err(ServerError::Io(
-                    "the console is not available on a PostgreSQL database yet".into(),
-                ))
-            }
+            (Some(_), Database::Postgres(target)) => Some(Box::new(
+                crate::console::pg::PgConsoleQueries::open(target).map_err(ServerError::Storage)?,
+            )),
         };
     serve_with_console(config, tls, tokens, writers, console)
 }

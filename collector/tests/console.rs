@@ -10,6 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+#[path = "support/pg.rs"]
+mod pg_support;
 mod support;
 
 use assent_platform::software::Package;
@@ -18,6 +21,7 @@ use assent_wire::{
     AppEvent, AttrValue, Batch, BootId, ConsentChange, Encoding, Event, Gap, GapReason, Payload,
     Pseudonym, Record, PROTOCOL_VERSION,
 };
+use pg_support::{sql_rows, Backend};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -161,7 +165,12 @@ fn fill(collector: &Collector) -> (Pseudonym, Pseudonym) {
     (hostile, withdrawn)
 }
 
-fn start() -> (Collector, tempfile::TempDir) {
+on_both_backends!(
+    console_in_chromium_shows_the_database_and_erases_with_confirmation,
+    console_http_rules
+);
+
+fn start(backend: Backend) -> (Collector, tempfile::TempDir) {
     let secrets = tempfile::tempdir().unwrap();
     let operators = secrets.path().join("operators");
     std::fs::write(
@@ -175,7 +184,7 @@ fn start() -> (Collector, tempfile::TempDir) {
              \n[metrics]\nlisten = \"127.0.0.1:0\"\n",
             operators.display()
         ),
-        ..Options::default()
+        ..backend.options()
     });
     (collector, secrets)
 }
@@ -195,20 +204,16 @@ fn curl(args: &[&str]) -> (u16, String, String) {
     )
 }
 
-fn query_pairs(db: &Path, sql: &str) -> BTreeMap<String, u64> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+/// (key, count) rows of the collector's database, SQLite or PostgreSQL.
+fn query_pairs(c: &Collector, sql: &str) -> BTreeMap<String, u64> {
+    sql_rows(c, sql)
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect()
 }
 
-fn query_one(db: &Path, sql: &str) -> u64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as u64
+fn query_one(c: &Collector, sql: &str) -> u64 {
+    sql_rows(c, sql)[0][0].parse().unwrap()
 }
 
 fn today() -> String {
@@ -268,34 +273,33 @@ fn run_browser(console: SocketAddr, device: &Pseudonym, shots: &Path) -> Value {
     })
 }
 
-#[test]
-fn console_in_chromium_shows_the_database_and_erases_with_confirmation() {
-    let (collector, _secrets) = start();
+fn console_in_chromium_shows_the_database_and_erases_with_confirmation(backend: Backend) {
+    let (collector, _secrets) = start(backend);
     let (hostile, withdrawn) = fill(&collector);
     let console = collector.logged_addr("console at http://");
     assert!(console.ip().is_loopback());
-    let db = collector.database.clone();
+    let db = &collector;
 
     // What the database holds, by independent queries. Events per day count arrivals:
     // the third device's 3 erased app events still count.
     let held_by_category = query_pairs(
-        &db,
+        db,
         "SELECT category, COUNT(*) FROM events GROUP BY category",
     );
     let mut events_by_category = held_by_category.clone();
     *events_by_category.get_mut("app_events").unwrap() += 3;
     assert_eq!(
         query_pairs(
-            &db,
+            db,
             "SELECT category, SUM(events) FROM daily_events GROUP BY category"
         ),
         events_by_category
     );
-    let devices_with_events = query_one(&db, "SELECT COUNT(DISTINCT device) FROM events");
-    let devices_today = query_one(&db, "SELECT COUNT(*) FROM devices");
-    let gap_events = query_pairs(&db, "SELECT reason, SUM(count) FROM gaps GROUP BY reason");
+    let devices_with_events = query_one(db, "SELECT COUNT(DISTINCT device) FROM events");
+    let devices_today = query_one(db, "SELECT COUNT(*) FROM devices");
+    let gap_events = query_pairs(db, "SELECT reason, SUM(count) FROM gaps GROUP BY reason");
     let hostile_events = query_one(
-        &db,
+        db,
         &format!("SELECT COUNT(*) FROM events WHERE device = '{hostile}'"),
     );
     assert!(hostile_events > 3, "{hostile_events}");
@@ -304,13 +308,15 @@ fn console_in_chromium_shows_the_database_and_erases_with_confirmation() {
         "the third device's events were erased"
     );
 
-    let shots = if std::env::var_os("ASSENT_UPDATE_SCREENSHOTS").is_some() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/images");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    } else {
-        collector.dir.path().to_path_buf()
-    };
+    // The docs' screenshots are the SQLite run's (both backends draw the same pages).
+    let shots =
+        if backend == Backend::Sqlite && std::env::var_os("ASSENT_UPDATE_SCREENSHOTS").is_some() {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/images");
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        } else {
+            collector.dir.path().to_path_buf()
+        };
     let report = run_browser(console, &hostile, &shots);
 
     // The pages loaded, under the strict policy, with nothing else asked for.
@@ -415,14 +421,14 @@ fn console_in_chromium_shows_the_database_and_erases_with_confirmation() {
     assert_eq!(report["forgedStatus"], 403);
     assert_eq!(
         query_one(
-            &db,
+            db,
             &format!("SELECT COUNT(*) FROM events WHERE device = '{hostile}'"),
         ),
         0
     );
     assert_eq!(
         query_one(
-            &db,
+            db,
             &format!(
                 "SELECT COUNT(*) FROM erasure_log WHERE device = '{hostile}' \
                  AND operator = '{OPERATOR}' AND erased_events = {hostile_events}"
@@ -449,9 +455,8 @@ fn console_in_chromium_shows_the_database_and_erases_with_confirmation() {
     }
 }
 
-#[test]
-fn console_http_rules() {
-    let (collector, _secrets) = start();
+fn console_http_rules(backend: Backend) {
+    let (collector, _secrets) = start(backend);
     let (hostile, withdrawn) = fill(&collector);
     let console = collector.logged_addr("console at http://");
     let base = format!("http://{console}");
@@ -544,10 +549,10 @@ fn console_http_rules() {
         &erase,
     ]);
     assert_eq!(status, 403);
-    let db = collector.database.clone();
+    let db = &collector;
     let count = |category: &str| {
         query_one(
-            &db,
+            db,
             &format!(
                 "SELECT COUNT(*) FROM events WHERE device = '{hostile}' AND category = '{category}'"
             ),

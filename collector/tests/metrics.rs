@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+#[path = "support/pg.rs"]
+mod pg_support;
 mod support;
 
 use assent_platform::Category;
@@ -11,6 +14,7 @@ use assent_wire::{
     encode, Batch, ConsentChange, Encoding, ErasureRequest, Gap, GapReason, Record, PATH_ERASURE,
     PROTOCOL_VERSION,
 };
+use pg_support::Backend;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -51,7 +55,12 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn start() -> (Collector, tempfile::TempDir) {
+on_both_backends!(
+    metrics_count_what_happened_and_pass_promtool,
+    a_real_prometheus_scrapes_the_counters
+);
+
+fn start(backend: Backend) -> (Collector, tempfile::TempDir) {
     let secrets = tempfile::tempdir().unwrap();
     let token_file = secrets.path().join("metrics.token");
     std::fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
@@ -60,7 +69,7 @@ fn start() -> (Collector, tempfile::TempDir) {
             "\n[metrics]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
             token_file.display()
         ),
-        ..Options::default()
+        ..backend.options()
     });
     (collector, secrets)
 }
@@ -157,9 +166,8 @@ fn cause_traffic(collector: &Collector) -> Caused {
     }
 }
 
-#[test]
-fn metrics_count_what_happened_and_pass_promtool() {
-    let (collector, _secrets) = start();
+fn metrics_count_what_happened_and_pass_promtool(backend: Backend) {
+    let (collector, _secrets) = start(backend);
     let addr = collector.logged_addr("metrics at http://");
     assert!(addr.ip().is_loopback());
     let caused = cause_traffic(&collector);
@@ -203,6 +211,10 @@ fn metrics_count_what_happened_and_pass_promtool() {
     let get = |key: &str| {
         *s.get(key)
             .unwrap_or_else(|| panic!("no sample `{key}` in\n{text}"))
+    };
+    let writers = match backend {
+        Backend::Sqlite => 1.0,
+        Backend::Postgres => assent_collector::config::DEFAULT_PG_WRITERS as f64,
     };
     let want: &[(&str, f64)] = &[
         (
@@ -248,7 +260,8 @@ fn metrics_count_what_happened_and_pass_promtool() {
         ),
         ("assent_collector_ingest_duration_seconds_count", 4.0),
         ("assent_collector_database_errors_total", 0.0),
-        ("assent_collector_writer_threads", 1.0),
+        ("assent_collector_writer_threads", writers),
+        ("assent_collector_database_reconnects_total", 0.0),
         ("assent_collector_writer_threads_busy", 0.0),
         ("assent_collector_writer_queue_depth", 0.0),
     ];
@@ -359,9 +372,8 @@ impl Prometheus {
     }
 }
 
-#[test]
-fn a_real_prometheus_scrapes_the_counters() {
-    let (collector, secrets) = start();
+fn a_real_prometheus_scrapes_the_counters(backend: Backend) {
+    let (collector, secrets) = start(backend);
     let addr = collector.logged_addr("metrics at http://");
     let caused = cause_traffic(&collector);
     let prometheus = Prometheus::start(secrets.path(), addr, &secrets.path().join("metrics.token"));
