@@ -405,3 +405,66 @@ fn a_real_prometheus_scrapes_the_counters(backend: Backend) {
         caused.app_events as f64 + 3.0,
     );
 }
+
+/// PostgreSQL dies under the collector (`pg_ctl stop -m immediate`): each failed batch
+/// is a database error, and the writers' new connections once it is back are counted as
+/// reconnects.
+#[test]
+fn postgres_errors_and_reconnects_are_counted() {
+    let cluster = pg_support::PrivateCluster::start(57000 + (std::process::id() % 1000) as u16);
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("metrics.token");
+    std::fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
+    let collector = Collector::start_with(Options {
+        database_url: Some(cluster.fresh_database()),
+        extra_config: format!(
+            "\n[metrics]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+            token_file.display()
+        ),
+        ..Options::default()
+    });
+    let addr = collector.logged_addr("metrics at http://");
+    let mut client = collector.mtls_client();
+    let dev = device(51);
+    assert_eq!(client.ack(&app_batch(&dev, 1, 1, 5), Encoding::Postcard), 5);
+    cluster.stop_immediate();
+    for _ in 0..3 {
+        let reply = client
+            .post_batch(&app_batch(&dev, 1, 6, 10), Encoding::Postcard)
+            .unwrap();
+        assert_eq!(reply.status, 500);
+    }
+    let counts = || {
+        let (status, text) = scrape(addr, Some(METRICS_TOKEN));
+        assert_eq!(status, 200, "{text}");
+        let s = samples(&text);
+        (
+            s["assent_collector_database_errors_total"],
+            s["assent_collector_database_reconnects_total"],
+        )
+    };
+    let (errors, reconnects) = counts();
+    assert!(
+        errors >= 3.0,
+        "{errors} database errors for 3 failed batches"
+    );
+    assert_eq!(reconnects, 0.0);
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = client
+            .post_batch(&app_batch(&dev, 1, 6, 10), Encoding::Postcard)
+            .unwrap();
+        if reply.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reconnect:\n{}",
+            collector.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, reconnects) = counts();
+    assert!(reconnects >= 1.0, "{reconnects} reconnects");
+}
