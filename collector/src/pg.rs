@@ -1298,24 +1298,37 @@ fn import_erasures(
         )
         .map_err(db)?;
     }
-    let mut stmt = src
-        .prepare(
-            "SELECT categories, erased_events, at_ms FROM erasure_log WHERE device = ?1 \
-             ORDER BY id",
+    // A file written before the console has no `operator` column: all its erasures
+    // were the devices' own.
+    let has_operator: bool = src
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('erasure_log') WHERE name = 'operator'",
+            [],
+            |r| r.get(0),
         )
+        .map_err(sq)?;
+    let mut stmt = src
+        .prepare(if has_operator {
+            "SELECT categories, erased_events, at_ms, operator FROM erasure_log \
+             WHERE device = ?1 ORDER BY id"
+        } else {
+            "SELECT categories, erased_events, at_ms, NULL FROM erasure_log \
+             WHERE device = ?1 ORDER BY id"
+        })
         .map_err(sq)?;
     let mut rows = stmt.query([device]).map_err(sq)?;
     while let Some(r) = rows.next().map_err(sq)? {
         n += tx
             .execute(
-                "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
-                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM erasure_log \
+                "INSERT INTO erasure_log (device, categories, erased_events, at_ms, operator) \
+                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM erasure_log \
                  WHERE device = $1 AND categories = $2 AND erased_events = $3 AND at_ms = $4)",
                 &[
                     &device,
                     &r.get::<_, String>(0).map_err(sq)?,
                     &r.get::<_, i64>(1).map_err(sq)?,
                     &r.get::<_, i64>(2).map_err(sq)?,
+                    &r.get::<_, Option<String>>(3).map_err(sq)?,
                 ],
             )
             .map_err(db)?;
