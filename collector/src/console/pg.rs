@@ -62,6 +62,32 @@ const DEVICE_GAPS: &str =
     "SELECT first_seq, last_seq, count, reason, category, received_at_ms FROM gaps \
      WHERE device = $1 ORDER BY received_at_ms DESC, buffer_id DESC, seq DESC LIMIT $2";
 
+/// Every query above by name, with sample parameters of its types, for tests that check
+/// its plan (`EXPLAIN`). `totals` and `gaps_by_reason` scan their tables by design.
+pub fn queries_for_plan_checks() -> Vec<(&'static str, &'static str, Vec<Box<dyn ToSql + Sync>>)> {
+    let device = || -> Box<dyn ToSql + Sync> { Box::new("abcdefghijklmnopqrstuvwxyz".to_string()) };
+    let n = |v: i64| -> Box<dyn ToSql + Sync> { Box::new(v) };
+    vec![
+        ("totals", TOTALS, vec![]),
+        ("devices_per_day", DEVICES_PER_DAY, vec![n(20_000)]),
+        ("events_per_day", EVENTS_PER_DAY, vec![n(20_000)]),
+        ("consent_timeline", CONSENT_TIMELINE, vec![]),
+        ("gaps_by_reason", GAPS_BY_REASON, vec![]),
+        (
+            "erasures_per_day",
+            ERASURES_PER_DAY,
+            vec![n(20_000 * DAY_MS)],
+        ),
+        ("device_erasures", DEVICE_ERASURES, vec![device(), n(200)]),
+        ("latest_erasures", LATEST_ERASURES, vec![n(200)]),
+        ("device", DEVICE, vec![device()]),
+        ("categories_held", CATEGORIES_HELD, vec![device()]),
+        ("latest_per_category", LATEST_PER_CATEGORY, vec![device()]),
+        ("consent_history", CONSENT_HISTORY, vec![device(), n(200)]),
+        ("device_gaps", DEVICE_GAPS, vec![device(), n(200)]),
+    ]
+}
+
 /// The console's PostgreSQL connection, reopened on the next call when it was lost.
 pub struct PgConsoleQueries {
     target: PgTarget,
