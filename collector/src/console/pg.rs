@@ -62,9 +62,12 @@ const DEVICE_GAPS: &str =
     "SELECT first_seq, last_seq, count, reason, category, received_at_ms FROM gaps \
      WHERE device = $1 ORDER BY received_at_ms DESC, buffer_id DESC, seq DESC LIMIT $2";
 
+/// A console query for a plan check: (name, SQL, sample parameters).
+pub type PlanCheck = (&'static str, &'static str, Vec<Box<dyn ToSql + Sync>>);
+
 /// Every query above by name, with sample parameters of its types, for tests that check
 /// its plan (`EXPLAIN`). `totals` and `gaps_by_reason` scan their tables by design.
-pub fn queries_for_plan_checks() -> Vec<(&'static str, &'static str, Vec<Box<dyn ToSql + Sync>>)> {
+pub fn queries_for_plan_checks() -> Vec<PlanCheck> {
     let device = || -> Box<dyn ToSql + Sync> { Box::new("abcdefghijklmnopqrstuvwxyz".to_string()) };
     let n = |v: i64| -> Box<dyn ToSql + Sync> { Box::new(v) };
     vec![
