@@ -602,46 +602,70 @@ fn write_rollups(
     batches: &[(&Batch, Vec<&Record>)],
     now: i64,
 ) -> Result<(), StorageError> {
-    if batches.is_empty() {
-        return Ok(());
-    }
     let day = now.div_euclid(DAY_MS);
-    let shards = i32::from(ROLLUP_SHARDS);
-    let mut per_category: std::collections::BTreeMap<&'static str, i64> = Default::default();
-    for (_, records) in batches {
+    let mut events = Rollup::default();
+    for (batch, records) in batches {
+        events
+            .devices
+            .insert((batch.device.as_str().to_string(), day));
         for record in records {
             if let Record::Event(e) = record {
-                *per_category.entry(e.category.name()).or_default() += 1;
+                *events
+                    .events
+                    .entry((day, e.category.name().to_string()))
+                    .or_default() += 1;
             }
         }
     }
-    if !per_category.is_empty() {
-        let categories: Vec<&str> = per_category.keys().copied().collect();
-        let counts: Vec<i64> = per_category.values().copied().collect();
-        tx.execute(
-            "INSERT INTO daily_events (day, category, shard, events) \
-             SELECT $1, c, (pg_backend_pid() % $4)::smallint, n \
-             FROM unnest($2::text[], $3::bigint[]) AS u(c, n) ORDER BY c \
-             ON CONFLICT (day, category, shard) \
-             DO UPDATE SET events = daily_events.events + EXCLUDED.events",
-            &[&day, &categories, &counts, &shards],
-        )
-        .map_err(db)?;
+    events.write(tx)
+}
+
+/// Counts to add to the console's roll-ups in one transaction.
+#[derive(Debug, Default)]
+struct Rollup {
+    /// (day, category) -> events newly stored.
+    events: std::collections::BTreeMap<(i64, String), i64>,
+    /// (device, day) that stored a batch (or, for an import, an event).
+    devices: std::collections::BTreeSet<(String, i64)>,
+}
+
+impl Rollup {
+    fn write(&self, tx: &mut Transaction<'_>) -> Result<(), StorageError> {
+        let shards = i32::from(ROLLUP_SHARDS);
+        if !self.events.is_empty() {
+            let days: Vec<i64> = self.events.keys().map(|(d, _)| *d).collect();
+            let categories: Vec<&str> = self.events.keys().map(|(_, c)| c.as_str()).collect();
+            let counts: Vec<i64> = self.events.values().copied().collect();
+            tx.execute(
+                "INSERT INTO daily_events (day, category, shard, events) \
+                 SELECT d, c, (pg_backend_pid() % $4)::smallint, n \
+                 FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(d, c, n) \
+                 ORDER BY d, c \
+                 ON CONFLICT (day, category, shard) \
+                 DO UPDATE SET events = daily_events.events + EXCLUDED.events",
+                &[&days, &categories, &counts, &shards],
+            )
+            .map_err(db)?;
+        }
+        if !self.devices.is_empty() {
+            let devices: Vec<&str> = self.devices.iter().map(|(d, _)| d.as_str()).collect();
+            let days: Vec<i64> = self.devices.iter().map(|(_, d)| *d).collect();
+            tx.execute(
+                "WITH first_today AS (\
+                     INSERT INTO device_days (device, day) \
+                     SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                     ON CONFLICT DO NOTHING RETURNING day) \
+                 INSERT INTO daily_devices (day, shard, devices) \
+                 SELECT day, (pg_backend_pid() % $3)::smallint, COUNT(*) FROM first_today \
+                 GROUP BY day ORDER BY day \
+                 ON CONFLICT (day, shard) \
+                 DO UPDATE SET devices = daily_devices.devices + EXCLUDED.devices",
+                &[&devices, &days, &shards],
+            )
+            .map_err(db)?;
+        }
+        Ok(())
     }
-    let mut devices: Vec<&str> = batches.iter().map(|(b, _)| b.device.as_str()).collect();
-    devices.dedup();
-    tx.execute(
-        "WITH first_today AS (\
-             INSERT INTO device_days (device, day) SELECT unnest($1::text[]), $2 \
-             ON CONFLICT DO NOTHING RETURNING 1) \
-         INSERT INTO daily_devices (day, shard, devices) \
-         SELECT $2, (pg_backend_pid() % $3)::smallint, COUNT(*) FROM first_today \
-         HAVING COUNT(*) > 0 \
-         ON CONFLICT (day, shard) DO UPDATE SET devices = daily_devices.devices + EXCLUDED.devices",
-        &[&devices, &day, &shards],
-    )
-    .map_err(db)?;
-    Ok(())
 }
 
 /// Events by binary COPY (one for the whole group), gaps and consent changes by INSERT
@@ -1113,6 +1137,8 @@ pub fn import_sqlite(
             .map_err(sq)?
             .collect::<Result<_, _>>()
             .map_err(sq)?;
+        // The imported events count as arrivals on the day they were received.
+        let mut rollup = Rollup::default();
         for (buffer_id, high_water) in buffers {
             let stored: Option<i64> = tx
                 .query_one(
@@ -1128,7 +1154,7 @@ pub fn import_sqlite(
                 continue;
             }
             report.buffers += 1;
-            report.events += import_events(&src, &mut tx, &device, buffer_id, above)?;
+            report.events += import_events(&src, &mut tx, &device, buffer_id, above, &mut rollup)?;
             report.gaps += import_gaps(&src, &mut tx, &device, buffer_id, above)?;
             report.consent_records += import_consent(&src, &mut tx, &device, buffer_id, above)?;
             tx.execute(
@@ -1138,6 +1164,7 @@ pub fn import_sqlite(
             .map_err(db)?;
         }
         report.erasures += import_erasures(&src, &mut tx, &device)?;
+        rollup.write(&mut tx)?;
         tx.commit().map_err(db)?;
     }
     Ok(report)
@@ -1149,6 +1176,7 @@ fn import_events(
     device: &str,
     buffer_id: i64,
     above: i64,
+    rollup: &mut Rollup,
 ) -> Result<u64, StorageError> {
     let mut stmt = src
         .prepare(
@@ -1187,6 +1215,10 @@ fn import_events(
         ];
         writer.write(&row).map_err(db)?;
         n += 1;
+        let day = r.get::<_, i64>(7).map_err(sq)?.div_euclid(DAY_MS);
+        let category: String = r.get(1).map_err(sq)?;
+        *rollup.events.entry((day, category)).or_default() += 1;
+        rollup.devices.insert((device.to_string(), day));
     }
     writer.finish().map_err(db)?;
     Ok(n)

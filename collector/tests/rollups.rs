@@ -227,3 +227,32 @@ fn postgres_console_queries_read_through_indexes() {
     }
     assert_eq!(checked, 11);
 }
+
+/// `import --from collector.db` adds the imported events to the roll-ups on the days
+/// they were received, and a second run (importing nothing new) adds nothing.
+#[test]
+fn import_fills_the_roll_ups_once() {
+    let mut sqlite = open(Backend::Sqlite);
+    let path = sqlite._dir.path().join("c.db");
+    let day = 20_000i64;
+    let [a, _] = &mut sqlite.writers;
+    a.ingest(&batch(&support::device(1), 1, 1, 3), day * DAY_MS)
+        .unwrap();
+    a.ingest(&batch(&support::device(2), 1, 1, 1), day * DAY_MS + 5)
+        .unwrap();
+    a.ingest(&batch(&support::device(1), 1, 4, 5), (day + 1) * DAY_MS)
+        .unwrap();
+    let want_events = pairs(sqlite.queries.events_per_day(0).unwrap());
+    let want_devices = pairs(sqlite.queries.devices_per_day(0).unwrap());
+    assert_eq!(want_events, [(day, 4), (day + 1, 2)]);
+    assert_eq!(want_devices, [(day, 2), (day + 1, 1)]);
+
+    let url = pg_support::fresh_database();
+    let target = pg_support::target(&url);
+    let mut q = assent_collector::console::pg::PgConsoleQueries::open(&target).unwrap();
+    for _ in 0..2 {
+        assent_collector::pg::import_sqlite(&target, &path).unwrap();
+        assert_eq!(pairs(q.events_per_day(0).unwrap()), want_events);
+        assert_eq!(pairs(q.devices_per_day(0).unwrap()), want_devices);
+    }
+}
