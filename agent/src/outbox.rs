@@ -4,7 +4,7 @@
 
 use assent_platform::Category;
 use assent_store::Store;
-use assent_wire::Pseudonym;
+use assent_wire::{BufferFence, Pseudonym};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -13,6 +13,7 @@ const LAST_PSEUDONYM: &str = "last_pseudonym";
 const SENT_LOG: &str = "sent_log";
 const METERED_USAGE: &str = "metered_usage";
 const PSEUDONYM_EPOCH: &str = "pseudonym_epoch";
+const ERASURE_FENCES: &str = "erasure_fences";
 
 /// Which pseudonym the current sending epoch belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,10 +51,14 @@ pub fn wire_buffer_id(store: &Store, buffer_id: u64, device: &Pseudonym) -> Resu
             0
         }
     };
-    // Epoch 0 keeps the store's own id; later epochs are spread over the id space.
-    Ok(buffer_id
+    Ok(epoch_buffer_id(buffer_id, epoch))
+}
+
+/// Epoch 0 keeps the store's own id; later epochs are spread over the id space.
+fn epoch_buffer_id(buffer_id: u64, epoch: u64) -> u64 {
+    buffer_id
         .wrapping_add(epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .max(1))
+        .max(1)
 }
 
 /// The most sent-batch entries kept.
@@ -107,13 +112,41 @@ pub fn erasure_queue(store: &Store) -> Result<Vec<ErasureJob>, String> {
     Ok(get(store, ERASURE_QUEUE)?.unwrap_or_default())
 }
 
-/// Queues an erasure durably; it is sent before any further batch.
+/// Queues an erasure durably; it is sent before any further batch. Its fence (protocol
+/// v2) is taken now, before the caller purges: the last seq assigned in the buffer the
+/// job's pseudonym sends under.
 pub fn queue_erasure(store: &Store, job: ErasureJob) -> Result<(), String> {
     let mut queue = erasure_queue(store)?;
     if !queue.contains(&job) {
+        let mut fences: Vec<(ErasureJob, Vec<BufferFence>)> =
+            get(store, ERASURE_FENCES)?.unwrap_or_default();
+        let current: Option<PseudonymEpoch> = get(store, PSEUDONYM_EPOCH)?;
+        if let Some(epoch) = current.filter(|c| c.device == job.device) {
+            let buffer_id = store.buffer_id().map_err(|e| format!("buffer: {e}"))?;
+            let last_seq = store.stats().map_err(|e| format!("buffer: {e}"))?.last_seq;
+            fences.push((
+                job.clone(),
+                vec![BufferFence {
+                    buffer_id: epoch_buffer_id(buffer_id, epoch.epoch),
+                    last_seq,
+                }],
+            ));
+            put(store, ERASURE_FENCES, &fences)?;
+        }
         queue.push(job);
     }
     put(store, ERASURE_QUEUE, &queue)
+}
+
+/// The fences taken when `job` was queued (none for a job queued by an older agent).
+pub fn erasure_fences(store: &Store, job: &ErasureJob) -> Result<Vec<BufferFence>, String> {
+    let fences: Vec<(ErasureJob, Vec<BufferFence>)> =
+        get(store, ERASURE_FENCES)?.unwrap_or_default();
+    Ok(fences
+        .into_iter()
+        .find(|(j, _)| j == job)
+        .map(|(_, f)| f)
+        .unwrap_or_default())
 }
 
 /// Removes the first queued erasure once the collector confirmed it.
@@ -121,6 +154,12 @@ pub fn erasure_done(store: &Store, job: &ErasureJob) -> Result<(), String> {
     let mut queue = erasure_queue(store)?;
     if let Some(i) = queue.iter().position(|j| j == job) {
         queue.remove(i);
+    }
+    let mut fences: Vec<(ErasureJob, Vec<BufferFence>)> =
+        get(store, ERASURE_FENCES)?.unwrap_or_default();
+    if let Some(i) = fences.iter().position(|(j, _)| j == job) {
+        fences.remove(i);
+        put(store, ERASURE_FENCES, &fences)?;
     }
     put(store, ERASURE_QUEUE, &queue)
 }

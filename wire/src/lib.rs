@@ -624,6 +624,13 @@ pub fn decode_erasure_any(bytes: &[u8], encoding: Encoding) -> Result<Erasure, D
     Ok(erasure)
 }
 
+/// The reason of an error answer in either encoding (the client side), when it decodes.
+pub fn decode_error_body(bytes: &[u8], encoding: Encoding) -> Option<String> {
+    decode_raw::<ErrorBody>(bytes, encoding)
+        .ok()
+        .map(|e| e.error)
+}
+
 /// Decodes a batch acknowledgement (the client side).
 pub fn decode_batch_ack(bytes: &[u8], encoding: Encoding) -> Result<BatchAck, DecodeError> {
     check_version(bytes, encoding)?;

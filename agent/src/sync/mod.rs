@@ -66,6 +66,9 @@ pub struct Uploader<'a> {
     client: HttpClient,
     token: Option<String>,
     encoding: Encoding,
+    /// The collector answered a v2 erasure with "unsupported protocol version": send v1
+    /// (without fences) for the rest of this uploader's life.
+    erasure_v1_only: bool,
     max_events: usize,
     max_bytes: u64,
     /// Allow a metered link whatever `sync.metered` says (a technician's explicit flush).
@@ -108,6 +111,7 @@ impl<'a> Uploader<'a> {
             ),
             token,
             encoding: Encoding::Postcard,
+            erasure_v1_only: false,
             max_events: DEFAULT_BATCH_EVENTS,
             max_bytes: DEFAULT_BATCH_BYTES,
             allow_metered: false,
@@ -213,13 +217,46 @@ impl<'a> Uploader<'a> {
     }
 
     async fn send_erasure(&mut self, job: ErasureJob) -> Result<Step, String> {
-        let request = wire::ErasureRequest {
-            version: PROTOCOL_VERSION,
-            device: job.device.clone(),
-            categories: job.categories.clone(),
+        let mut response = self.post_erasure(&job).await?;
+        if !self.erasure_v1_only {
+            if let Ok(r) = &response {
+                if is_v1_only_answer(r, self.encoding) {
+                    log::info!("the collector speaks protocol v1 only: erasing without fences");
+                    self.erasure_v1_only = true;
+                    response = self.post_erasure(&job).await?;
+                }
+            }
+        }
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => return Ok(transport_retry(&mut self.client, e)),
         };
-        let body = wire::encode(&request, self.encoding).map_err(|e| e.to_string())?;
-        let response = match self
+        self.erasure_answer(job, response)
+    }
+
+    /// Posts `job` as v2 with its fences, or as v1 once the collector said it speaks v1.
+    async fn post_erasure(
+        &mut self,
+        job: &ErasureJob,
+    ) -> Result<Result<Response, TransportError>, String> {
+        let body = if self.erasure_v1_only {
+            let request = wire::ErasureRequest {
+                version: PROTOCOL_VERSION,
+                device: job.device.clone(),
+                categories: job.categories.clone(),
+            };
+            wire::encode(&request, self.encoding)
+        } else {
+            let request = wire::ErasureRequestV2 {
+                version: wire::PROTOCOL_VERSION_FENCED_ERASURE,
+                device: job.device.clone(),
+                categories: job.categories.clone(),
+                fences: outbox::erasure_fences(self.store, job)?,
+            };
+            wire::encode(&request, self.encoding)
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(self
             .client
             .post(
                 wire::PATH_ERASURE,
@@ -227,11 +264,10 @@ impl<'a> Uploader<'a> {
                 body,
                 self.token.as_deref(),
             )
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return Ok(transport_retry(&mut self.client, e)),
-        };
+            .await)
+    }
+
+    fn erasure_answer(&mut self, job: ErasureJob, response: Response) -> Result<Step, String> {
         match response.status {
             200 => {
                 let encoding = response_encoding(&response, self.encoding);
@@ -402,6 +438,14 @@ fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
+}
+
+/// What a v1-only collector answers a v2 body: 400 "unsupported protocol version ..."
+/// (docs/protocol.md, "Fallback").
+fn is_v1_only_answer(response: &Response, sent: Encoding) -> bool {
+    response.status == 400
+        && wire::decode_error_body(&response.body, response_encoding(response, sent))
+            .is_some_and(|reason| wire::is_unsupported_version(&reason))
 }
 
 fn response_encoding(response: &Response, sent: Encoding) -> Encoding {
@@ -582,4 +626,46 @@ fn event_record(e: assent_store::StoredEvent) -> Result<Record, String> {
         monotonic_ns: e.monotonic_ns,
         payload,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer a v1-only collector gives a v2 erasure is built here as that collector
+    /// builds it: its reason from the v1-only decoder, its body an `ErrorBody` in the
+    /// request's encoding.
+    #[test]
+    fn a_v1_only_answer_is_told_from_other_refusals() {
+        let v2 = wire::ErasureRequestV2 {
+            version: wire::PROTOCOL_VERSION_FENCED_ERASURE,
+            device: Pseudonym::parse("abcdefghijklmnopqrstuvwxyz").unwrap(),
+            categories: None,
+            fences: vec![],
+        };
+        for encoding in [Encoding::Postcard, Encoding::Json] {
+            let reason = wire::decode_erasure(&wire::encode(&v2, encoding).unwrap(), encoding)
+                .unwrap_err()
+                .0;
+            let answer = |status: u16, error: &str| Response {
+                sent_bytes: 0,
+                status,
+                content_type: Some(encoding.content_type().to_string()),
+                retry_after: None,
+                body: wire::encode(
+                    &wire::ErrorBody {
+                        error: error.to_string(),
+                    },
+                    encoding,
+                )
+                .unwrap(),
+            };
+            assert!(is_v1_only_answer(&answer(400, &reason), encoding));
+            assert!(!is_v1_only_answer(
+                &answer(400, "categories is empty"),
+                encoding
+            ));
+            assert!(!is_v1_only_answer(&answer(500, &reason), encoding));
+        }
+    }
 }
