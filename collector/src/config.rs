@@ -49,6 +49,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[limits]`.
     pub limits: Limits,
+    /// `[metrics]` and `[console]`: the operators' listeners, off unless configured.
+    pub operator: OperatorConfig,
 }
 
 /// The `database` key: a path (SQLite) or a `postgresql://` URL.
@@ -266,6 +268,7 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
     };
     let tls = read_tls(root.table("tls"), root, &auth);
     let limits = read_limits(root.table("limits"));
+    let operator = read_operator(root);
     Config {
         path: path.to_path_buf(),
         listen,
@@ -276,6 +279,7 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         tls,
         auth,
         limits,
+        operator,
     }
 }
 
@@ -436,6 +440,66 @@ fn read_limits(table: Option<Table<'_>>) -> Limits {
     limits
 }
 
+/// The default `[metrics] listen`: loopback only.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9477";
+
+/// The default `[console] listen`: loopback only.
+pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:8480";
+
+/// The operators' listeners; each is off when its table is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct OperatorConfig {
+    pub metrics: Option<MetricsConfig>,
+    pub console: Option<ConsoleConfig>,
+}
+
+/// `[metrics]`: Prometheus text exposition at `GET /metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
+    /// A file whose first line is the bearer token scrapers must send.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[console]`: the operators' read-only web pages and the erase action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleConfig {
+    pub listen: SocketAddr,
+    /// `operator-name token` per line (the devices' tokens file format).
+    pub operators_file: PathBuf,
+}
+
+fn read_listen(t: &mut Table<'_>, default: &str) -> SocketAddr {
+    let fallback = default
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+    t.string_with("listen", |s| {
+        s.parse::<SocketAddr>().map_err(|_| {
+            format!("expected an IP address and port such as `{default}`, found `{s}`")
+        })
+    })
+    .unwrap_or(fallback)
+}
+
+fn read_operator(root: &mut Table<'_>) -> OperatorConfig {
+    let metrics = root.table("metrics").map(|mut t| MetricsConfig {
+        listen: read_listen(&mut t, DEFAULT_METRICS_LISTEN),
+        token_file: t.path("token_file"),
+    });
+    let console = root.table("console").map(|mut t| {
+        let listen = read_listen(&mut t, DEFAULT_CONSOLE_LISTEN);
+        let operators_file = t.path("operators_file");
+        if operators_file.is_none() && !t.contains("operators_file") {
+            t.missing("operators_file");
+        }
+        ConsoleConfig {
+            listen,
+            operators_file: operators_file.unwrap_or_default(),
+        }
+    });
+    OperatorConfig { metrics, console }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +613,25 @@ mod tests {
             err.contains("applies to a `postgresql://` database only"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn operator_listeners_are_off_unless_configured() {
+        let base = "[tls]\nenabled = false\n[auth]\ntokens_file = \"/t\"\n";
+        assert_eq!(parse(base).unwrap().operator, OperatorConfig::default());
+        let c = parse(&format!(
+            "{base}[metrics]\ntoken_file = \"m\"\n[console]\noperators_file = \"ops\"\n"
+        ))
+        .unwrap();
+        let metrics = c.operator.metrics.unwrap();
+        assert_eq!(metrics.listen, DEFAULT_METRICS_LISTEN.parse().unwrap());
+        assert_eq!(metrics.token_file, Some(PathBuf::from("/etc/m")));
+        let console = c.operator.console.unwrap();
+        assert_eq!(console.listen, DEFAULT_CONSOLE_LISTEN.parse().unwrap());
+        assert_eq!(console.operators_file, PathBuf::from("/etc/ops"));
+        let err = parse(&format!("{base}[console]\nlisten = \"x\"\n")).unwrap_err();
+        assert!(err.contains("/etc/c.toml:6:10: "), "{err}");
+        assert!(err.contains("operators_file"), "{err}");
     }
 
     #[test]

@@ -8,11 +8,15 @@
 //!
 //! Modules: [`config`] (the TOML config), [`auth`] (bearer tokens), [`tls`] (rustls
 //! setup), [`storage`] (the backend trait and the high-water rule), [`sqlite`] (the
-//! default backend), [`pg`] (PostgreSQL, for fleets), [`server`] (HTTP, threads, shutdown). Nothing here prints; the
-//! binary's `cli` module does.
+//! default backend), [`pg`] (PostgreSQL, for fleets), [`server`] (HTTP, threads, shutdown),
+//! [`metrics`] (Prometheus exposition), [`console`] (the operators' web pages). Nothing here
+//! prints; the binary's `cli` module does.
 
 pub mod auth;
 pub mod config;
+pub mod console;
+mod local_http;
+pub mod metrics;
 pub mod pg;
 pub mod server;
 pub mod sqlite;

@@ -24,7 +24,7 @@ use crate::storage::{
     StorageError, MAX_SEQ,
 };
 use assent_platform::Category;
-use assent_wire::{Batch, Erasure, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{Json, ToSql, Type};
 use postgres::{Client, NoTls, Transaction};
@@ -110,7 +110,42 @@ CREATE TABLE erasure_fences (
     PRIMARY KEY (device, buffer_id, category)
 );
 ",
+    // 3: the console (docs/operations.md): who erased (NULL when the device asked), the
+    // indexes its pages read through, and the daily roll-ups the ingest transaction
+    // writes. daily_events and daily_devices are spread over ROLLUP_SHARDS rows per day
+    // (summed when read) so that K writers do not all queue on one hot row; they carry
+    // no device, so on a sharded PostgreSQL they are reference or local tables
+    // (docs/fleet.md); device_days is keyed by device.
+    "
+ALTER TABLE erasure_log ADD COLUMN operator TEXT;
+CREATE INDEX erasure_log_device_at ON erasure_log (device, at_ms);
+CREATE INDEX erasure_log_at ON erasure_log (at_ms);
+CREATE INDEX consent_received ON consent_records (received_at_ms, device, buffer_id, seq);
+CREATE TABLE daily_events (
+    day BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    shard SMALLINT NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (day, category, shard)
+);
+CREATE TABLE device_days (
+    device TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    PRIMARY KEY (device, day)
+);
+CREATE INDEX device_days_day ON device_days (day, device);
+CREATE TABLE daily_devices (
+    day BIGINT NOT NULL,
+    shard SMALLINT NOT NULL,
+    devices BIGINT NOT NULL,
+    PRIMARY KEY (day, shard)
+);
+",
 ];
+
+/// Rows per day of `daily_events` (per category) and `daily_devices`: a writer adds to
+/// the row of its own shard, so concurrent ingest transactions rarely wait on each other.
+pub const ROLLUP_SHARDS: i16 = 8;
 
 /// The schema version this binary runs on.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -118,7 +153,7 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// Day partitions kept ready ahead of today, so ingest never waits on DDL.
 const PARTITION_DAYS_AHEAD: i64 = 7;
 
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Most batches one transaction carries (group commit).
 pub const MAX_GROUP: usize = 64;
@@ -126,7 +161,7 @@ pub const MAX_GROUP: usize = 64;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-fn db(e: postgres::Error) -> StorageError {
+pub(crate) fn db(e: postgres::Error) -> StorageError {
     // The driver's Display hides the server's message; `as_db_error` has it.
     match e.as_db_error() {
         Some(d) => StorageError::Database(format!("{}: {}", d.code().code(), d.message())),
@@ -148,7 +183,7 @@ fn bits(v: u64) -> i64 {
     i64::from_ne_bytes(v.to_ne_bytes())
 }
 
-fn unbits(v: i64) -> u64 {
+pub(crate) fn unbits(v: i64) -> u64 {
     u64::from_ne_bytes(v.to_ne_bytes())
 }
 
@@ -381,6 +416,9 @@ impl PgStorage {
             }
             match connect(&self.target) {
                 Ok(c) => {
+                    crate::metrics::global()
+                        .database_reconnects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     log::info!("database connection re-established");
                     self.client = Some(c);
                     self.backoff = BACKOFF_START;
@@ -548,8 +586,86 @@ fn ingest_tx(
         }
     }
     write_records(&mut tx, &to_write, now)?;
+    write_rollups(&mut tx, &to_write, now)?;
     tx.commit().map_err(db)?;
     Ok(outcomes)
+}
+
+/// The console's daily roll-ups for the stored batches of a group: events newly stored
+/// per category, and each device's first stored batch of the day. A transaction adds to
+/// the shard row of its connection (`pg_backend_pid()`), so K writers on several
+/// replicas seldom wait on the same row; categories are upserted in name order, so two
+/// transactions sharing a shard cannot deadlock. `device_days` needs no such care: its
+/// rows are keyed by devices this transaction has locked.
+fn write_rollups(
+    tx: &mut Transaction<'_>,
+    batches: &[(&Batch, Vec<&Record>)],
+    now: i64,
+) -> Result<(), StorageError> {
+    let day = now.div_euclid(DAY_MS);
+    let mut events = Rollup::default();
+    for (batch, records) in batches {
+        events
+            .devices
+            .insert((batch.device.as_str().to_string(), day));
+        for record in records {
+            if let Record::Event(e) = record {
+                *events
+                    .events
+                    .entry((day, e.category.name().to_string()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    events.write(tx)
+}
+
+/// Counts to add to the console's roll-ups in one transaction.
+#[derive(Debug, Default)]
+struct Rollup {
+    /// (day, category) -> events newly stored.
+    events: std::collections::BTreeMap<(i64, String), i64>,
+    /// (device, day) that stored a batch (or, for an import, an event).
+    devices: std::collections::BTreeSet<(String, i64)>,
+}
+
+impl Rollup {
+    fn write(&self, tx: &mut Transaction<'_>) -> Result<(), StorageError> {
+        let shards = i32::from(ROLLUP_SHARDS);
+        if !self.events.is_empty() {
+            let days: Vec<i64> = self.events.keys().map(|(d, _)| *d).collect();
+            let categories: Vec<&str> = self.events.keys().map(|(_, c)| c.as_str()).collect();
+            let counts: Vec<i64> = self.events.values().copied().collect();
+            tx.execute(
+                "INSERT INTO daily_events (day, category, shard, events) \
+                 SELECT d, c, (pg_backend_pid() % $4)::smallint, n \
+                 FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(d, c, n) \
+                 ORDER BY d, c \
+                 ON CONFLICT (day, category, shard) \
+                 DO UPDATE SET events = daily_events.events + EXCLUDED.events",
+                &[&days, &categories, &counts, &shards],
+            )
+            .map_err(db)?;
+        }
+        if !self.devices.is_empty() {
+            let devices: Vec<&str> = self.devices.iter().map(|(d, _)| d.as_str()).collect();
+            let days: Vec<i64> = self.devices.iter().map(|(_, d)| *d).collect();
+            tx.execute(
+                "WITH first_today AS (\
+                     INSERT INTO device_days (device, day) \
+                     SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                     ON CONFLICT DO NOTHING RETURNING day) \
+                 INSERT INTO daily_devices (day, shard, devices) \
+                 SELECT day, (pg_backend_pid() % $3)::smallint, COUNT(*) FROM first_today \
+                 GROUP BY day ORDER BY day \
+                 ON CONFLICT (day, shard) \
+                 DO UPDATE SET devices = daily_devices.devices + EXCLUDED.devices",
+                &[&devices, &days, &shards],
+            )
+            .map_err(db)?;
+        }
+        Ok(())
+    }
 }
 
 /// Events by binary COPY (one for the whole group), gaps and consent changes by INSERT
@@ -648,7 +764,12 @@ fn write_records(
     Ok(())
 }
 
-fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
+fn erase_tx(
+    client: &mut Client,
+    request: &Erasure,
+    at_ms: i64,
+    operator: Option<&str>,
+) -> Result<u64, StorageError> {
     let device = request.device.as_str();
     let mut tx = client.transaction().map_err(db)?;
     // The device's row first, in its own statement: an ingest of this device in flight
@@ -676,6 +797,8 @@ fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, S
                 .map_err(db)?;
             tx.execute("DELETE FROM consent_records WHERE device = $1", &[&device])
                 .map_err(db)?;
+            tx.execute("DELETE FROM device_days WHERE device = $1", &[&device])
+                .map_err(db)?;
             (n, "all".to_string())
         }
         Some(categories) => {
@@ -696,9 +819,9 @@ fn erase_tx(client: &mut Client, request: &Erasure, at_ms: i64) -> Result<u64, S
         }
     };
     tx.execute(
-        "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
-         VALUES ($1, $2, $3, $4)",
-        &[&device, &logged, &bits(erased), &at_ms],
+        "INSERT INTO erasure_log (device, categories, erased_events, at_ms, operator) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&device, &logged, &bits(erased), &at_ms, &operator],
     )
     .map_err(db)?;
     tx.commit().map_err(db)?;
@@ -758,6 +881,12 @@ fn sweep_tx(client: &mut Client, cutoff_ms: i64) -> Result<(u64, Vec<String>), S
     let gaps = tx
         .execute("DELETE FROM gaps WHERE received_at_ms < $1", &[&cutoff_ms])
         .map_err(db)?;
+    // Which devices reported on a day goes with the day; the day's counts stay.
+    tx.execute(
+        "DELETE FROM device_days WHERE day < $1",
+        &[&cutoff_ms.div_euclid(DAY_MS)],
+    )
+    .map_err(db)?;
     tx.commit().map_err(db)?;
     Ok((events + gaps, dropped))
 }
@@ -784,7 +913,20 @@ impl Storage for PgStorage {
     fn erase(&mut self, request: &Erasure, at_ms: i64) -> Result<u64, StorageError> {
         let result = self
             .client()
-            .and_then(|client| erase_tx(client, request, at_ms));
+            .and_then(|client| erase_tx(client, request, at_ms, None));
+        self.check(result)
+    }
+
+    fn erase_by_operator(
+        &mut self,
+        request: &ErasureRequest,
+        at_ms: i64,
+        operator: &str,
+    ) -> Result<u64, StorageError> {
+        let request = Erasure::from(request.clone());
+        let result = self
+            .client()
+            .and_then(|client| erase_tx(client, &request, at_ms, Some(operator)));
         self.check(result)
     }
 
@@ -995,6 +1137,8 @@ pub fn import_sqlite(
             .map_err(sq)?
             .collect::<Result<_, _>>()
             .map_err(sq)?;
+        // The imported events count as arrivals on the day they were received.
+        let mut rollup = Rollup::default();
         for (buffer_id, high_water) in buffers {
             let stored: Option<i64> = tx
                 .query_one(
@@ -1010,7 +1154,7 @@ pub fn import_sqlite(
                 continue;
             }
             report.buffers += 1;
-            report.events += import_events(&src, &mut tx, &device, buffer_id, above)?;
+            report.events += import_events(&src, &mut tx, &device, buffer_id, above, &mut rollup)?;
             report.gaps += import_gaps(&src, &mut tx, &device, buffer_id, above)?;
             report.consent_records += import_consent(&src, &mut tx, &device, buffer_id, above)?;
             tx.execute(
@@ -1020,6 +1164,7 @@ pub fn import_sqlite(
             .map_err(db)?;
         }
         report.erasures += import_erasures(&src, &mut tx, &device)?;
+        rollup.write(&mut tx)?;
         tx.commit().map_err(db)?;
     }
     Ok(report)
@@ -1031,6 +1176,7 @@ fn import_events(
     device: &str,
     buffer_id: i64,
     above: i64,
+    rollup: &mut Rollup,
 ) -> Result<u64, StorageError> {
     let mut stmt = src
         .prepare(
@@ -1069,6 +1215,10 @@ fn import_events(
         ];
         writer.write(&row).map_err(db)?;
         n += 1;
+        let day = r.get::<_, i64>(7).map_err(sq)?.div_euclid(DAY_MS);
+        let category: String = r.get(1).map_err(sq)?;
+        *rollup.events.entry((day, category)).or_default() += 1;
+        rollup.devices.insert((device.to_string(), day));
     }
     writer.finish().map_err(db)?;
     Ok(n)
@@ -1180,24 +1330,37 @@ fn import_erasures(
         )
         .map_err(db)?;
     }
-    let mut stmt = src
-        .prepare(
-            "SELECT categories, erased_events, at_ms FROM erasure_log WHERE device = ?1 \
-             ORDER BY id",
+    // A file written before the console has no `operator` column: all its erasures
+    // were the devices' own.
+    let has_operator: bool = src
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('erasure_log') WHERE name = 'operator'",
+            [],
+            |r| r.get(0),
         )
+        .map_err(sq)?;
+    let mut stmt = src
+        .prepare(if has_operator {
+            "SELECT categories, erased_events, at_ms, operator FROM erasure_log \
+             WHERE device = ?1 ORDER BY id"
+        } else {
+            "SELECT categories, erased_events, at_ms, NULL FROM erasure_log \
+             WHERE device = ?1 ORDER BY id"
+        })
         .map_err(sq)?;
     let mut rows = stmt.query([device]).map_err(sq)?;
     while let Some(r) = rows.next().map_err(sq)? {
         n += tx
             .execute(
-                "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
-                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM erasure_log \
+                "INSERT INTO erasure_log (device, categories, erased_events, at_ms, operator) \
+                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM erasure_log \
                  WHERE device = $1 AND categories = $2 AND erased_events = $3 AND at_ms = $4)",
                 &[
                     &device,
                     &r.get::<_, String>(0).map_err(sq)?,
                     &r.get::<_, i64>(1).map_err(sq)?,
                     &r.get::<_, i64>(2).map_err(sq)?,
+                    &r.get::<_, Option<String>>(3).map_err(sq)?,
                 ],
             )
             .map_err(db)?;

@@ -14,13 +14,15 @@
 
 use crate::auth::{Principal, Tokens};
 use crate::config::{Config, Database};
+use crate::console::queries::ConsoleQueries;
+use crate::metrics;
 use crate::pg::PgStorage;
 use crate::sqlite::SqliteStorage;
 use crate::storage::{IngestOutcome, Storage, StorageError};
 use assent_confcheck::Diagnostics;
 use assent_wire::{
     decode_batch, decode_erasure_any, encode, Batch, BatchAck, DecodeError, Encoding, Erasure,
-    ErasureAck, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
+    ErasureAck, ErasureRequest, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
 };
 use futures_rustls::TlsAcceptor;
 use http_body_util::{BodyExt, Full};
@@ -68,10 +70,36 @@ impl fmt::Display for ServerError {
 impl std::error::Error for ServerError {}
 
 /// Work for the writer thread; each carries where to send the result.
+#[derive(Debug)]
 enum Job {
     Ingest(Batch, Sender<Result<IngestOutcome, StorageError>>),
     Erase(Erasure, Sender<Result<u64, StorageError>>),
     Sweep(i64),
+    /// An erasure asked for by a console operator, logged under their name.
+    OperatorErase(ErasureRequest, String, Sender<Result<u64, StorageError>>),
+}
+
+/// Hands erasures from the console to the writer, through the same queue and
+/// [`Storage::erase_by_operator`].
+#[derive(Clone, Debug)]
+pub struct Eraser {
+    jobs: Sender<Job>,
+}
+
+impl Eraser {
+    /// Erases and commits; returns the number of events deleted.
+    pub async fn erase(&self, request: ErasureRequest, operator: String) -> Result<u64, String> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.jobs
+            .send(Job::OperatorErase(request, operator, reply))
+            .await
+            .map_err(|_| "the database writer stopped".to_string())?;
+        match answer.recv().await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the database writer stopped".to_string()),
+        }
+    }
 }
 
 /// Everything a request handler reads, shared by all connections.
@@ -109,6 +137,7 @@ pub fn check_files(config: &Config) -> Result<(), Diagnostics> {
             all.extend(d);
         }
     }
+    all.extend(crate::console::check_files(config));
     if all.is_empty() {
         Ok(())
     } else {
@@ -130,7 +159,18 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         None => None,
     };
     let writers = open_writers(&config.database)?;
-    serve(config, tls, tokens, writers)
+    let console: Option<Box<dyn ConsoleQueries>> =
+        match (&config.operator.console, &config.database) {
+            (None, _) => None,
+            (Some(_), Database::Sqlite(path)) => Some(Box::new(
+                crate::console::sqlite::SqliteConsoleQueries::open(path)
+                    .map_err(ServerError::Storage)?,
+            )),
+            (Some(_), Database::Postgres(target)) => Some(Box::new(
+                crate::console::pg::PgConsoleQueries::open(target).map_err(ServerError::Storage)?,
+            )),
+        };
+    serve_with_console(config, tls, tokens, writers, console)
 }
 
 /// One storage per writer thread: one for SQLite, `database_writers` for PostgreSQL.
@@ -165,8 +205,26 @@ pub fn serve(
     tokens: Option<Tokens>,
     storages: Vec<Box<dyn Storage>>,
 ) -> Result<(), ServerError> {
+    serve_with_console(config, tls, tokens, storages, None)
+}
+
+/// [`serve`] with the backend's console queries, needed when `[console]` is configured.
+pub fn serve_with_console(
+    config: Config,
+    tls: Option<TlsAcceptor>,
+    tokens: Option<Tokens>,
+    storages: Vec<Box<dyn Storage>>,
+    console: Option<Box<dyn ConsoleQueries>>,
+) -> Result<(), ServerError> {
+    let operator = crate::console::OperatorListeners::load(&config, console)?;
     let queue = usize::try_from(config.limits.ingest_queue_length).unwrap_or(usize::MAX);
     let (jobs, job_rx) = smol::channel::bounded::<Job>(queue);
+    let queued = job_rx.clone();
+    metrics::global().set_queue_depth(Box::new(move || queued.len()));
+    metrics::global().writer_threads.store(
+        i64::try_from(storages.len()).unwrap_or(i64::MAX),
+        Ordering::Relaxed,
+    );
     let mut writers = Vec::new();
     for (i, storage) in storages.into_iter().enumerate() {
         let job_rx = job_rx.clone();
@@ -208,7 +266,13 @@ pub fn serve(
         workers.push(handle);
     }
 
-    let result = smol::block_on(ex.run(main_loop(ex.clone(), state.clone(), shutdown_tx)));
+    let eraser = Eraser {
+        jobs: state.jobs.clone(),
+    };
+    let result = smol::block_on(ex.run(async {
+        operator.spawn(&ex, eraser).await?;
+        main_loop(ex.clone(), state.clone(), shutdown_tx).await
+    }));
 
     drop(stop_workers);
     for w in workers {
@@ -308,7 +372,10 @@ async fn accept_loop(ex: Arc<Executor<'static>>, state: Arc<State>, listener: Tc
         state.connections.fetch_add(1, Ordering::SeqCst);
         ex.spawn(async move {
             let _count = CountGuard(&state.connections);
+            let open = &metrics::global().connections_open;
+            open.fetch_add(1, Ordering::Relaxed);
             connection(&state, stream, peer).await;
+            open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         })
         .detach();
@@ -420,6 +487,23 @@ enum Endpoint {
 }
 
 async fn handle(
+    state: &State,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    has_cert: bool,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let endpoint = match req.uri().path() {
+        PATH_BATCHES => metrics::Endpoint::Batches,
+        PATH_ERASURE => metrics::Endpoint::Erasure,
+        _ => metrics::Endpoint::Other,
+    };
+    let response = answer(state, req, peer, has_cert).await;
+    metrics::global().request(endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn answer(
     state: &State,
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -758,6 +842,7 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
 /// (one transaction on PostgreSQL), each answered after its commit; a job of another kind
 /// met while gathering runs right after the group.
 fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {
+    let m = metrics::global();
     let mut held: Option<Job> = None;
     loop {
         let job = match held.take() {
@@ -767,6 +852,7 @@ fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {
                 Err(_) => return,
             },
         };
+        let _busy = metrics::Busy::start();
         match job {
             Job::Ingest(batch, reply) => {
                 let mut group = vec![(batch, reply)];
@@ -781,27 +867,77 @@ fn writer_loop(mut storage: Box<dyn Storage>, jobs: Receiver<Job>) {
                     }
                 }
                 let batches: Vec<&Batch> = group.iter().map(|(b, _)| b).collect();
+                let started = Instant::now();
                 let results = storage.ingest_group(&batches, now_ms());
+                // Each batch of a group waited for the group's commit.
+                let elapsed = started.elapsed();
                 for ((batch, reply), result) in group.iter().zip(results) {
-                    if let Err(StorageError::Database(e)) = &result {
-                        log::error!("storing a batch of {}: {e}", batch.device);
+                    m.ingest_latency(elapsed);
+                    match &result {
+                        Ok(o) if o.hole => {
+                            m.holes_refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(o) => m.stored(&batch.records, o.stored_records),
+                        Err(StorageError::Database(e)) => {
+                            m.database_errors.fetch_add(1, Ordering::Relaxed);
+                            log::error!("storing a batch of {}: {e}", batch.device);
+                        }
+                        Err(_) => {}
                     }
                     let _ = reply.try_send(result);
                 }
             }
             Job::Erase(request, reply) => {
                 let result = storage.erase(&request, now_ms());
+                count_erasure(&result);
                 if let Err(e) = &result {
                     log::error!("erasing for {}: {e}", request.device);
                 }
                 let _ = reply.try_send(result);
             }
+            Job::OperatorErase(request, operator, reply) => {
+                let result = storage.erase_by_operator(&request, now_ms(), &operator);
+                count_erasure(&result);
+                match &result {
+                    Ok(n) => {
+                        m.erasures_by_operator.fetch_add(1, Ordering::Relaxed);
+                        log::info!(
+                            "console: operator {operator} erased {n} events of device {}",
+                            request.device
+                        );
+                    }
+                    Err(e) => {
+                        log::error!("erasing for {} (operator {operator}): {e}", request.device)
+                    }
+                }
+                let _ = reply.try_send(result);
+            }
             Job::Sweep(cutoff) => match storage.sweep_retention(cutoff) {
                 Ok(0) => {}
-                Ok(n) => log::info!("retention: deleted {n} events and gaps"),
-                Err(e) => log::error!("retention sweep: {e}"),
+                Ok(n) => {
+                    m.retention_rows_dropped.fetch_add(n, Ordering::Relaxed);
+                    log::info!("retention: deleted {n} events and gaps");
+                }
+                Err(e) => {
+                    m.database_errors.fetch_add(1, Ordering::Relaxed);
+                    log::error!("retention sweep: {e}");
+                }
             },
         }
+    }
+}
+
+fn count_erasure(result: &Result<u64, StorageError>) {
+    let m = metrics::global();
+    match result {
+        Ok(n) => {
+            m.erasures.fetch_add(1, Ordering::Relaxed);
+            m.events_erased.fetch_add(*n, Ordering::Relaxed);
+        }
+        Err(StorageError::Database(_)) => {
+            m.database_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {}
     }
 }
 

@@ -9,7 +9,7 @@ use crate::storage::{
     StorageError,
 };
 use assent_platform::Category;
-use assent_wire::{Batch, Erasure, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use serde_json::json;
 use std::path::Path;
@@ -84,10 +84,37 @@ CREATE TABLE IF NOT EXISTS erasure_log (
 );
 ";
 
+/// Additions for the console (docs/operations.md): who erased (NULL for a device's own
+/// request) and the indexes its pages read through. Applied after [`SCHEMA`]; the
+/// column is added only when missing, so older files are upgraded in place.
+const CONSOLE_SCHEMA: &str = "
+CREATE INDEX IF NOT EXISTS erasure_log_device ON erasure_log (device, at_ms);
+CREATE INDEX IF NOT EXISTS erasure_log_at ON erasure_log (at_ms);
+CREATE INDEX IF NOT EXISTS consent_received
+    ON consent_records (received_at_ms, device, buffer_id, seq);
+CREATE TABLE IF NOT EXISTS daily_events (
+    day INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (day, category)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_days (
+    day INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    PRIMARY KEY (day, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS daily_devices (
+    day INTEGER PRIMARY KEY,
+    devices INTEGER NOT NULL
+);
+";
+
 /// A SQLite database file.
 #[derive(Debug)]
 pub struct SqliteStorage {
     conn: Connection,
+    /// The operator the next erasure is logged under (the console's erase action).
+    erasing_operator: Option<String>,
 }
 
 fn db(e: rusqlite::Error) -> StorageError {
@@ -113,7 +140,11 @@ impl SqliteStorage {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
-        Ok(SqliteStorage { conn })
+        add_console_schema(&conn).map_err(db)?;
+        Ok(SqliteStorage {
+            conn,
+            erasing_operator: None,
+        })
     }
 
     /// Opens an existing database without writing to it (`export`, `stats`), alongside a
@@ -125,8 +156,23 @@ impl SqliteStorage {
         )
         .map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        Ok(SqliteStorage { conn })
+        Ok(SqliteStorage {
+            conn,
+            erasing_operator: None,
+        })
     }
+}
+
+fn add_console_schema(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let has_operator: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('erasure_log') WHERE name = 'operator'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_operator {
+        conn.execute_batch("ALTER TABLE erasure_log ADD COLUMN operator TEXT")?;
+    }
+    conn.execute_batch(CONSOLE_SCHEMA)
 }
 
 fn insert_record(
@@ -241,11 +287,14 @@ impl Storage for SqliteStorage {
                     .collect::<Result<_, _>>()
                     .map_err(db)?;
                 let mut stored_records = 0u64;
+                let mut daily = crate::console::sqlite::DailyCounts::default();
                 for record in records.into_iter().filter(|r| !is_fenced(r, &fences)) {
                     let n = insert_record(&tx, device, buffer_id, record, received_at_ms)
                         .map_err(db)?;
                     stored_records += n as u64;
+                    daily.add(record, n);
                 }
+                daily.commit_with(&tx, device, received_at_ms).map_err(db)?;
                 tx.execute(
                     "INSERT INTO buffers (device, buffer_id, high_water) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (device, buffer_id) DO UPDATE SET high_water = excluded.high_water",
@@ -287,6 +336,8 @@ impl Storage for SqliteStorage {
                     params![device],
                 )
                 .map_err(db)?;
+                tx.execute("DELETE FROM device_days WHERE device = ?1", params![device])
+                    .map_err(db)?;
                 (n as u64, "all".to_string())
             }
             Some(categories) => {
@@ -311,9 +362,9 @@ impl Storage for SqliteStorage {
             }
         };
         tx.execute(
-            "INSERT INTO erasure_log (device, categories, erased_events, at_ms) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![device, logged, bits(erased), at_ms],
+            "INSERT INTO erasure_log (device, categories, erased_events, at_ms, operator) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![device, logged, bits(erased), at_ms, self.erasing_operator],
         )
         .map_err(db)?;
         tx.commit().map_err(db)?;
@@ -334,6 +385,11 @@ impl Storage for SqliteStorage {
                 params![cutoff_ms],
             )
             .map_err(db)?;
+        tx.execute(
+            "DELETE FROM device_days WHERE day < ?1 / 86400000",
+            params![cutoff_ms],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)?;
         Ok((events + gaps) as u64)
     }
@@ -455,6 +511,18 @@ impl Storage for SqliteStorage {
                 .push((row.get(0).map_err(db)?, unbits(row.get(1).map_err(db)?)));
         }
         Ok(stats)
+    }
+
+    fn erase_by_operator(
+        &mut self,
+        request: &ErasureRequest,
+        at_ms: i64,
+        operator: &str,
+    ) -> Result<u64, StorageError> {
+        self.erasing_operator = Some(operator.to_string());
+        let result = self.erase(&Erasure::from(request.clone()), at_ms);
+        self.erasing_operator = None;
+        result
     }
 }
 

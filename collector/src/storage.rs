@@ -11,7 +11,7 @@
 //! backend applies the same rule.
 
 use assent_platform::Category;
-use assent_wire::{Batch, Erasure, Pseudonym, Record};
+use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -102,6 +102,15 @@ pub trait Storage: Send {
 
     /// Row counts.
     fn stats(&mut self) -> Result<Stats, StorageError>;
+
+    /// [`Storage::erase`] on an operator's behalf (the console's erase action): the same
+    /// deletion, logged in the erasure log with the operator's name.
+    fn erase_by_operator(
+        &mut self,
+        request: &ErasureRequest,
+        at_ms: i64,
+        operator: &str,
+    ) -> Result<u64, StorageError>;
 }
 
 /// The category name a fence of a whole-device erasure is stored under.

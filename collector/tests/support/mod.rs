@@ -180,6 +180,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// `database_writers` (PostgreSQL only); none leaves the default.
     pub database_writers: Option<u64>,
+    /// Appended to the config as it is (more tables, e.g. `[metrics]`, `[console]`).
+    pub extra_config: String,
 }
 
 impl Default for Options {
@@ -197,6 +199,7 @@ impl Default for Options {
             listen: "127.0.0.1:0".into(),
             database_url: None,
             database_writers: None,
+            extra_config: String::new(),
         }
     }
 }
@@ -253,6 +256,7 @@ pub fn write_config_listening(dir: &Path, pki: &Pki, options: &Options, listen: 
         text.push_str("\n[auth]\ntokens_file = \"tokens\"\n");
     }
     text.push_str(&format!("\n[limits]\n{}\n", options.limits));
+    text.push_str(&options.extra_config);
     let path = dir.join("collector.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -329,6 +333,19 @@ impl Collector {
             assert!(Instant::now() < deadline, "collector not listening:\n{log}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The address after `marker` in the log (the operator listeners log theirs as
+    /// `metrics at http://ADDR/metrics` and `console at http://ADDR/`).
+    pub fn logged_addr(&self, marker: &str) -> SocketAddr {
+        let log = self.log();
+        let rest = log
+            .split(marker)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `{marker}` in the log:\n{log}"));
+        let addr: String = rest.chars().take_while(|c| *c != '/').collect();
+        addr.parse()
+            .unwrap_or_else(|e| panic!("bad address `{addr}` after `{marker}`: {e}"))
     }
 
     /// Everything the collector logged so far.

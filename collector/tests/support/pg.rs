@@ -14,6 +14,27 @@ use crate::support::{Collector, Options};
 use assent_collector::config::{PgTarget, PgTls};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Runs each named test body (`fn NAME(backend: Backend)`) against SQLite and
+/// PostgreSQL, as `sqlite::NAME` and `postgres::NAME`; visible where this module is
+/// included with `#[macro_use]`.
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Sqlite)
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Backend::Postgres)
+            })*
+        }
+    };
+}
+
 /// Which database a collector under test stores into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

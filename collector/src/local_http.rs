@@ -1,0 +1,77 @@
+//! Plain HTTP/1.1 listeners for operators (metrics, console): an accept loop that serves
+//! each connection with hyper on the server's executor.
+//!
+//! These listeners default to loopback and are meant for a monitoring system or an
+//! operator's browser through an SSH tunnel or a TLS proxy; they never share the devices'
+//! listener or credentials. Each connection costs one task and hyper's buffers; there are
+//! at most [`MAX_CONNECTIONS`] at once, with the same header timeout as the device API.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use smol::net::TcpListener;
+use smol::Executor;
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most operator connections open at once per listener.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// A future answering one request.
+pub type Answer = Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
+/// What a listener does with each request.
+pub type Handler = Arc<dyn Fn(Request<Incoming>, SocketAddr) -> Answer + Send + Sync>;
+
+/// Binds `listen`; the error names what the listener is for.
+pub async fn bind(listen: SocketAddr, what: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen} for {what}: {e}"))
+}
+
+/// Serves `listener` forever (until the executor is dropped).
+pub async fn serve(
+    ex: Arc<Executor<'static>>,
+    listener: TcpListener,
+    handler: Handler,
+    header_timeout: Duration,
+) {
+    let slots = Arc::new(smol::lock::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = slots.acquire_arc().await;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                smol::Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        ex.spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let answer = handler(req, peer);
+                async move { Ok::<_, Infallible>(answer.await) }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(SmolTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(crate::server::MAX_HEADER_BUFFER_BYTES);
+            if let Err(e) = builder
+                .serve_connection(FuturesIo::new(stream), service)
+                .await
+            {
+                log::debug!("{peer}: operator connection ended: {e}");
+            }
+            drop(permit);
+        })
+        .detach();
+    }
+}
