@@ -1,29 +1,16 @@
-//! `assent`: the device agent. This binary is glue: it parses the command line, then
-//! runs one of the commands or the daemon over the library-like modules below and the
-//! `platform`, `store` and `wire` crates.
+//! `assent`: the device agent as a library; `main.rs` only calls [`cli::main`]. The
+//! modules are grouped by subsystem, and each folder's `mod.rs` says what it owns and
+//! what it never does. The map is `ARCHITECTURE.md`.
 //!
 //! Only `cli` prints; everything else returns values or logs through `log`.
 
-mod buffer;
-mod cli;
-mod collect;
-mod config;
-mod connectivity;
-mod consent;
-mod control;
-mod daemon;
-mod emit;
-mod events;
-mod fsutil;
-mod identity;
-mod logger;
-mod notify;
-mod outbox;
-mod owner;
-mod preview;
-mod sync;
-mod worker;
-
-fn main() -> std::process::ExitCode {
-    cli::main()
-}
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod consent;
+pub mod control;
+pub mod daemon;
+pub mod events;
+pub mod local;
+pub mod sync;
+pub mod unix;

@@ -1,4 +1,4 @@
-//! The agent's operator config (`agent/src/config.rs`, compiled in by path: the agent is
+//! The agent's operator config (`agent/src/config/mod.rs`, compiled in by path: the agent is
 //! a binary crate) through `Config::parse`: no panic, and every error has a position
 //! inside the text.
 #![no_main]
@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 #[allow(dead_code)]
-#[path = "../../agent/src/config.rs"]
+#[path = "../../agent/src/config/mod.rs"]
 mod config;
 
 fuzz_target!(|data: &[u8]| {

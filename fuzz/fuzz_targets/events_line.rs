@@ -7,7 +7,7 @@ use assent_wire::{AppEvent, AttrValue};
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
-#[path = "../../agent/src/config.rs"]
+#[path = "../../agent/src/config/mod.rs"]
 mod config;
 #[allow(dead_code)]
 #[path = "../../agent/src/events/parse.rs"]

@@ -12,11 +12,14 @@ macro_rules! out_raw {
     ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
 }
 
+use crate::collect::identity::IdentityState;
+use crate::collect::preview;
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
-use crate::identity::IdentityState;
-use crate::{buffer, control, daemon, logger, owner, preview, sync};
+use crate::local::{buffer, owner};
+use crate::unix::logger;
+use crate::{control, daemon, sync};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
@@ -943,7 +946,7 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
     let text = to_pretty(&doc)? + "\n";
     match args.out {
         Some(path) => {
-            crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
+            crate::unix::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
                 .map_err(|e| Failure::cant_create(format!("{}: {e}", path.display())))?;
             out!("exported to {}", path.display());
         }
@@ -979,9 +982,11 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
 fn emit(args: EmitArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     let seq =
-        crate::emit::run(&config.events.socket, &args.name, &args.attrs).map_err(|e| Failure {
-            code: 1,
-            message: format!("assent: emit: {e}"),
+        crate::events::emit::run(&config.events.socket, &args.name, &args.attrs).map_err(|e| {
+            Failure {
+                code: 1,
+                message: format!("assent: emit: {e}"),
+            }
         })?;
     out!("ok {seq}");
     Ok(())
@@ -989,7 +994,7 @@ fn emit(args: EmitArgs) -> Result<(), Failure> {
 
 fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
-    crate::fsutil::ensure_private_dir(&config.state_dir)
+    crate::unix::fsutil::ensure_private_dir(&config.state_dir)
         .map_err(|e| Failure::cant_create(format!("{}: {e}", config.state_dir.display())))?;
     IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
     out!("device identity rotated: the new pseudonym cannot be linked to the old one");

@@ -8,7 +8,7 @@
 //! secret. Without `device_id` no hardware identifier is read at all and the pseudonym is
 //! the HMAC of the install id. Raw identifiers are only ever held in memory here.
 
-use crate::fsutil;
+use crate::unix::fsutil;
 use assent_platform::device_id::DeviceIds;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};

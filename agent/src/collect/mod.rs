@@ -5,12 +5,15 @@
 //! identifiers never leave this module: they are turned into the pseudonym here, and only
 //! the pseudonym and the names of the sources it came from are kept.
 
+pub mod identity;
+pub mod preview;
+
 use crate::config::Config;
 use crate::consent::ConsentView;
-use crate::identity::{self, Derivation, IdentityState, Pseudonym};
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, Facts, ReadOptions, Root};
 pub use assent_wire::{DeviceIdentity, Payload};
+use identity::{Derivation, IdentityState, Pseudonym};
 use std::path::Path;
 use std::time::Duration;
 
@@ -160,7 +163,7 @@ pub fn fleet_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
 /// Loads the identity, creating it on first use (the device secret is not collected
 /// data).
 pub fn identity(state_dir: &Path) -> Result<Option<IdentityState>, String> {
-    crate::fsutil::ensure_private_dir(state_dir)
+    crate::unix::fsutil::ensure_private_dir(state_dir)
         .map_err(|e| format!("{}: {e}", state_dir.display()))?;
     IdentityState::load_or_create(state_dir)
         .map(Some)

@@ -9,7 +9,7 @@
 //! - a hand edit counts the same as a CLI edit (the file is the only source of truth).
 
 use crate::config::Config;
-use crate::fsutil;
+use crate::unix::fsutil;
 use assent_confcheck::{Diagnostic, Diagnostics};
 use assent_platform::Category;
 use serde::Serialize;

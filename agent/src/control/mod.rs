@@ -3,9 +3,9 @@
 //! one JSON answer per line. Only root or members of the configured admin group may
 //! use it (checked with SO_PEERCRED).
 
+use crate::collect::identity::IdentityState;
 use crate::config::Config;
 use crate::daemon::{Daemon, SyncReason};
-use crate::identity::IdentityState;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -120,8 +120,8 @@ async fn execute(daemon: &Arc<Daemon>, request: &Request) -> Value {
         }
         "erase" => {
             let (worker, remote) = (daemon.clone(), request.remote);
-            let result = crate::worker::run(move || {
-                crate::owner::erase(&worker.config_snapshot(), &worker.store, remote)
+            let result = crate::daemon::worker::run(move || {
+                crate::local::owner::erase(&worker.config_snapshot(), &worker.store, remote)
             })
             .await;
             match result {

@@ -13,14 +13,16 @@
 //! - signals: SIGTERM/SIGINT stop (finish the current commit, close the database),
 //!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
 
-use crate::buffer::{self, Timestamp};
+pub mod worker;
+
+use crate::collect::identity::IdentityState;
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::Config;
-use crate::connectivity::{Connectivity, RouteWatcher};
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
-use crate::identity::IdentityState;
-use crate::notify;
+use crate::local::buffer::{self, Timestamp};
+use crate::sync::connectivity::{Connectivity, RouteWatcher};
 use crate::sync::{backoff::Backoff, Step, Uploader};
+use crate::unix::notify;
 use assent_platform::{Category, Root};
 use assent_store::Store;
 use serde::Serialize;
@@ -80,6 +82,12 @@ pub struct Daemon {
     online: AtomicBool,
 }
 
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").finish_non_exhaustive()
+    }
+}
+
 /// Why the uploader was woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncReason {
@@ -124,7 +132,7 @@ impl Daemon {
             status.queued_gaps = stats.gaps;
             status.buffer_file_bytes = stats.file_bytes;
         }
-        status.sent_batches = crate::outbox::sent_log(&self.store)
+        status.sent_batches = crate::local::outbox::sent_log(&self.store)
             .map(|l| l.len() as u64)
             .unwrap_or(0);
         status.local_events = self
@@ -267,7 +275,7 @@ fn reload(daemon: &Daemon) {
             if let Ok(mut c) = daemon.config.write() {
                 *c = new;
             }
-            crate::logger::set_level(daemon.config_snapshot().log_level);
+            crate::unix::logger::set_level(daemon.config_snapshot().log_level);
             log::info!("SIGHUP: configuration reloaded from {}", path.display());
             let _ = daemon.schedule_now.try_send(None);
         }
@@ -335,7 +343,8 @@ async fn connectivity_task(daemon: Arc<Daemon>) {
     let mut previous: Option<Connectivity> = None;
     loop {
         let config = daemon.config_snapshot();
-        let now = crate::worker::run(move || Connectivity::read(&Root::live(), &config)).await;
+        let now =
+            crate::daemon::worker::run(move || Connectivity::read(&Root::live(), &config)).await;
         if previous.as_ref() != Some(&now) {
             log::info!(
                 "connectivity: {}",
@@ -497,7 +506,7 @@ async fn retention_task(daemon: Arc<Daemon>) {
             return;
         }
         let store = daemon.store.clone();
-        crate::worker::run(move || buffer::expire(&store)).await;
+        crate::daemon::worker::run(move || buffer::expire(&store)).await;
     }
 }
 
@@ -569,7 +578,7 @@ async fn scheduler_task(daemon: Arc<Daemon>) {
 async fn collect_now(daemon: &Arc<Daemon>, categories: &[Category]) -> usize {
     let daemon = daemon.clone();
     let categories = categories.to_vec();
-    crate::worker::run(move || match collect_blocking(&daemon, &categories) {
+    crate::daemon::worker::run(move || match collect_blocking(&daemon, &categories) {
         Ok(n) => n,
         Err(e) => {
             log::error!("collection: {e}");

@@ -18,11 +18,11 @@
 //! bounded by `max_message_bytes` plus [`MAX_IN_FLIGHT_PER_CONNECTION`] answers.
 //! Nothing is polled: an idle server sleeps in `accept` and `read`.
 
+pub mod emit;
 pub mod parse;
-pub mod socket;
 
-use crate::buffer::{payload_event, Timestamp};
 use crate::config::EventsConfig;
+use crate::local::buffer::{payload_event, Timestamp};
 use assent_store::Store;
 use assent_wire::Payload;
 use serde::{Deserialize, Serialize};
@@ -35,8 +35,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::unix::socket::{self, PeerPolicy};
 use parse::Limits;
-use socket::PeerPolicy;
 
 /// Answers one connection may have outstanding (lines read but not yet answered); the
 /// reader waits beyond it, so a pipelining client cannot grow the agent's memory.
@@ -460,7 +460,7 @@ async fn handle_line(
     let (done_tx, done_rx) = smol::channel::bounded(1);
     let store = Arc::clone(&ctx.store);
     // `submit` blocks while the store's in-flight bound is reached: off the executor.
-    let submitted = crate::worker::run(move || {
+    let submitted = crate::daemon::worker::run(move || {
         store.submit(new_event, move |result| {
             // Runs on the committer thread: only a non-blocking send.
             let _ = done_tx.try_send(result.map_err(|e| e.to_string()));

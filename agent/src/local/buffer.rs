@@ -5,7 +5,7 @@
 use crate::config::{Config, Durability as ConfigDurability};
 use crate::consent::log::ConsentLogEntry;
 use crate::consent::{self, ConsentView};
-use crate::outbox;
+use crate::local::outbox;
 use assent_platform::Category;
 use assent_store::{Durability, NewEvent, Store, StoreError, StoreOptions};
 use assent_wire::Payload;
@@ -16,7 +16,7 @@ pub const CONSENT_CATEGORY: &str = "consent";
 
 /// Opens (or creates) `buffer.db` in the state directory with the config's bounds.
 pub fn open(config: &Config) -> Result<Store, String> {
-    crate::fsutil::ensure_private_dir(&config.state_dir)
+    crate::unix::fsutil::ensure_private_dir(&config.state_dir)
         .map_err(|e| format!("{}: {e}", config.state_dir.display()))?;
     let options = StoreOptions {
         max_bytes: config.buffer.max_bytes,

@@ -8,16 +8,17 @@
 //! identifiers only while `device_id` is active.
 
 pub mod backoff;
+pub mod connectivity;
 pub mod http;
 pub mod tls;
 
-use crate::buffer;
 use crate::collect;
+use crate::collect::identity::IdentityState;
 use crate::config::{Config, MeteredPolicy};
-use crate::connectivity::Connectivity;
 use crate::consent::{self, ConsentView};
-use crate::identity::IdentityState;
-use crate::outbox::{self, ErasureJob, SentBatch};
+use crate::local::buffer;
+use crate::local::outbox::{self, ErasureJob, SentBatch};
+use crate::sync::connectivity::Connectivity;
 use assent_platform::{Category, Root};
 use assent_store::{GapReason as StoreGapReason, Record as StoredRecord, Store};
 use assent_wire::{
@@ -332,7 +333,8 @@ impl<'a> Uploader<'a> {
             error_text(response)
         );
         let dir = self.config.state_dir.join("dead-letter");
-        crate::fsutil::ensure_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::unix::fsutil::ensure_private_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(format!(
             "{}-{}-{}.json",
             now_ms(),
@@ -341,7 +343,7 @@ impl<'a> Uploader<'a> {
         ));
         let doc = serde_json::json!({"status": status, "reason": reason, "batch": batch});
         let text = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
-        crate::fsutil::write_atomic(&path, &text, 0o600)
+        crate::unix::fsutil::write_atomic(&path, &text, 0o600)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         prune_dead_letters(&dir);
         self.store

@@ -1,0 +1,6 @@
+//! `assent`: the device agent's binary. Glue only: the command line and everything it
+//! runs live in the library (`lib.rs`).
+
+fn main() -> std::process::ExitCode {
+    assent::cli::main()
+}
