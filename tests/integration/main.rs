@@ -5,6 +5,7 @@ mod clock;
 #[path = "../../collector/tests/support/mod.rs"]
 mod collector_support;
 mod consent;
+mod control;
 mod daemon;
 mod fault_proxy;
 mod live;

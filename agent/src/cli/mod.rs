@@ -17,6 +17,7 @@ use crate::collect::preview;
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
+use crate::control::protocol::Request;
 use crate::local::{buffer, owner};
 use crate::unix::logger;
 use crate::{control, daemon, sync};
@@ -27,7 +28,6 @@ use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 /// Exit status for a command-line usage error (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -61,6 +61,21 @@ enum Command {
     Erase(EraseArgs),
     Forget(ForgetArgs),
     Emit(EmitArgs),
+    Control(ControlArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Send one control-protocol request (a JSON line, see docs/control.md) to the running
+/// daemon and print its answer, e.g. '{"command":"consent-show"}'.
+#[argh(subcommand, name = "control")]
+struct ControlArgs {
+    /// the request as JSON
+    #[argh(positional)]
+    request: String,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -353,6 +368,7 @@ fn run() -> ExitCode {
         Some(Command::Erase(c)) => erase(c.config, c.remote, false),
         Some(Command::Forget(c)) => erase(c.config, true, true),
         Some(Command::Emit(c)) => emit(c),
+        Some(Command::Control(c)) => control_request(c),
         None => Err(Failure::usage(
             "no command given; run `assent --help` to see them",
         )),
@@ -681,13 +697,9 @@ fn consent_edit(
 ) -> Result<(), Failure> {
     categories.sort();
     categories.dedup();
-    let now = SystemTime::now();
-    consent::edit(config, &categories, decision, by, now).map_err(Failure::cant_create)?;
-    let (_, view) = consent::load(config);
-    // Takes effect at once, daemon or not: the change is logged and queued for the
-    // collector, and unsent data of withdrawn categories is deleted.
     let store = buffer::open(config).map_err(Failure::cant_create)?;
-    let applied = buffer::apply_consent(config, &store, &view).map_err(Failure::cant_create)?;
+    let (view, applied) = buffer::decide_consent(config, &store, categories.clone(), decision, by)
+        .map_err(Failure::cant_create)?;
     for (category, count) in &applied.purged {
         out!("deleted {count} unsent events of {category}");
     }
@@ -780,7 +792,7 @@ const EXIT_TEMPFAIL: u8 = 75;
 fn sync(args: SyncArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     if !args.once {
-        control::request(&config, &json!({"command": "sync"})).map_err(Failure::unavailable)?;
+        control::request(&config, &Request::Sync).map_err(Failure::unavailable)?;
         out!("the daemon is syncing now; `assent status` shows the result");
         return Ok(());
     }
@@ -878,9 +890,8 @@ fn run_daemon(args: RunArgs) -> Result<(), Failure> {
 
 fn status(args: StatusArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
-    let answer =
-        control::request(&config, &json!({"command": "status"})).map_err(Failure::unavailable)?;
-    let status = &answer["status"];
+    let answer = control::request(&config, &Request::Status).map_err(Failure::unavailable)?;
+    let status = &answer.status.unwrap_or_default();
     if args.json {
         out!("{}", to_pretty(status)?);
         return Ok(());
@@ -967,7 +978,7 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
         if erased.remote_requested {
             out!("erasure of everything queued for the collector; it is sent before any further data");
             // A running daemon sends it now; without one, `assent sync --once` does.
-            let _ = control::request(&config, &json!({"command": "sync"}));
+            let _ = control::request(&config, &Request::Sync);
         } else {
             out!("nothing was ever sent, so the collector holds nothing to erase");
         }
@@ -976,6 +987,16 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
         IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
         out!("device identity rotated: the new pseudonym cannot be linked to the old one");
     }
+    Ok(())
+}
+
+fn control_request(args: ControlArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let request: Request = serde_json::from_str(&args.request)
+        .map_err(|e| Failure::usage(format!("control: bad request: {e}")))?;
+    let answer = control::request(&config, &request).map_err(Failure::unavailable)?;
+    let line = serde_json::to_string(&answer).map_err(Failure::config)?;
+    out!("{line}");
     Ok(())
 }
 

@@ -99,6 +99,18 @@ pub enum CategoryState {
 }
 
 impl CategoryState {
+    /// The state's name, as its `state` field is serialized.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CategoryState::Active => "active",
+            CategoryState::NotGranted => "not_granted",
+            CategoryState::Refused => "refused",
+            CategoryState::Lapsed { .. } => "lapsed",
+            CategoryState::BlockedByRequired { .. } => "blocked_by_required",
+            CategoryState::NoValidConsentFile => "no_valid_consent_file",
+        }
+    }
+
     /// A short reason for a person.
     pub fn reason(&self) -> String {
         match self {

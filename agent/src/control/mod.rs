@@ -1,31 +1,29 @@
-//! The control socket: the CLI talks to the running daemon through it. One JSON request
-//! per line (`{"command": "status"}`, `sync`, `erase` with `"remote": bool`, `reset-id`),
-//! one JSON answer per line. Only root or members of the configured admin group may
-//! use it (checked with SO_PEERCRED).
+//! The control socket: the CLI, and a device's own settings screen, talk to the running
+//! daemon through it. The messages are [`protocol::Request`] and [`protocol::Answer`]
+//! (documented in `docs/control.md`); the socket is served by [`crate::unix::socket`]
+//! (mode 0660, group the configured admin group). Only root, the daemon's own user and
+//! members of the admin group (primary or supplementary) are served.
+//!
+//! Owns the meaning of each request; never parses a socket's credentials or binds by
+//! itself, and never prints.
+
+pub mod protocol;
 
 use crate::collect::identity::IdentityState;
 use crate::config::Config;
+use crate::consent::{self, ConsentView, Decision};
 use crate::daemon::{Daemon, SyncReason};
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::local::buffer;
+use crate::unix::socket::{self, Peer, PeerPolicy, Server};
+use assent_platform::Category;
+use protocol::{Answer, CategoryConsent, ConsentState, Erased, Request, MAX_REQUEST_BYTES};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use smol::net::unix::{UnixListener, UnixStream};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use smol::net::unix::UnixStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The longest request line accepted.
-const MAX_REQUEST_BYTES: u64 = 4096;
-
-/// A request from the CLI.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Request {
-    pub command: String,
-    #[serde(default)]
-    pub remote: bool,
-}
+/// The control socket's permission bits: the admin group may connect, nobody else.
+const SOCKET_MODE: u32 = 0o660;
 
 /// Where the control socket is.
 pub fn socket_path(config: &Config) -> PathBuf {
@@ -33,56 +31,31 @@ pub fn socket_path(config: &Config) -> PathBuf {
 }
 
 /// Binds the control socket (0660; group set to the admin group when configured).
-pub fn bind(config: &Config) -> std::io::Result<UnixListener> {
-    let path = socket_path(config);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    remove_stale_socket(&path)?;
-    let listener = UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
-    if let Some(gid) = admin_gid(config) {
-        nix::unistd::chown(&path, None, Some(nix::unistd::Gid::from_raw(gid)))
-            .map_err(std::io::Error::from)?;
-    }
-    Ok(listener)
-}
-
-/// Removes a socket file left by a previous run (never a regular file).
-pub fn remove_stale_socket(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a socket", path.display()),
-        )),
-        Err(_) => Ok(()),
-    }
+pub fn bind(config: &Config) -> Result<Server, String> {
+    let gid = admin_gid(config);
+    let policy = PeerPolicy::with_gids(&[], gid.as_slice());
+    Server::bind(&socket_path(config), SOCKET_MODE, gid, policy)
 }
 
 fn admin_gid(config: &Config) -> Option<u32> {
     let name = config.control.admin_group.as_ref()?;
-    match nix::unistd::Group::from_name(name) {
-        Ok(Some(group)) => Some(group.gid.as_raw()),
-        _ => {
-            log::warn!(
-                "control.admin_group `{name}` does not exist; only root may use the control socket"
-            );
+    match socket::group_id(name) {
+        Ok(gid) => Some(gid),
+        Err(e) => {
+            log::warn!("control.admin_group: {e}; only root may use the control socket");
             None
         }
     }
 }
 
 /// Serves the control socket until the daemon stops.
-pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
+pub async fn serve(server: Server, daemon: Arc<Daemon>) {
+    let server = Arc::new(server);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let daemon = daemon.clone();
+        let stream = server.accept().await;
+        let (daemon, server) = (daemon.clone(), server.clone());
         smol::spawn(async move {
-            if let Err(e) = handle(stream, daemon).await {
+            if let Err(e) = handle(stream, &server, daemon).await {
                 log::debug!("control connection: {e}");
             }
         })
@@ -90,36 +63,50 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     }
 }
 
-async fn handle(stream: UnixStream, daemon: Arc<Daemon>) -> std::io::Result<()> {
-    let creds = getsockopt(&stream, PeerCredentials).map_err(std::io::Error::from)?;
-    let config = daemon.config_snapshot();
-    let allowed = creds.uid() == 0 || admin_gid(&config).is_some_and(|gid| creds.gid() == gid);
+async fn handle(stream: UnixStream, server: &Server, daemon: Arc<Daemon>) -> std::io::Result<()> {
     let mut writer = stream.clone();
-    if !allowed {
-        let answer = json!({"ok": false, "error": format!("uid {} may not use the control socket", creds.uid())});
-        writer.write_all(format!("{answer}\n").as_bytes()).await?;
-        return Ok(());
-    }
-    let mut reader = BufReader::new(smol::io::AsyncReadExt::take(stream, MAX_REQUEST_BYTES));
-    let mut line = String::new();
-    reader.read_line(&mut line).await?;
-    let answer = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => execute(&daemon, &request).await,
-        Err(e) => json!({"ok": false, "error": format!("bad request: {e}")}),
+    let answer = match socket::peer_of(&stream) {
+        Err(e) => Answer::failed(e),
+        Ok(peer) if !server.policy().allows(&peer) => {
+            log::info!(
+                "control socket: refused uid {} (pid {})",
+                peer.uid,
+                peer.pid
+            );
+            Answer::failed(format!("uid {} may not use the control socket", peer.uid))
+        }
+        Ok(peer) => {
+            let mut reader =
+                BufReader::new(smol::io::AsyncReadExt::take(stream, MAX_REQUEST_BYTES));
+            let mut line = String::new();
+            reader.read_line(&mut line).await?;
+            match serde_json::from_str::<Request>(&line) {
+                Ok(request) => execute(&daemon, request, peer).await,
+                Err(e) => Answer::failed(format!("bad request: {e}")),
+            }
+        }
     };
-    writer.write_all(format!("{answer}\n").as_bytes()).await?;
+    let mut line = serde_json::to_string(&answer).map_err(std::io::Error::other)?;
+    line.push('\n');
+    writer.write_all(line.as_bytes()).await?;
     Ok(())
 }
 
-async fn execute(daemon: &Arc<Daemon>, request: &Request) -> Value {
-    match request.command.as_str() {
-        "status" => json!({"ok": true, "status": daemon.status_now()}),
-        "sync" => {
+async fn execute(daemon: &Arc<Daemon>, request: Request, peer: Peer) -> Answer {
+    match request {
+        Request::Status => match serde_json::to_value(daemon.status_now()) {
+            Ok(status) => Answer {
+                status: Some(status),
+                ..Answer::done()
+            },
+            Err(e) => Answer::failed(e.to_string()),
+        },
+        Request::Sync => {
             daemon.wake_sync(SyncReason::Requested);
-            json!({"ok": true})
+            Answer::done()
         }
-        "erase" => {
-            let (worker, remote) = (daemon.clone(), request.remote);
+        Request::Erase { remote } => {
+            let worker = daemon.clone();
             let result = crate::daemon::worker::run(move || {
                 crate::local::owner::erase(&worker.config_snapshot(), &worker.store, remote)
             })
@@ -130,21 +117,107 @@ async fn execute(daemon: &Arc<Daemon>, request: &Request) -> Value {
                         // Erasure requests go out before any further batch.
                         daemon.wake_sync(SyncReason::Requested);
                     }
-                    json!({"ok": true, "erased": erased})
+                    Answer {
+                        erased: Some(Erased {
+                            events_deleted: erased.events_deleted,
+                            remote_requested: erased.remote_requested,
+                        }),
+                        ..Answer::done()
+                    }
                 }
-                Err(e) => json!({"ok": false, "error": e}),
+                Err(e) => Answer::failed(e),
             }
         }
-        "reset-id" => match IdentityState::rotate(&daemon.config_snapshot().state_dir) {
-            Ok(_) => json!({"ok": true}),
-            Err(e) => json!({"ok": false, "error": e.to_string()}),
+        Request::ResetId => match IdentityState::rotate(&daemon.config_snapshot().state_dir) {
+            Ok(_) => Answer::done(),
+            Err(e) => Answer::failed(e.to_string()),
         },
-        other => json!({"ok": false, "error": format!("unknown command `{other}`")}),
+        Request::ConsentShow => {
+            let (_, view) = consent::load(&daemon.config_snapshot());
+            Answer {
+                consent: Some(consent_state(&view, Vec::new())),
+                ..Answer::done()
+            }
+        }
+        Request::ConsentGrant { categories } => {
+            decide(daemon, categories, Decision::Grant, peer).await
+        }
+        Request::ConsentWithdraw { categories } => {
+            decide(daemon, categories, Decision::Revoke, peer).await
+        }
+    }
+}
+
+/// A grant or withdrawal with the same effects as `assent consent`, recorded as made by
+/// the peer's user (kernel-checked, not what the client says).
+async fn decide(
+    daemon: &Arc<Daemon>,
+    categories: Vec<Category>,
+    decision: Decision,
+    peer: Peer,
+) -> Answer {
+    if categories.is_empty() {
+        return Answer::failed("name at least one category");
+    }
+    let by = decided_by(&peer);
+    let worker = daemon.clone();
+    let result = crate::daemon::worker::run(move || {
+        buffer::decide_consent(
+            &worker.config_snapshot(),
+            &worker.store,
+            categories,
+            decision,
+            &by,
+        )
+    })
+    .await;
+    match result {
+        Ok((view, applied)) => {
+            // The consent watcher sees the file change too; waking the uploader sends
+            // a queued erasure without waiting for it.
+            daemon.wake_sync(SyncReason::Consent);
+            Answer {
+                consent: Some(consent_state(&view, applied.purged)),
+                ..Answer::done()
+            }
+        }
+        Err(e) => Answer::failed(e),
+    }
+}
+
+/// Who a decision over the control socket is recorded as made by.
+fn decided_by(peer: &Peer) -> String {
+    let uid = nix::unistd::Uid::from_raw(peer.uid);
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => format!("{} (uid {}) via the control socket", user.name, peer.uid),
+        _ => format!("uid {} via the control socket", peer.uid),
+    }
+}
+
+fn consent_state(view: &ConsentView, purged: Vec<(Category, u64)>) -> ConsentState {
+    ConsentState {
+        policy_version: view.policy_version,
+        problem: view.problem.clone(),
+        categories: view
+            .categories
+            .iter()
+            .map(|s| CategoryConsent {
+                category: s.category,
+                required: s.required,
+                purpose: s.purpose.clone(),
+                active: s.state == consent::CategoryState::Active,
+                state: s.state.name().to_string(),
+                reason: s.state.reason(),
+                by: s.by.clone(),
+                at: s.at.clone(),
+            })
+            .collect(),
+        purged,
     }
 }
 
 /// The CLI side: sends one request to the running daemon and returns its answer.
-pub fn request(config: &Config, request: &Value) -> Result<Value, String> {
+pub fn request(config: &Config, request: &Request) -> Result<Answer, String> {
     use std::io::{BufRead, Write};
     let path = socket_path(config);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
@@ -156,21 +229,22 @@ pub fn request(config: &Config, request: &Value) -> Result<Value, String> {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+    line.push('\n');
     stream
-        .write_all(format!("{request}\n").as_bytes())
+        .write_all(line.as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut line = String::new();
     std::io::BufReader::new(stream)
         .read_line(&mut line)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let answer: Value =
+    let answer: Answer =
         serde_json::from_str(&line).map_err(|e| format!("{}: bad answer: {e}", path.display()))?;
-    if answer["ok"] == true {
+    if answer.ok {
         Ok(answer)
     } else {
-        Err(answer["error"]
-            .as_str()
-            .unwrap_or("the daemon refused")
-            .to_string())
+        Err(answer
+            .error
+            .unwrap_or_else(|| "the daemon refused".to_string()))
     }
 }

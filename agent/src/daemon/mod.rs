@@ -203,12 +203,8 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
         })
         .detach();
     }
-    let control = crate::control::bind(&daemon.config_snapshot()).map_err(|e| {
-        format!(
-            "control socket {}: {e}",
-            crate::control::socket_path(&daemon.config_snapshot()).display()
-        )
-    })?;
+    let control = crate::control::bind(&daemon.config_snapshot())
+        .map_err(|e| format!("control socket: {e}"))?;
     ex.spawn(crate::control::serve(control, daemon.clone()))
         .detach();
     let events_listener = crate::events::bind(&daemon.config_snapshot().events)?;

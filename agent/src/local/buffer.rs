@@ -136,6 +136,25 @@ pub struct ConsentApplied {
     pub purged: Vec<(Category, u64)>,
 }
 
+/// A grant or withdrawal by `by`, with every effect at once, daemon or not: the consent
+/// file is edited atomically, the change is logged and queued for the collector, and
+/// unsent data of withdrawn categories is deleted. Used by `assent consent` and by the
+/// control socket.
+pub fn decide_consent(
+    config: &Config,
+    store: &Store,
+    mut categories: Vec<Category>,
+    decision: consent::Decision,
+    by: &str,
+) -> Result<(ConsentView, ConsentApplied), String> {
+    categories.sort();
+    categories.dedup();
+    consent::edit(config, &categories, decision, by, SystemTime::now())?;
+    let (_, view) = consent::load(config);
+    let applied = apply_consent(config, store, &view)?;
+    Ok((view, applied))
+}
+
 /// Logs consent changes (queuing them for the collector) and purges every unsent event
 /// of a category that is not active. Safe to call often: both steps do nothing when
 /// nothing changed.

@@ -1,12 +1,72 @@
-//! Local Unix sockets and their callers: creating a listening socket with its mode and
-//! group set before anyone can connect, reading a peer's kernel-checked credentials
-//! (`SO_PEERCRED`), and deciding whether that peer is served. Used by the events socket
-//! and meant for the control socket too.
+//! The one Unix socket server of the agent, used by the events socket and the control
+//! socket: creating a listening socket with its mode and group set before anyone can
+//! connect (and never taking over one somebody listens on), accepting with a pause
+//! after errors instead of spinning, reading a peer's kernel-checked credentials
+//! (`SO_PEERCRED`), and deciding with one [`PeerPolicy`] whether that peer is served.
+//!
+//! Knows nothing of what is said on the sockets. Holds no thread or task of its own.
 
 use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long to pause after `accept` fails (out of file descriptors), so the loop does
+/// not spin.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// A bound, listening socket with the policy for its peers.
+#[derive(Debug)]
+pub struct Server {
+    listener: smol::net::unix::UnixListener,
+    policy: PeerPolicy,
+    path: PathBuf,
+}
+
+impl Server {
+    /// Binds `path` with `mode` and group `gid` (see [`bind_unix_socket`]); `policy`
+    /// decides which peers are served.
+    pub fn bind(
+        path: &Path,
+        mode: u32,
+        gid: Option<u32>,
+        policy: PeerPolicy,
+    ) -> Result<Server, String> {
+        let std_listener = bind_unix_socket(path, mode, gid)?;
+        let listener = smol::net::unix::UnixListener::try_from(std_listener)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Server {
+            listener,
+            policy,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Which peers are served.
+    pub fn policy(&self) -> &PeerPolicy {
+        &self.policy
+    }
+
+    /// The next connection. A failed `accept` (out of file descriptors, a connection
+    /// reset before it was taken) is logged and retried after [`ACCEPT_RETRY`].
+    pub async fn accept(&self) -> smol::net::unix::UnixStream {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => return stream,
+                Err(e) => {
+                    log::warn!("{}: accept failed: {e}", self.path.display());
+                    smol::Timer::after(ACCEPT_RETRY).await;
+                }
+            }
+        }
+    }
+}
 
 /// Who is on the other end of a connection, as the kernel recorded it at `connect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,16 +101,21 @@ impl PeerPolicy {
     /// A policy for `uids` and the groups named `groups`; fails on a group name that
     /// does not exist (a typo should not silently lock everyone out).
     pub fn new(uids: &[u32], groups: &[&str]) -> Result<PeerPolicy, String> {
-        let mut all_uids = vec![0, nix::unistd::geteuid().as_raw()];
-        all_uids.extend_from_slice(uids);
         let gids = groups
             .iter()
             .map(|g| group_id(g))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(PeerPolicy {
+        Ok(PeerPolicy::with_gids(uids, &gids))
+    }
+
+    /// A policy for `uids` and the groups `gids` (root and the agent's uid included).
+    pub fn with_gids(uids: &[u32], gids: &[u32]) -> PeerPolicy {
+        let mut all_uids = vec![0, nix::unistd::geteuid().as_raw()];
+        all_uids.extend_from_slice(uids);
+        PeerPolicy {
             uids: all_uids,
-            gids,
-        })
+            gids: gids.to_vec(),
+        }
     }
 
     /// Whether `peer` is served. Supplementary groups are read from
