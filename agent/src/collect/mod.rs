@@ -247,6 +247,34 @@ mod tests {
         assert!(calls_under(ConsentSource::Loaded(ConsentFile::default())).is_empty());
     }
 
+    /// What the daemon does when the network changes: the connectivity check (its own
+    /// link and route check, no reader), then a collection of `network` under consent.
+    fn calls_on_network_change(source: ConsentSource) -> BTreeMap<Category, u32> {
+        let config = config();
+        let view = evaluate(&config, &source);
+        let readers = readers();
+        let now = crate::sync::connectivity::Connectivity::read(&readers.inner.root, &config);
+        assert!(now.online, "{now:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let identity = IdentityState::load_or_create(dir.path()).unwrap();
+        collect(&view, &[Category::Network], &readers, Some(&identity), None);
+        readers.calls.into_inner()
+    }
+
+    #[test]
+    fn a_network_change_reads_the_network_only_while_it_is_active() {
+        let without_network: Vec<Category> = required()
+            .into_iter()
+            .filter(|c| *c != Category::Network)
+            .collect();
+        assert!(calls_on_network_change(granted(&without_network)).is_empty());
+        assert!(calls_on_network_change(ConsentSource::Missing("/x".into())).is_empty());
+        assert_eq!(
+            calls_on_network_change(granted(&required())),
+            BTreeMap::from([(Category::Network, 1)])
+        );
+    }
+
     #[test]
     fn only_active_categories_are_read_once_each() {
         let mut cats = required();

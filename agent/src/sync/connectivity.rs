@@ -3,12 +3,19 @@
 //!
 //! The watcher subscribes to the NETLINK_ROUTE multicast groups for links, addresses and
 //! routes and uses each message only as a trigger: after a short debounce it re-reads
-//! the whole state (interfaces and default routes, through the `platform` network
-//! reader). A lost message (ENOBUFS on an overrun socket) therefore needs no special
-//! repair beyond the same full re-read.
+//! the whole state. A lost message (ENOBUFS on an overrun socket) therefore needs no
+//! special repair beyond the same full re-read.
+//!
+//! The state is this module's own minimal link and route check: the default routes in
+//! `/proc/net/route` and `/proc/net/ipv6_route`, then the route interface's `operstate`,
+//! `type`, `uevent` and `wireless/` in `/sys/class/net`, parsed with the platform's pure
+//! parsers. It never calls the `network` category reader (which also reads addresses,
+//! hardware addresses and DNS): that reader runs only when `network` consent is active.
 
 use crate::config::Config;
-use assent_platform::Root;
+use assent_platform::network;
+use assent_platform::read::{ATTRIBUTE_LIMIT, TEXT_LIMIT};
+use assent_platform::{Field, Root};
 use nix::sys::socket::{
     bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
@@ -41,25 +48,9 @@ pub struct Connectivity {
 impl Connectivity {
     /// Reads the current state under `root` (`/` on a device).
     pub fn read(root: &Root, config: &Config) -> Connectivity {
-        let network = assent_platform::network::read(root);
-        let interfaces = network.interfaces.present().cloned().unwrap_or_default();
-        let route = network
-            .default_route_ipv4
-            .present()
-            .cloned()
-            .flatten()
-            .or_else(|| network.default_route_ipv6.present().cloned().flatten());
-        let is_up = |name: &str| {
-            interfaces.iter().any(|i| {
-                i.name == name
-                    && i.kind.present().map(String::as_str) != Some("loopback")
-                    // ppp and some tunnels report "unknown" while passing traffic.
-                    && matches!(i.operstate.present().map(String::as_str), Some("up" | "unknown"))
-            })
-        };
-        let route_interface = route.map(|r| r.interface).filter(|name| is_up(name));
+        let route_interface = default_route_interface(root).filter(|name| link_is_up(root, name));
         let metered = route_interface.as_ref().is_some_and(|name| {
-            interfaces.iter().any(|i| &i.name == name && i.metered)
+            link_kind(root, name).is_some_and(|kind| matches!(kind.as_str(), "cellular" | "ppp"))
                 || config.sync.metered_interfaces.contains(name)
         });
         Connectivity {
@@ -68,6 +59,58 @@ impl Connectivity {
             metered,
         }
     }
+}
+
+/// The interface of the IPv4 default route with the lowest metric, else of the IPv6 one.
+fn default_route_interface(root: &Root) -> Option<String> {
+    let ipv4 = root
+        .read("/proc/net/route", TEXT_LIMIT)
+        .ok()
+        .and_then(|bytes| network::parse_route(&bytes).ok())
+        .and_then(|routes| network::default_ipv4(&routes));
+    let route = ipv4.or_else(|| {
+        root.read("/proc/net/ipv6_route", TEXT_LIMIT)
+            .ok()
+            .and_then(|bytes| network::parse_ipv6_route(&bytes).ok())
+            .and_then(|routes| network::default_ipv6(&routes))
+    })?;
+    // A name from a file under a test root must not walk out of `/sys/class/net`.
+    let name = route.interface;
+    let plain = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+    plain.then_some(name)
+}
+
+/// One attribute of an interface, bounded.
+fn link_attribute(root: &Root, name: &str, attribute: &str) -> Option<Vec<u8>> {
+    root.read(
+        &format!("/sys/class/net/{name}/{attribute}"),
+        ATTRIBUTE_LIMIT,
+    )
+    .ok()
+}
+
+/// Up, or (ppp and some tunnels while passing traffic) `unknown`, and not loopback.
+fn link_is_up(root: &Root, name: &str) -> bool {
+    let state = link_attribute(root, name, "operstate")
+        .and_then(|bytes| network::parse_operstate(&bytes).ok());
+    matches!(state.as_deref(), Some("up" | "unknown"))
+        && link_kind(root, name).as_deref() != Some("loopback")
+}
+
+/// The interface kind, named as the `network` category names it.
+fn link_kind(root: &Root, name: &str) -> Option<String> {
+    let devtype = link_attribute(root, name, "uevent")
+        .and_then(|bytes| network::parse_uevent_devtype(&bytes).ok().flatten());
+    let wireless = root
+        .join(&format!("/sys/class/net/{name}/wireless"))
+        .is_dir();
+    let arphrd = match link_attribute(root, name, "type") {
+        Some(bytes) => Field::from_parse(network::parse_arphrd(&bytes)),
+        None => Field::Absent,
+    };
+    network::classify(devtype.as_deref(), wireless, arphrd)
+        .present()
+        .cloned()
 }
 
 /// A NETLINK_ROUTE socket subscribed to link, address and route changes.
@@ -174,6 +217,55 @@ mod tests {
         let c = Connectivity::read(&fixture("rpi4-raspios64"), &config());
         assert_eq!(c.route_interface.as_deref(), Some("eth0"));
         assert!(c.online && !c.metered);
+    }
+
+    #[test]
+    fn the_link_check_agrees_with_the_network_reader_and_follows_the_link() {
+        let root = fixture("x86-gateway");
+        let c = Connectivity::read(&root, &config());
+        let network = assent_platform::network::read(&root);
+        // The same answer the full `network` reader gives for this root.
+        let route = network
+            .default_route_ipv4
+            .present()
+            .cloned()
+            .flatten()
+            .map(|r| r.interface);
+        assert_eq!(c.route_interface, route);
+        let via = network
+            .interfaces
+            .present()
+            .unwrap()
+            .iter()
+            .find(|i| Some(&i.name) == c.route_interface.as_ref())
+            .unwrap();
+        assert_eq!(c.metered, via.metered);
+        assert!(c.online);
+
+        let dir = tempfile::tempdir().unwrap();
+        let sys = dir.path().join("sys/class/net/eth0");
+        std::fs::create_dir_all(&sys).unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/net")).unwrap();
+        std::fs::write(
+            dir.path().join("proc/net/route"),
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+             eth0\t00000000\t0100A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n",
+        )
+        .unwrap();
+        std::fs::write(sys.join("type"), "1\n").unwrap();
+        std::fs::write(sys.join("operstate"), "down\n").unwrap();
+        let root = Root::at(dir.path());
+        assert!(!Connectivity::read(&root, &config()).online);
+        std::fs::write(sys.join("operstate"), "up\n").unwrap();
+        let up = Connectivity::read(&root, &config());
+        assert_eq!(up.route_interface.as_deref(), Some("eth0"));
+        assert!(up.online && !up.metered);
+        std::fs::write(sys.join("uevent"), "DEVTYPE=wwan\nINTERFACE=eth0\n").unwrap();
+        let cellular = Connectivity::read(&root, &config());
+        assert!(cellular.online && cellular.metered, "{cellular:?}");
+        std::fs::remove_file(sys.join("uevent")).unwrap();
+        std::fs::write(sys.join("type"), "772\n").unwrap();
+        assert!(!Connectivity::read(&root, &config()).online, "loopback");
     }
 
     #[test]
