@@ -807,52 +807,24 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         std::time::Duration::from_secs(config.sync.backoff_base_seconds),
         std::time::Duration::from_secs(config.sync.backoff_max_seconds),
     );
-    let (mut batches, mut events, mut bytes, mut erasures) = (0u64, 0u64, 0u64, 0u64);
-    let mut acked = None;
-    let mut failures = 0u32;
-    let outcome: Result<(), String> = smol::block_on(async {
-        loop {
-            match uploader.step().await {
-                sync::Step::Idle => return Ok(()),
-                sync::Step::Sent {
-                    events: e,
-                    bytes: b,
-                    acked_through,
-                    ..
-                } => {
-                    batches += 1;
-                    events += e;
-                    bytes += b;
-                    acked = Some(acked_through);
-                    failures = 0;
-                    backoff.reset();
-                }
-                sync::Step::Erased { device, events } => {
-                    log::info!("collector erased {events} events held for {device}");
-                    erasures += 1;
-                    failures = 0;
-                }
-                sync::Step::DeadLettered { path, reason } => {
-                    eprintln!("assent: {reason}; kept in {}", path.display());
-                }
-                sync::Step::Deferred(reason) => return Err(format!("not sending: {reason}")),
-                sync::Step::Retry {
-                    reason,
-                    retry_after,
-                } => {
-                    failures += 1;
-                    if failures >= args.attempts.max(1) {
-                        return Err(reason);
-                    }
-                    let delay = backoff
-                        .next_delay(retry_after)
-                        .min(std::time::Duration::from_secs(30));
-                    log::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
-                    smol::Timer::after(delay).await;
-                }
-            }
-        }
-    });
+    let mut once = SyncOnce {
+        attempts: args.attempts.max(1),
+        ..SyncOnce::default()
+    };
+    let end = smol::block_on(sync::driver::drive(&mut uploader, &mut backoff, &mut once));
+    let SyncOnce {
+        batches,
+        events,
+        bytes,
+        erasures,
+        acked,
+        ..
+    } = once;
+    let outcome = match end {
+        sync::driver::End::Idle | sync::driver::End::Stopped => Ok(()),
+        sync::driver::End::Deferred(reason) => Err(format!("not sending: {reason}")),
+        sync::driver::End::GaveUp(reason) => Err(reason),
+    };
     let stats = store
         .stats()
         .map_err(|e| Failure::cant_create(buffer::store_error(e)))?;
@@ -872,6 +844,57 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         code: EXIT_TEMPFAIL,
         message: format!("assent: sync stopped: {reason}"),
     })
+}
+
+/// `sync --once` as a [`sync::driver::Drive`]: totals for the report, a bounded number
+/// of attempts, retries waited out here (at most 30 s each).
+#[derive(Debug, Default)]
+struct SyncOnce {
+    attempts: u32,
+    failures: u32,
+    batches: u64,
+    events: u64,
+    bytes: u64,
+    erasures: u64,
+    acked: Option<u64>,
+}
+
+impl sync::driver::Drive for SyncOnce {
+    fn observed(&mut self, step: &sync::Step) {
+        match step {
+            sync::Step::Sent {
+                events,
+                bytes,
+                acked_through,
+            } => {
+                self.batches += 1;
+                self.events += events;
+                self.bytes += bytes;
+                self.acked = Some(*acked_through);
+                self.failures = 0;
+            }
+            sync::Step::Erased { device, events } => {
+                log::info!("collector erased {events} events held for {device}");
+                self.erasures += 1;
+                self.failures = 0;
+            }
+            sync::Step::DeadLettered { path, reason } => {
+                eprintln!("assent: {reason}; kept in {}", path.display());
+            }
+            sync::Step::Idle | sync::Step::Deferred(_) | sync::Step::Retry { .. } => {}
+        }
+    }
+
+    async fn retry(&mut self, reason: &str, delay: std::time::Duration) -> sync::driver::Retry {
+        self.failures += 1;
+        if self.failures >= self.attempts {
+            return sync::driver::Retry::Stop;
+        }
+        let delay = delay.min(std::time::Duration::from_secs(30));
+        log::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
+        smol::Timer::after(delay).await;
+        sync::driver::Retry::Again
+    }
 }
 
 fn run_daemon(args: RunArgs) -> Result<(), Failure> {

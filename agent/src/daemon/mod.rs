@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
 use crate::local::buffer::{self, Timestamp};
 use crate::sync::connectivity::{Connectivity, RouteWatcher};
+use crate::sync::driver::{drive, Drive, End, Retry};
 use crate::sync::{backoff::Backoff, Step, Uploader};
 use crate::unix::notify;
 use assent_platform::{Category, Root};
@@ -419,74 +420,87 @@ async fn uploader_task(daemon: Arc<Daemon>) {
         if reason == SyncReason::Requested {
             backoff.reset();
         }
-        loop {
-            if daemon.shutting_down.load(Ordering::SeqCst) {
-                return;
+        let mut task = UploaderTask {
+            daemon: &daemon,
+            last_sent: &mut last_sent,
+        };
+        match drive(&mut uploader, &mut backoff, &mut task).await {
+            End::Stopped => return,
+            End::Idle => daemon.with_status(|s| s.next_attempt_in_seconds = None),
+            End::Deferred(reason) => {
+                log::info!("not sending: {reason}");
+                daemon.with_status(|s| s.last_sync_result = Some(format!("deferred: {reason}")));
             }
-            let step = uploader.step().await;
-            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-            match step {
-                Step::Idle => {
-                    daemon.with_status(|s| s.next_attempt_in_seconds = None);
-                    break;
-                }
-                Step::Sent {
-                    events,
-                    acked_through,
-                    ..
-                } => {
-                    backoff.reset();
-                    last_sent = Some(Instant::now());
-                    log::debug!("sent {events} events, acked through {acked_through}");
-                    daemon.with_status(|s| {
-                        s.last_sync = Some(now);
-                        s.last_sync_result = Some(format!(
-                            "sent {events} events, acked through {acked_through}"
-                        ));
-                        s.backoff_ceiling_seconds = None;
-                    });
-                }
-                Step::Erased { device, events } => {
-                    backoff.reset();
-                    daemon.with_status(|s| {
-                        s.last_sync_result =
-                            Some(format!("collector erased {events} events of {device}"));
-                    });
-                }
-                Step::DeadLettered { reason, .. } => {
-                    daemon.with_status(|s| s.last_sync_result = Some(reason));
-                }
-                Step::Deferred(reason) => {
-                    log::info!("not sending: {reason}");
-                    daemon
-                        .with_status(|s| s.last_sync_result = Some(format!("deferred: {reason}")));
-                    break;
-                }
-                Step::Retry {
-                    reason,
-                    retry_after,
-                } => {
-                    let delay = backoff.next_delay(retry_after);
-                    log::warn!(
-                        "sync: {reason}; next attempt in {:.1} s",
-                        delay.as_secs_f64()
-                    );
-                    daemon.with_status(|s| {
-                        s.last_sync_result = Some(reason.clone());
-                        s.next_attempt_in_seconds = Some(delay.as_secs_f64());
-                        s.backoff_ceiling_seconds = Some(delay.as_secs_f64());
-                    });
-                    if let Some(woken) = sleep_or_woken(&daemon, delay).await {
-                        if woken == SyncReason::ConnectivityReturned {
-                            backoff.reset();
-                        }
-                    }
-                    if !daemon.online.load(Ordering::SeqCst) {
-                        break;
-                    }
-                }
+            // Offline after a failure: connectivity's return wakes the task again.
+            End::GaveUp(_) => {}
+        }
+    }
+}
+
+/// The daemon's side of the sync driver: status and logs after each step; a retry
+/// sleeps until its delay passes or something wakes the uploader, and gives up when
+/// the link is gone.
+struct UploaderTask<'a> {
+    daemon: &'a Daemon,
+    last_sent: &'a mut Option<Instant>,
+}
+
+impl Drive for UploaderTask<'_> {
+    fn observed(&mut self, step: &Step) {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        match step {
+            Step::Idle | Step::Deferred(_) | Step::Retry { .. } => {}
+            Step::Sent {
+                events,
+                acked_through,
+                ..
+            } => {
+                *self.last_sent = Some(Instant::now());
+                log::debug!("sent {events} events, acked through {acked_through}");
+                self.daemon.with_status(|s| {
+                    s.last_sync = Some(now);
+                    s.last_sync_result = Some(format!(
+                        "sent {events} events, acked through {acked_through}"
+                    ));
+                    s.backoff_ceiling_seconds = None;
+                });
+            }
+            Step::Erased { device, events } => {
+                self.daemon.with_status(|s| {
+                    s.last_sync_result =
+                        Some(format!("collector erased {events} events of {device}"));
+                });
+            }
+            Step::DeadLettered { reason, .. } => {
+                self.daemon
+                    .with_status(|s| s.last_sync_result = Some(reason.clone()));
             }
         }
+    }
+
+    async fn retry(&mut self, reason: &str, delay: Duration) -> Retry {
+        log::warn!(
+            "sync: {reason}; next attempt in {:.1} s",
+            delay.as_secs_f64()
+        );
+        self.daemon.with_status(|s| {
+            s.last_sync_result = Some(reason.to_string());
+            s.next_attempt_in_seconds = Some(delay.as_secs_f64());
+            s.backoff_ceiling_seconds = Some(delay.as_secs_f64());
+        });
+        // A wake-up (new data, a request, connectivity back) ends the wait early.
+        let woken = sleep_or_woken(self.daemon, delay).await;
+        if !self.daemon.online.load(Ordering::SeqCst) {
+            Retry::Stop
+        } else if woken == Some(SyncReason::ConnectivityReturned) {
+            Retry::AgainFresh
+        } else {
+            Retry::Again
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.daemon.shutting_down.load(Ordering::SeqCst)
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod backoff;
 pub mod connectivity;
+pub mod driver;
 pub mod http;
 pub mod tls;
 
