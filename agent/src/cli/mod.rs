@@ -12,7 +12,7 @@ macro_rules! out_raw {
     ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
 }
 
-use crate::collect::identity::IdentityState;
+use crate::collect::identity::{Identity, IdentityState, LoadError};
 use crate::collect::preview;
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
@@ -472,18 +472,15 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
     }
     // The device secret is not collected data: it is created on first use, so the
     // pseudonym shown is the one that would be sent.
-    let identity = collect::identity(&config.state_dir).unwrap_or_else(|e| {
-        log::warn!("device identity: {e}");
-        None
-    });
-    let fleet_key = collect::fleet_key(&config).map_err(Failure::config)?;
-    let collection = collect::collect(
-        &view,
-        &categories,
-        &readers,
-        identity.as_ref(),
-        fleet_key.as_deref(),
-    );
+    let identity = match Identity::load(&config) {
+        Ok(identity) => Some(identity),
+        Err(LoadError::FleetKey(e)) => return Err(Failure::config(e)),
+        Err(LoadError::State(e)) => {
+            log::warn!("device identity: {e}");
+            None
+        }
+    };
+    let collection = collect::collect(&view, &categories, &readers, identity.as_ref());
     let mut by_category = Map::new();
     for (category, outcome) in &collection.outcomes {
         let entry = match outcome {
@@ -554,15 +551,11 @@ fn collect_and_store(
     if let Some(address) = gpsd {
         readers.options.gpsd.address = address;
     }
-    let identity = collect::identity(&config.state_dir).map_err(Failure::cant_create)?;
-    let fleet_key = collect::fleet_key(config).map_err(Failure::config)?;
-    let collection = collect::collect(
-        &view,
-        categories,
-        &readers,
-        identity.as_ref(),
-        fleet_key.as_deref(),
-    );
+    let identity = Identity::load(config).map_err(|e| match e {
+        LoadError::FleetKey(e) => Failure::config(e),
+        LoadError::State(e) => Failure::cant_create(e),
+    })?;
+    let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = buffer::Timestamp::now();
     let events = collection
         .collected()

@@ -13,8 +13,8 @@ use crate::consent::ConsentView;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, Facts, ReadOptions, Root};
 pub use assent_wire::{DeviceIdentity, Payload};
-use identity::{Derivation, IdentityState, Pseudonym};
-use std::path::Path;
+pub use identity::Derivation;
+use identity::{Identity, Pseudonym};
 use std::time::Duration;
 
 /// The source of facts: the platform readers, or a test double that counts calls.
@@ -95,8 +95,7 @@ pub fn collect(
     view: &ConsentView,
     categories: &[Category],
     readers: &dyn Readers,
-    identity: Option<&IdentityState>,
-    fleet_key: Option<&[u8]>,
+    identity: Option<&Identity>,
 ) -> Collection {
     let device_id_active = view.is_active(Category::DeviceId);
     let mut outcomes = Vec::new();
@@ -104,7 +103,7 @@ pub fn collect(
         Err("no identity yet: it is created on the first collection".to_string());
     if let Some(identity) = identity {
         if !device_id_active {
-            pseudonym = Ok((identity.install_pseudonym(), Derivation::InstallId));
+            pseudonym = identity.pseudonym(None).map_err(|e| e.to_string());
         }
     }
     for category in categories.iter().copied() {
@@ -124,7 +123,7 @@ pub fn collect(
         };
         let outcome = match facts {
             Facts::DeviceId(ids) => match identity {
-                Some(identity) => match identity.hardware_pseudonym(&ids, fleet_key) {
+                Some(identity) => match identity.pseudonym(Some(&ids)) {
                     Ok((p, derivation)) => {
                         pseudonym = Ok((p.clone(), derivation));
                         Outcome::Collected(Payload::DeviceId(DeviceIdentity {
@@ -152,24 +151,6 @@ pub fn collect(
     }
 }
 
-/// Reads the fleet key named by the config, if any.
-pub fn fleet_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
-    match &config.identity.fleet_key_file {
-        Some(path) => identity::read_fleet_key(path).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Loads the identity, creating it on first use (the device secret is not collected
-/// data).
-pub fn identity(state_dir: &Path) -> Result<Option<IdentityState>, String> {
-    crate::unix::fsutil::ensure_private_dir(state_dir)
-        .map_err(|e| format!("{}: {e}", state_dir.display()))?;
-    IdentityState::load_or_create(state_dir)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,7 +172,14 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config::parse(Path::new("/etc/assent/assent.toml"), "").unwrap()
+        Config::parse(std::path::Path::new("/etc/assent/assent.toml"), "").unwrap()
+    }
+
+    /// The identity of a device whose state directory is `dir`.
+    fn identity_in(dir: &std::path::Path) -> Identity {
+        let mut config = config();
+        config.state_dir = dir.to_path_buf();
+        Identity::load(&config).unwrap()
     }
 
     fn readers() -> CountingReaders {
@@ -233,8 +221,8 @@ mod tests {
         let view = evaluate(&config, &source);
         let readers = readers();
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
         // Every category is accounted for, collected or not.
         assert_eq!(collection.outcomes.len(), Category::READABLE.len());
         readers.calls.into_inner()
@@ -256,8 +244,8 @@ mod tests {
         let now = crate::sync::connectivity::Connectivity::read(&readers.inner.root, &config);
         assert!(now.online, "{now:?}");
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        collect(&view, &[Category::Network], &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        collect(&view, &[Category::Network], &readers, Some(&identity));
         readers.calls.into_inner()
     }
 
@@ -302,8 +290,8 @@ mod tests {
         let view = evaluate(&config, &granted(&required()));
         let readers = readers();
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
         let (pseudonym, derivation) = collection.pseudonym.clone().unwrap();
         assert_eq!(derivation, Derivation::HardwareDeviceSecret);
         let raw = assent_platform::device_id::read(&readers.inner.root);
@@ -335,11 +323,11 @@ mod tests {
         let view = evaluate(&config_opt, &granted(&cats));
         let readers = readers();
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
         assert_eq!(
             collection.pseudonym.unwrap(),
-            (identity.install_pseudonym(), Derivation::InstallId)
+            (identity.state.install_pseudonym(), Derivation::InstallId)
         );
         assert!(!readers.calls.borrow().contains_key(&Category::DeviceId));
     }

@@ -15,7 +15,7 @@
 
 pub mod worker;
 
-use crate::collect::identity::IdentityState;
+use crate::collect::identity::Identity;
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::Config;
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
@@ -149,7 +149,7 @@ impl Daemon {
 pub fn run(config: Config) -> Result<(), String> {
     let store = Arc::new(buffer::open(&config)?);
     // Created once here, before any task needs it, so tasks never race to create it.
-    IdentityState::load_or_create(&config.state_dir).map_err(|e| e.to_string())?;
+    Identity::load(&config).map_err(|e| e.to_string())?;
     let (sync_now, sync_rx) = smol::channel::bounded(1);
     let (schedule_now, schedule_rx) = smol::channel::unbounded();
     let (_, view) = consent::load(&config);
@@ -602,15 +602,8 @@ fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, S
     let config = daemon.config_snapshot();
     let view = daemon.view();
     let readers = PlatformReaders::new(Root::live(), &config);
-    let identity = IdentityState::load_or_create(&config.state_dir).map_err(|e| e.to_string())?;
-    let fleet_key = collect::fleet_key(&config)?;
-    let collection = collect::collect(
-        &view,
-        categories,
-        &readers,
-        Some(&identity),
-        fleet_key.as_deref(),
-    );
+    let identity = Identity::load(&config).map_err(|e| e.to_string())?;
+    let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = Timestamp::now();
     let mut events = Vec::new();
     let mut snapshots = Vec::new();
