@@ -241,12 +241,10 @@ install: cross-build
 # - live::live_values_match_independent_tools: compares with host tools (uname -m says
 #   x86_64 while the emulated binary rightly says aarch64);
 # - sigkill_never_loses_an_accepted_event and the power_cuts_ tests: they re-execute
-#   themselves without the qemu runner (no binfmt_misc here).
-# Tests emulation cannot run: qemu-user has no NETLINK_GENERIC; the live test compares
-# with the host's uname; the store crash and power-cut tests re-execute themselves without the runner; the
-# sync, daemon and reliability tests start the collector binary of the target, which needs binfmt
-# (not registered here) — the smoke syncs the target's agent to a native collector
-# instead; the clock tests preload libfaketime, which cannot reach an emulated binary.
+#   themselves without the qemu runner (no binfmt_misc here);
+# - sync::, daemon::, reliability::: they start the target's collector binary, which
+#   needs binfmt (the smoke syncs the target's agent to a native collector instead);
+# - clock::: libfaketime cannot reach an emulated binary.
 # The collector's own tests run natively only (it is a server, not shipped to
 # devices): test-cross excludes the crate.
 QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \

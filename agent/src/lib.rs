@@ -4,6 +4,8 @@
 //!
 //! Only `cli` prints; everything else returns values or logs through `log`.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod collect;
 pub mod config;

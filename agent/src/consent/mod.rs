@@ -19,8 +19,6 @@ use std::time::SystemTime;
 
 mod file;
 pub mod log;
-// The daemon runs the watcher; until it lands the watcher is exercised by its tests.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod watch;
 
 pub use file::{ConsentFile, ConsentRecord};

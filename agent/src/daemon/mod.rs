@@ -1,4 +1,7 @@
-//! `assent run`: the daemon. It ties the parts together on one smol executor:
+//! `assent run`: the daemon. Its tasks run on one smol executor driven by the main
+//! thread; blocking work goes to the two `worker` threads, the consent watcher has a
+//! thread of its own, and the events server runs its connections on a local executor
+//! inside its task. The parts:
 //!
 //! - the consent watcher (a thread on inotify) feeds consent changes in: collection
 //!   starts and stops within a second, withdrawn categories are purged at once and an

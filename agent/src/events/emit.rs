@@ -21,7 +21,6 @@ const MAX_ANSWER_BYTES: u64 = 4096;
 
 /// Sends one event to the agent at `socket`; returns its seq once the agent has stored it
 /// durably, or the agent's error text (without `error: `), or why it could not ask.
-#[cfg_attr(not(test), allow(dead_code))] // The `emit` subcommand is wired by the integrator.
 pub fn run(socket: &Path, name: &str, pairs: &[String]) -> Result<u64, String> {
     run_with_timeout(socket, name, pairs, TIMEOUT)
 }

@@ -12,8 +12,8 @@
 //! never closes the connection.
 //!
 //! Threads and costs: [`serve`] runs its connections on a local executor inside its own
-//! future (no thread of its own). Each accepted line costs one hop to smol's blocking
-//! pool to hand it to [`Store::submit`], which may block when the store is busy, and one
+//! future (no thread of its own). Each accepted line costs one hop to the daemon's
+//! worker pool (`daemon::worker`) to hand it to [`Store::submit`], which may block when the store is busy, and one
 //! wake when the store's committer thread reports the commit. Memory per connection is
 //! bounded by `max_message_bytes` plus [`MAX_IN_FLIGHT_PER_CONNECTION`] answers.
 //! Nothing is polled: an idle server sleeps in `accept` and `read`.
@@ -101,7 +101,6 @@ impl std::fmt::Debug for EventsContext {
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))] // Called by the daemon, written on another branch.
 impl EventsContext {
     /// A context; `shutting_down` may be shared with the rest of the daemon, but setting
     /// it alone does not wake [`serve`]: call [`EventsContext::shut_down`].
