@@ -234,7 +234,7 @@ install: cross-build
 
 # ---------------------------------------------------------------------------------------
 # Tests under qemu-user. Integration tests that spawn `assent` wrap it in qemu through
-# ASSENT_TEST_RUNNER (tests/integration/util.rs). Left out under emulation, each for a
+# ASSENT_TEST_RUNNER (testkit/src/binaries.rs). Left out under emulation, each for a
 # reason that is qemu's, not the target's (docs/cross.md):
 # - netlink::tests::live_controller_resolves_its_own_family: qemu-user emulates only
 #   NETLINK_ROUTE/UEVENT/AUDIT sockets, so a generic netlink socket is EPROTONOSUPPORT;

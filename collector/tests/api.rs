@@ -4,16 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use assent_platform::Category;
+use assent_testkit::collector::*;
 use assent_wire::{
     decode_erasure_ack, encode, Batch, ConsentChange, Encoding, ErasureRequest, Gap, GapReason,
     Record, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
 };
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn batch(
     device: &assent_wire::Pseudonym,

@@ -3,9 +3,7 @@
 //! consent log records that user; a user outside the group is refused. Creates real
 //! users and a group (`useradd`, `groupadd`; the tests run as root).
 
-use crate::consent::Device;
-use crate::daemon::Daemon;
-use crate::util::*;
+use assent_testkit::*;
 use serde_json::Value;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Output};
