@@ -14,6 +14,8 @@ macro_rules! out_raw {
 
 use crate::collect::identity::{Identity, IdentityState, LoadError};
 use crate::collect::preview;
+pub mod exit;
+
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
@@ -24,17 +26,11 @@ use crate::{control, daemon, sync};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
+use exit::Exit;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Exit status for a command-line usage error (EX_USAGE).
-const EXIT_USAGE: u8 = 64;
-/// Exit status for an invalid configuration (EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
-/// Exit status when a needed file cannot be written (EX_CANTCREAT).
-const EXIT_CANTCREAT: u8 = 73;
 
 #[derive(FromArgs, Debug)]
 /// Assent: a consent-gated telemetry agent for Linux devices.
@@ -328,9 +324,6 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Exit status when stdout could not be written (EX_IOERR).
-const EXIT_IOERR: u8 = 74;
-
 pub fn main() -> ExitCode {
     let code = run();
     use std::io::Write;
@@ -340,10 +333,10 @@ pub fn main() -> ExitCode {
         .or(flushed.err().map(|e| e.kind()));
     match error {
         // The reader closed the pipe: stop quietly, as the SIGPIPE default would.
-        Some(std::io::ErrorKind::BrokenPipe) => ExitCode::from(141),
+        Some(std::io::ErrorKind::BrokenPipe) => ExitCode::from(Exit::BrokenPipe),
         Some(kind) => {
             eprintln!("assent: cannot write to standard output: {kind}");
-            ExitCode::from(EXIT_IOERR)
+            ExitCode::from(Exit::IoError)
         }
         None => code,
     }
@@ -384,35 +377,35 @@ fn run() -> ExitCode {
 
 /// A failed command: what to print and the exit status.
 struct Failure {
-    code: u8,
+    code: Exit,
     message: String,
 }
 
 impl Failure {
     fn usage(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_USAGE,
+            code: Exit::Usage,
             message: format!("assent: {message}"),
         }
     }
 
     fn config(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_CONFIG,
+            code: Exit::Config,
             message: message.to_string(),
         }
     }
 
     fn unavailable(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_TEMPFAIL,
+            code: Exit::TempFail,
             message: format!("assent: {message}"),
         }
     }
 
     fn cant_create(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_CANTCREAT,
+            code: Exit::CantCreate,
             message: format!("assent: {message}"),
         }
     }
@@ -609,7 +602,7 @@ fn print_preview(
 
 fn to_pretty(value: &Value) -> Result<String, Failure> {
     serde_json::to_string_pretty(value).map_err(|e| Failure {
-        code: 70,
+        code: Exit::Software,
         message: format!("assent: cannot encode JSON: {e}"),
     })
 }
@@ -779,9 +772,6 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Exit status when the collector could not be reached or refused (EX_TEMPFAIL).
-const EXIT_TEMPFAIL: u8 = 75;
-
 fn sync(args: SyncArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     if !args.once {
@@ -834,7 +824,7 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         stats.gaps
     );
     outcome.map_err(|reason| Failure {
-        code: EXIT_TEMPFAIL,
+        code: Exit::TempFail,
         message: format!("assent: sync stopped: {reason}"),
     })
 }
@@ -899,7 +889,7 @@ fn run_daemon(args: RunArgs) -> Result<(), Failure> {
         log::warn!("{warning}");
     }
     daemon::run(config).map_err(|e| Failure {
-        code: 1,
+        code: Exit::Failure,
         message: format!("assent: {e}"),
     })
 }
@@ -1021,7 +1011,7 @@ fn emit(args: EmitArgs) -> Result<(), Failure> {
     let seq =
         crate::events::emit::run(&config.events.socket, &args.name, &args.attrs).map_err(|e| {
             Failure {
-                code: 1,
+                code: Exit::Failure,
                 message: format!("assent: emit: {e}"),
             }
         })?;
