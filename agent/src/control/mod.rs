@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::consent::{self, ConsentView, Decision};
 use crate::daemon::{Daemon, SyncReason};
 use crate::local::buffer;
-use crate::unix::socket::{self, Peer, PeerPolicy, Server};
+use crate::unix::socket::{self, Peer, PeerPolicy, Server, SocketError};
 use assent_platform::Category;
 use protocol::{Answer, CategoryConsent, ConsentState, Erased, Request, MAX_REQUEST_BYTES};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -31,7 +31,7 @@ pub fn socket_path(config: &Config) -> PathBuf {
 }
 
 /// Binds the control socket (0660; group set to the admin group when configured).
-pub fn bind(config: &Config) -> Result<Server, String> {
+pub fn bind(config: &Config) -> Result<Server, SocketError> {
     let gid = admin_gid(config);
     let policy = PeerPolicy::with_gids(&[], gid.as_slice());
     Server::bind(&socket_path(config), SOCKET_MODE, gid, policy)
@@ -66,7 +66,7 @@ pub async fn serve(server: Server, daemon: Arc<Daemon>) {
 async fn handle(stream: UnixStream, server: &Server, daemon: Arc<Daemon>) -> std::io::Result<()> {
     let mut writer = stream.clone();
     let answer = match socket::peer_of(&stream) {
-        Err(e) => Answer::failed(e),
+        Err(e) => Answer::failed(e.to_string()),
         Ok(peer) if !server.policy().allows(&peer) => {
             log::info!(
                 "control socket: refused uid {} (pid {})",
@@ -216,35 +216,82 @@ fn consent_state(view: &ConsentView, purged: Vec<(Category, u64)>) -> ConsentSta
     }
 }
 
+/// Why a request to the daemon did not get a positive answer.
+#[derive(Debug)]
+pub enum ControlError {
+    /// No daemon listens at the socket (or it may not be reached).
+    Unreachable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Writing the request or reading the answer failed.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The answer is not a control-protocol answer.
+    BadAnswer {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// The daemon refused or failed, with its reason.
+    Refused(String),
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::Unreachable { path, source } => write!(
+                f,
+                "cannot reach the daemon at {}: {source} (is `assent run` running with this --config?)",
+                path.display()
+            ),
+            ControlError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            ControlError::BadAnswer { path, source } => {
+                write!(f, "{}: bad answer: {source}", path.display())
+            }
+            ControlError::Refused(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
 /// The CLI side: sends one request to the running daemon and returns its answer.
-pub fn request(config: &Config, request: &Request) -> Result<Answer, String> {
+pub fn request(config: &Config, request: &Request) -> Result<Answer, ControlError> {
     use std::io::{BufRead, Write};
     let path = socket_path(config);
-    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
-        format!(
-            "cannot reach the daemon at {}: {e} (is `assent run` running with this --config?)",
-            path.display()
-        )
+    let io = |source| ControlError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|source| {
+        ControlError::Unreachable {
+            path: path.clone(),
+            source,
+        }
     })?;
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+        .map_err(io)?;
+    let mut line = serde_json::to_string(request).map_err(|e| io(e.into()))?;
     line.push('\n');
-    stream
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    stream.write_all(line.as_bytes()).map_err(io)?;
     let mut line = String::new();
     std::io::BufReader::new(stream)
         .read_line(&mut line)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let answer: Answer =
-        serde_json::from_str(&line).map_err(|e| format!("{}: bad answer: {e}", path.display()))?;
+        .map_err(io)?;
+    let answer: Answer = serde_json::from_str(&line).map_err(|source| ControlError::BadAnswer {
+        path: path.clone(),
+        source,
+    })?;
     if answer.ok {
         Ok(answer)
     } else {
-        Err(answer
-            .error
-            .unwrap_or_else(|| "the daemon refused".to_string()))
+        Err(ControlError::Refused(
+            answer
+                .error
+                .unwrap_or_else(|| "the daemon refused".to_string()),
+        ))
     }
 }

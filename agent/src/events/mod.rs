@@ -71,7 +71,7 @@ pub fn bind(config: &EventsConfig) -> Result<EventsListener, String> {
     };
     let policy = PeerPolicy::new(&config.allowed_uids, &groups)
         .map_err(|e| format!("events.allowed_groups: {e}"))?;
-    Server::bind(&config.socket, config.socket_mode, gid, policy)
+    Server::bind(&config.socket, config.socket_mode, gid, policy).map_err(|e| e.to_string())
 }
 
 /// What [`serve`] needs from the daemon.

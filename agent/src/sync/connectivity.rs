@@ -113,6 +113,26 @@ fn link_kind(root: &Root, name: &str) -> Option<String> {
         .cloned()
 }
 
+/// A failure of the NETLINK_ROUTE watcher, at the step that failed.
+#[derive(Debug)]
+pub struct NetlinkError {
+    /// `netlink socket`, `netlink bind` or `netlink`.
+    pub step: &'static str,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for NetlinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.step, self.source)
+    }
+}
+
+impl std::error::Error for NetlinkError {}
+
+fn netlink_error(step: &'static str) -> impl FnOnce(std::io::Error) -> NetlinkError {
+    move |source| NetlinkError { step, source }
+}
+
 /// A NETLINK_ROUTE socket subscribed to link, address and route changes.
 #[derive(Debug)]
 pub struct RouteWatcher {
@@ -121,22 +141,22 @@ pub struct RouteWatcher {
 }
 
 impl RouteWatcher {
-    pub fn open() -> Result<RouteWatcher, String> {
+    pub fn open() -> Result<RouteWatcher, NetlinkError> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
             SockProtocol::NetlinkRoute,
         )
-        .map_err(|e| format!("netlink socket: {e}"))?;
+        .map_err(|e| netlink_error("netlink socket")(e.into()))?;
         let groups = RTMGRP_LINK
             | RTMGRP_IPV4_IFADDR
             | RTMGRP_IPV6_IFADDR
             | RTMGRP_IPV4_ROUTE
             | RTMGRP_IPV6_ROUTE;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups))
-            .map_err(|e| format!("netlink bind: {e}"))?;
-        let socket = Async::new(fd).map_err(|e| format!("netlink socket: {e}"))?;
+            .map_err(|e| netlink_error("netlink bind")(e.into()))?;
+        let socket = Async::new(fd).map_err(netlink_error("netlink socket"))?;
         Ok(RouteWatcher {
             socket,
             buffer: vec![0; 32 * 1024],
@@ -145,7 +165,7 @@ impl RouteWatcher {
 
     /// Waits for the next change (or a lost-message overrun), then for the burst to
     /// settle. The caller re-reads the state afterwards.
-    pub async fn changed(&mut self) -> Result<(), String> {
+    pub async fn changed(&mut self) -> Result<(), NetlinkError> {
         self.receive().await?;
         // Drain whatever else arrives within the debounce window.
         loop {
@@ -158,7 +178,7 @@ impl RouteWatcher {
         }
     }
 
-    async fn receive(&mut self) -> Result<(), String> {
+    async fn receive(&mut self) -> Result<(), NetlinkError> {
         let buffer = &mut self.buffer;
         let received = self
             .socket
@@ -176,7 +196,7 @@ impl RouteWatcher {
                 log::debug!("netlink overrun (ENOBUFS): re-reading the whole state");
                 Ok(())
             }
-            Err(e) => Err(format!("netlink: {e}")),
+            Err(e) => Err(netlink_error("netlink")(e)),
         }
     }
 }
