@@ -305,7 +305,9 @@ mod tests {
         );
         // The server's refusals come back as the error text.
         assert_eq!(
-            run(&server.socket, "bad name", &[]).unwrap_err().to_string(),
+            run(&server.socket, "bad name", &[])
+                .unwrap_err()
+                .to_string(),
             "line 1: name: has the character ' ' (allowed: A-Z a-z 0-9 _ . : -)"
         );
         server
@@ -330,7 +332,9 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
         let started = std::time::Instant::now();
         assert_eq!(
-            run_with_timeout(&silent, "x", &[], Duration::from_millis(300)).unwrap_err().to_string(),
+            run_with_timeout(&silent, "x", &[], Duration::from_millis(300))
+                .unwrap_err()
+                .to_string(),
             "no answer from the agent within 300ms"
         );
         assert!(started.elapsed() >= Duration::from_millis(300));
