@@ -16,3 +16,4 @@ pub mod events;
 pub mod local;
 pub mod sync;
 pub mod unix;
+pub mod worker;

@@ -12,15 +12,28 @@ pub mod protocol;
 use crate::collect::identity::IdentityState;
 use crate::config::Config;
 use crate::consent::{self, ConsentView, Decision};
-use crate::daemon::{Daemon, SyncReason};
 use crate::local::buffer;
 use crate::unix::socket::{self, Peer, PeerPolicy, Server, SocketError};
 use assent_platform::Category;
+use assent_store::Store;
 use protocol::{Answer, CategoryConsent, ConsentState, Erased, Request, MAX_REQUEST_BYTES};
 use smol::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use smol::net::unix::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// What the control socket serves: the running daemon (`daemon::Daemon`), seen only
+/// through this trait so that this module does not depend on the daemon's insides.
+pub trait Target: Send + Sync + 'static {
+    /// The configuration in force now.
+    fn config(&self) -> Config;
+    /// The daemon's open buffer.
+    fn store(&self) -> &Store;
+    /// The daemon's status object (`assent status --json`).
+    fn status(&self) -> Result<serde_json::Value, serde_json::Error>;
+    /// Wake the uploader now (`consent_changed`: a decision was just recorded).
+    fn sync_now(&self, consent_changed: bool);
+}
 
 /// The control socket's permission bits: the admin group may connect, nobody else.
 const SOCKET_MODE: u32 = 0o660;
@@ -49,7 +62,7 @@ fn admin_gid(config: &Config) -> Option<u32> {
 }
 
 /// Serves the control socket until the daemon stops.
-pub async fn serve(server: Server, daemon: Arc<Daemon>) {
+pub async fn serve<D: Target>(server: Server, daemon: Arc<D>) {
     let server = Arc::new(server);
     loop {
         let stream = server.accept().await;
@@ -63,7 +76,11 @@ pub async fn serve(server: Server, daemon: Arc<Daemon>) {
     }
 }
 
-async fn handle(stream: UnixStream, server: &Server, daemon: Arc<Daemon>) -> std::io::Result<()> {
+async fn handle<D: Target>(
+    stream: UnixStream,
+    server: &Server,
+    daemon: Arc<D>,
+) -> std::io::Result<()> {
     let mut writer = stream.clone();
     let answer = match socket::peer_of(&stream) {
         Err(e) => Answer::failed(e.to_string()),
@@ -92,9 +109,9 @@ async fn handle(stream: UnixStream, server: &Server, daemon: Arc<Daemon>) -> std
     Ok(())
 }
 
-async fn execute(daemon: &Arc<Daemon>, request: Request, peer: Peer) -> Answer {
+async fn execute<D: Target>(daemon: &Arc<D>, request: Request, peer: Peer) -> Answer {
     match request {
-        Request::Status => match serde_json::to_value(daemon.status_now()) {
+        Request::Status => match daemon.status() {
             Ok(status) => Answer {
                 status: Some(status),
                 ..Answer::done()
@@ -102,20 +119,20 @@ async fn execute(daemon: &Arc<Daemon>, request: Request, peer: Peer) -> Answer {
             Err(e) => Answer::failed(e.to_string()),
         },
         Request::Sync => {
-            daemon.wake_sync(SyncReason::Requested);
+            daemon.sync_now(false);
             Answer::done()
         }
         Request::Erase { remote } => {
             let worker = daemon.clone();
-            let result = crate::daemon::worker::run(move || {
-                crate::local::owner::erase(&worker.config_snapshot(), &worker.store, remote)
+            let result = crate::worker::run(move || {
+                crate::local::owner::erase(&worker.config(), worker.store(), remote)
             })
             .await;
             match result {
                 Ok(erased) => {
                     if erased.remote_requested {
                         // Erasure requests go out before any further batch.
-                        daemon.wake_sync(SyncReason::Requested);
+                        daemon.sync_now(false);
                     }
                     Answer {
                         erased: Some(Erased {
@@ -128,12 +145,12 @@ async fn execute(daemon: &Arc<Daemon>, request: Request, peer: Peer) -> Answer {
                 Err(e) => Answer::failed(e),
             }
         }
-        Request::ResetId => match IdentityState::rotate(&daemon.config_snapshot().state_dir) {
+        Request::ResetId => match IdentityState::rotate(&daemon.config().state_dir) {
             Ok(_) => Answer::done(),
             Err(e) => Answer::failed(e.to_string()),
         },
         Request::ConsentShow => {
-            let (_, view) = consent::load(&daemon.config_snapshot());
+            let (_, view) = consent::load(&daemon.config());
             Answer {
                 consent: Some(consent_state(&view, Vec::new())),
                 ..Answer::done()
@@ -150,8 +167,8 @@ async fn execute(daemon: &Arc<Daemon>, request: Request, peer: Peer) -> Answer {
 
 /// A grant or withdrawal with the same effects as `assent consent`, recorded as made by
 /// the peer's user (kernel-checked, not what the client says).
-async fn decide(
-    daemon: &Arc<Daemon>,
+async fn decide<D: Target>(
+    daemon: &Arc<D>,
     categories: Vec<Category>,
     decision: Decision,
     peer: Peer,
@@ -161,21 +178,15 @@ async fn decide(
     }
     let by = decided_by(&peer);
     let worker = daemon.clone();
-    let result = crate::daemon::worker::run(move || {
-        buffer::decide_consent(
-            &worker.config_snapshot(),
-            &worker.store,
-            categories,
-            decision,
-            &by,
-        )
+    let result = crate::worker::run(move || {
+        buffer::decide_consent(&worker.config(), worker.store(), categories, decision, &by)
     })
     .await;
     match result {
         Ok((view, applied)) => {
             // The consent watcher sees the file change too; waking the uploader sends
             // a queued erasure without waiting for it.
-            daemon.wake_sync(SyncReason::Consent);
+            daemon.sync_now(true);
             Answer {
                 consent: Some(consent_state(&view, applied.purged)),
                 ..Answer::done()

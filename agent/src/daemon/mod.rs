@@ -16,8 +16,6 @@
 //! - signals: SIGTERM/SIGINT stop (finish the current commit, close the database),
 //!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
 
-pub mod worker;
-
 use crate::collect::identity::Identity;
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::Config;
@@ -84,6 +82,29 @@ pub struct Daemon {
     schedule_now: Sender<Option<Category>>,
     schedule_rx: Receiver<Option<Category>>,
     online: AtomicBool,
+}
+
+/// What the control socket may ask of the running daemon.
+impl crate::control::Target for Daemon {
+    fn config(&self) -> Config {
+        self.config_snapshot()
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn status(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self.status_now())
+    }
+
+    fn sync_now(&self, consent_changed: bool) {
+        self.wake_sync(if consent_changed {
+            SyncReason::Consent
+        } else {
+            SyncReason::Requested
+        });
+    }
 }
 
 impl std::fmt::Debug for Daemon {
@@ -343,8 +364,7 @@ async fn connectivity_task(daemon: Arc<Daemon>) {
     let mut previous: Option<Connectivity> = None;
     loop {
         let config = daemon.config_snapshot();
-        let now =
-            crate::daemon::worker::run(move || Connectivity::read(&Root::live(), &config)).await;
+        let now = crate::worker::run(move || Connectivity::read(&Root::live(), &config)).await;
         if previous.as_ref() != Some(&now) {
             log::info!(
                 "connectivity: {}",
@@ -519,7 +539,7 @@ async fn retention_task(daemon: Arc<Daemon>) {
             return;
         }
         let store = daemon.store.clone();
-        crate::daemon::worker::run(move || buffer::expire(&store)).await;
+        crate::worker::run(move || buffer::expire(&store)).await;
     }
 }
 
@@ -591,7 +611,7 @@ async fn scheduler_task(daemon: Arc<Daemon>) {
 async fn collect_now(daemon: &Arc<Daemon>, categories: &[Category]) -> usize {
     let daemon = daemon.clone();
     let categories = categories.to_vec();
-    crate::daemon::worker::run(move || match collect_blocking(&daemon, &categories) {
+    crate::worker::run(move || match collect_blocking(&daemon, &categories) {
         Ok(n) => n,
         Err(e) => {
             log::error!("collection: {e}");

@@ -421,7 +421,7 @@ async fn handle_line(
     let (done_tx, done_rx) = smol::channel::bounded(1);
     let store = Arc::clone(&ctx.store);
     // `submit` blocks while the store's in-flight bound is reached: off the executor.
-    let submitted = crate::daemon::worker::run(move || {
+    let submitted = crate::worker::run(move || {
         store.submit(new_event, move |result| {
             // Runs on the committer thread: only a non-blocking send.
             let _ = done_tx.try_send(result.map_err(|e| e.to_string()));
