@@ -16,7 +16,7 @@
 //! - signals: SIGTERM/SIGINT stop (finish the current commit, close the database),
 //!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
 
-use crate::collect::identity::Identity;
+use crate::collect::identity::{Identity, LoadError};
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::Config;
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
@@ -25,6 +25,7 @@ use crate::sync::connectivity::{Connectivity, RouteWatcher};
 use crate::sync::driver::{drive, Drive, End, Retry};
 use crate::sync::{backoff::Backoff, Step, Uploader};
 use crate::unix::notify;
+use crate::unix::socket::SocketError;
 use assent_platform::{Category, Root};
 use assent_store::Store;
 use serde::Serialize;
@@ -169,11 +170,42 @@ impl Daemon {
     }
 }
 
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The buffer could not be opened.
+    Buffer(String),
+    /// The device identity could not be loaded or created.
+    Identity(LoadError),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+    /// The consent watcher could not start.
+    ConsentWatcher(std::io::Error),
+    /// The control socket could not be bound.
+    ControlSocket(SocketError),
+    /// The events socket could not be bound.
+    EventsSocket(String),
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaemonError::Buffer(e) | DaemonError::EventsSocket(e) => f.write_str(e),
+            DaemonError::Identity(e) => write!(f, "{e}"),
+            DaemonError::Signals(e) => write!(f, "cannot handle signals: {e}"),
+            DaemonError::ConsentWatcher(e) => write!(f, "consent watcher: {e}"),
+            DaemonError::ControlSocket(e) => write!(f, "control socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
 /// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(config: Config) -> Result<(), String> {
-    let store = Arc::new(buffer::open(&config)?);
+pub fn run(config: Config) -> Result<(), DaemonError> {
+    let store = Arc::new(buffer::open(&config).map_err(DaemonError::Buffer)?);
     // Created once here, before any task needs it, so tasks never race to create it.
-    Identity::load(&config).map_err(|e| e.to_string())?;
+    Identity::load(&config).map_err(DaemonError::Identity)?;
     let (sync_now, sync_rx) = smol::channel::bounded(1);
     let (schedule_now, schedule_rx) = smol::channel::unbounded();
     let (_, view) = consent::load(&config);
@@ -203,17 +235,17 @@ pub fn run(config: Config) -> Result<(), String> {
     result
 }
 
-async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<(), String> {
+async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<(), DaemonError> {
     use async_signal::{Signal, Signals};
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1])
-        .map_err(|e| format!("cannot handle signals: {e}"))?;
+        .map_err(DaemonError::Signals)?;
 
     // Consent: the watcher thread sends every new view; the task applies it.
     let (consent_tx, consent_rx) = smol::channel::unbounded();
     let watcher = ConsentWatcher::spawn(daemon.config_snapshot(), move |view| {
         let _ = consent_tx.send_blocking(view);
     })
-    .map_err(|e| format!("consent watcher: {e}"))?;
+    .map_err(DaemonError::ConsentWatcher)?;
     ex.spawn(consent_task(daemon.clone(), consent_rx)).detach();
     ex.spawn(connectivity_task(daemon.clone())).detach();
     ex.spawn(scheduler_task(daemon.clone())).detach();
@@ -228,11 +260,12 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
         })
         .detach();
     }
-    let control = crate::control::bind(&daemon.config_snapshot())
-        .map_err(|e| format!("control socket: {e}"))?;
+    let control =
+        crate::control::bind(&daemon.config_snapshot()).map_err(DaemonError::ControlSocket)?;
     ex.spawn(crate::control::serve(control, daemon.clone()))
         .detach();
-    let events_listener = crate::events::bind(&daemon.config_snapshot().events)?;
+    let events_listener =
+        crate::events::bind(&daemon.config_snapshot().events).map_err(DaemonError::EventsSocket)?;
     // The sender alone, not the daemon: the daemon holds this context (no cycle, so the
     // store closes at shutdown).
     let waker = daemon.sync_now.clone();
