@@ -149,7 +149,8 @@ pub fn decide_consent(
 ) -> Result<(ConsentView, ConsentApplied), String> {
     categories.sort();
     categories.dedup();
-    consent::edit(config, &categories, decision, by, SystemTime::now())?;
+    consent::edit(config, &categories, decision, by, SystemTime::now())
+        .map_err(|e| e.to_string())?;
     let (_, view) = consent::load(config);
     let applied = apply_consent(config, store, &view)?;
     Ok((view, applied))
