@@ -897,7 +897,7 @@ fn run_daemon(args: RunArgs) -> Result<(), Failure> {
 fn status(args: StatusArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     let answer = control::request(&config, &Request::Status).map_err(Failure::unavailable)?;
-    let status = &answer.status.unwrap_or_default();
+    let status = &answer["status"];
     if args.json {
         out!("{}", to_pretty(status)?);
         return Ok(());
@@ -998,7 +998,7 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
 
 fn control_request(args: ControlArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
-    let request: Request = serde_json::from_str(&args.request)
+    let request = Request::from_json(&args.request)
         .map_err(|e| Failure::usage(format!("control: bad request: {e}")))?;
     let answer = control::request(&config, &request).map_err(Failure::unavailable)?;
     let line = serde_json::to_string(&answer).map_err(Failure::config)?;

@@ -97,7 +97,7 @@ async fn handle<D: Target>(
                 BufReader::new(smol::io::AsyncReadExt::take(stream, MAX_REQUEST_BYTES));
             let mut line = String::new();
             reader.read_line(&mut line).await?;
-            match serde_json::from_str::<Request>(&line) {
+            match Request::from_json(&line) {
                 Ok(request) => execute(&daemon, request, peer).await,
                 Err(e) => Answer::failed(format!("bad request: {e}")),
             }
@@ -268,8 +268,9 @@ impl std::fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-/// The CLI side: sends one request to the running daemon and returns its answer.
-pub fn request(config: &Config, request: &Request) -> Result<Answer, ControlError> {
+/// The CLI side: sends one request to the running daemon and returns its answer (an
+/// [`Answer`] as JSON) when `ok` is true.
+pub fn request(config: &Config, request: &Request) -> Result<serde_json::Value, ControlError> {
     use std::io::{BufRead, Write};
     let path = socket_path(config);
     let io = |source| ControlError::Io {
@@ -285,24 +286,26 @@ pub fn request(config: &Config, request: &Request) -> Result<Answer, ControlErro
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .map_err(io)?;
-    let mut line = serde_json::to_string(request).map_err(|e| io(e.into()))?;
+    let mut line = request.to_json();
     line.push('\n');
     stream.write_all(line.as_bytes()).map_err(io)?;
     let mut line = String::new();
     std::io::BufReader::new(stream)
         .read_line(&mut line)
         .map_err(io)?;
-    let answer: Answer = serde_json::from_str(&line).map_err(|source| ControlError::BadAnswer {
-        path: path.clone(),
-        source,
-    })?;
-    if answer.ok {
+    let answer: serde_json::Value =
+        serde_json::from_str(&line).map_err(|source| ControlError::BadAnswer {
+            path: path.clone(),
+            source,
+        })?;
+    if answer["ok"] == true {
         Ok(answer)
     } else {
         Err(ControlError::Refused(
-            answer
-                .error
-                .unwrap_or_else(|| "the daemon refused".to_string()),
+            answer["error"]
+                .as_str()
+                .unwrap_or("the daemon refused")
+                .to_string(),
         ))
     }
 }
