@@ -249,20 +249,19 @@ install: cross-build
 
 # ---------------------------------------------------------------------------------------
 # Tests under qemu-user. Integration tests that spawn `assent` wrap it in qemu through
-# ASSENT_TEST_RUNNER (tests/integration/util.rs). Left out under emulation, each for a
+# ASSENT_TEST_RUNNER (testkit/src/binaries.rs). Left out under emulation, each for a
 # reason that is qemu's, not the target's (docs/cross.md):
 # - netlink::tests::live_controller_resolves_its_own_family: qemu-user emulates only
 #   NETLINK_ROUTE/UEVENT/AUDIT sockets, so a generic netlink socket is EPROTONOSUPPORT;
 # - live::live_values_match_independent_tools: compares with host tools (uname -m says
 #   x86_64 while the emulated binary rightly says aarch64);
 # - sigkill_never_loses_an_accepted_event and the power_cuts_ tests: they re-execute
-#   themselves without the qemu runner (no binfmt_misc here).
-# Tests emulation cannot run: qemu-user has no NETLINK_GENERIC; the live test compares
-# with the host's uname; the store crash and power-cut tests re-execute themselves without the runner; the
-# sync, daemon, reliability, nginx and stalled-collector tests start the collector binary of the target, which needs binfmt
-# (not registered here) — the smoke syncs the target's agent to a native collector
-# instead; the clock tests preload libfaketime, which cannot reach an emulated binary; the
-# nspawn tests exec the target's agent inside a container, where no qemu runner wraps it.
+#   themselves without the qemu runner (no binfmt_misc here);
+# - sync::, daemon::, reliability::, nginx::, stalled_collector::, dev_run::: they start
+#   the target's collector binary, which needs binfmt (the smoke syncs the target's agent
+#   to a native collector instead);
+# - clock::: libfaketime cannot reach an emulated binary;
+# - nspawn::: the target's agent runs inside a container, where no qemu runner wraps it.
 # The collector's own tests run natively only (it is a server, not shipped to
 # devices): test-cross excludes the crate.
 QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \

@@ -10,10 +10,9 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/pg.rs"]
+#[path = "../tests/pg_support/mod.rs"]
 mod pg_support;
-#[path = "../tests/support/mod.rs"]
-mod support;
+use assent_testkit::collector as support;
 
 use assent_wire::{encode, Encoding, Record};
 use pg_support::Backend;

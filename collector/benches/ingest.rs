@@ -6,15 +6,12 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use assent_testkit::collector::*;
 use assent_wire::{encode, Batch, Encoding, Record, PROTOCOL_VERSION};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use std::io::Write;
 use std::time::{Duration, Instant};
-use support::*;
 
 const CLIENTS: u64 = 4;
 const EVENTS_PER_BATCH: u64 = 100;

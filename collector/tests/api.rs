@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/pg.rs"]
 mod pg_support;
-mod support;
+use assent_testkit::collector as support;
 
 use assent_platform::Category;
+use assent_testkit::collector::*;
 use assent_wire::{
     decode_erasure_ack, encode, Batch, ConsentChange, Encoding, ErasureRequest, Gap, GapReason,
     Record, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
@@ -16,7 +16,6 @@ use assent_wire::{
 use pg_support::{sql_execute, sql_rows, Backend};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::*;
 
 /// Each test body runs against SQLite and PostgreSQL: `sqlite::NAME` and `postgres::NAME`.
 macro_rules! on_both_backends {

@@ -11,9 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[macro_use]
-#[path = "support/pg.rs"]
 mod pg_support;
-mod support;
+use assent_testkit::collector as support;
 
 use assent_platform::software::Package;
 use assent_platform::{Category, Field};

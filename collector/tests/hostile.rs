@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use assent_testkit::collector::*;
 use assent_wire::{Encoding, PATH_BATCHES};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::*;
 
 const HEADER_TIMEOUT_SECONDS: u64 = 2;
 const BODY_TIMEOUT_SECONDS: u64 = 3;

@@ -2,13 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
+use assent_testkit::collector::*;
 use assent_wire::{encode, Encoding, PATH_BATCHES};
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::*;
 
 const DEVICES: u64 = 50;
 const SECONDS: u64 = 30;

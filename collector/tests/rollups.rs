@@ -6,9 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[macro_use]
-#[path = "support/pg.rs"]
 mod pg_support;
-mod support;
+use assent_testkit::collector as support;
 
 use assent_collector::console::queries::{ConsoleQueries, DayCount};
 use assent_collector::storage::Storage;

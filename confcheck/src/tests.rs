@@ -1,3 +1,6 @@
+//! Tests of the parser and the typed readers: tables of good and bad TOML, each error
+//! checked with its position.
+
 use super::*;
 use std::path::Path;
 

@@ -1,14 +1,11 @@
-//! The agent's operator config (`agent/src/config.rs`, compiled in by path: the agent is
-//! a binary crate) through `Config::parse`: no panic, and every error has a position
+//! The agent's operator config (`assent::config`) through `Config::parse`: no panic, and every error has a position
 //! inside the text.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
-#[allow(dead_code)]
-#[path = "../../agent/src/config.rs"]
-mod config;
+use assent::config;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

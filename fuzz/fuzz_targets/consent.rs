@@ -1,13 +1,11 @@
-//! The consent file (`agent/src/consent/file.rs`, compiled in by path): no panic, and a
+//! The consent file (`assent::consent::ConsentFile`): no panic, and a
 //! file that parses renders to text that parses back to the same decisions.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
-#[allow(dead_code)]
-#[path = "../../agent/src/consent/file.rs"]
-mod file;
+use assent::consent as file;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -1,17 +1,13 @@
-//! One line of the local events socket (`agent/src/events/parse.rs`, compiled in by path
-//! with the config module it takes its limits from): no panic, and an accepted event
+//! One line of the local events socket (`assent::events::parse`, with the limits from
+//! `assent::config`): no panic, and an accepted event
 //! written back as a line parses to the same event.
 #![no_main]
 
 use assent_wire::{AppEvent, AttrValue};
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../agent/src/config.rs"]
-mod config;
-#[allow(dead_code)]
-#[path = "../../agent/src/events/parse.rs"]
-mod parse;
+use assent::config;
+use assent::events::parse;
 
 /// The event as the line a program would send.
 fn to_line(event: &AppEvent) -> Vec<u8> {

@@ -12,9 +12,7 @@ use assent_platform::{network_detail, Field, Root};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-#[path = "support/bus.rs"]
-mod bus;
-use bus::{calls, Bus};
+use assent_testkit::bus::{calls, Bus};
 
 fn options(bus: &Bus) -> CellularOptions {
     CellularOptions {

@@ -15,11 +15,9 @@
     clippy::zombie_processes
 )]
 
-#[path = "../../collector/tests/support/mod.rs"]
-#[allow(unused_imports)]
-mod collector_support;
+use assent_testkit::collector as collector_support;
 
-use assent_integration_tests::{run_ok, workspace};
+use assent_testkit::{run_ok, workspace};
 use collector_support::Collector;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};

@@ -2,7 +2,7 @@
 //! and on every fixture root, running the real release binary as a separate process.
 #![allow(clippy::print_stdout)]
 
-use assent_integration_tests::{workspace, MaterializedRoot, FIXTURES};
+use assent_testkit::{workspace, MaterializedRoot, FIXTURES};
 use nix::sys::resource::{getrusage, UsageWho};
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -34,22 +34,15 @@
     clippy::panic
 )]
 
-#[path = "../../collector/tests/support/mod.rs"]
-mod collector_support;
-#[path = "../integration/fault_proxy.rs"]
-#[allow(dead_code)]
-mod fault_proxy;
-#[path = "../integration/util.rs"]
-#[allow(dead_code, unused_imports)]
-mod util;
-
-use collector_support::{Collector, Options};
-use fault_proxy::{Fault, FaultProxy};
+use assent_testkit as util;
+use assent_testkit::collector::{Collector, Options};
+use assent_testkit::fault_proxy::{Fault, FaultProxy};
+use assent_testkit::sqlite;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -201,14 +194,6 @@ fn fd_count(pid: u32) -> u64 {
 
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
-fn sqlite(db: &Path, query: &str) -> Vec<String> {
-    let out = util::run_ok(Command::new("sqlite3").arg(db).arg(query));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn sqlite_u64(db: &Path, query: &str) -> u64 {

@@ -3,12 +3,9 @@
 //! 10,000 events; and bytes on the wire per event (after gzip).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
 
-#[path = "../../collector/tests/support/mod.rs"]
-#[allow(unused_imports)]
-mod collector_support;
-
-use assent_integration_tests::{run_ok, workspace};
 use assent_store::{NewEvent, Store, StoreOptions};
+use assent_testkit::collector as collector_support;
+use assent_testkit::{run_ok, workspace};
 use assent_wire::{AppEvent, AttrValue, Payload};
 use collector_support::Collector;
 use std::collections::BTreeMap;

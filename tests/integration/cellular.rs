@@ -2,8 +2,8 @@
 //! bus with the fake ModemManager on it (found through `DBUS_SYSTEM_BUS_ADDRESS`), and
 //! consent: with `network_detail` refused, the modem's location is never read.
 
-use crate::bus_support::{calls, Bus};
-use crate::util::*;
+use assent_testkit::bus::{calls, Bus};
+use assent_testkit::*;
 use serde_json::{json, Value};
 use std::process::Output;
 

@@ -4,13 +4,11 @@
 //! only (`FAKETIME_DONT_FAKE_MONOTONIC=1`): `CLOCK_MONOTONIC` and `CLOCK_BOOTTIME` stay
 //! real, as they do on a device whose wall clock is being corrected.
 
-use crate::collector_support::{Collector, Options, Pki};
-use crate::consent::Device;
-use crate::daemon::Daemon;
-use crate::fault_proxy::{Fault, FaultProxy};
-use crate::util::*;
+use assent_testkit::collector::{Collector, Options, Pki};
+use assent_testkit::fault_proxy::{Fault, FaultProxy};
+use assent_testkit::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// 2020-01-01T00:00:00Z: below this a wall time is "clock not set".
@@ -55,14 +53,6 @@ fn run_ok_at(device: &Device, spec: &str, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn sqlite(db: &Path, query: &str) -> Vec<String> {
-    let out = run_ok(Command::new("sqlite3").arg(db).arg(query));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn count(db: &Path, query: &str) -> u64 {

@@ -1,72 +1,10 @@
 //! Consent, config and identity through the real binary: `check-config`, `consent`,
 //! `collect --dry-run`, `reset-id`, and the promise that raw identifiers never leave.
 
-use crate::util::*;
+use assent_testkit::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::process::Output;
-
-/// A device with its own config and state directory.
-pub struct Device {
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
-}
-
-impl Device {
-    pub fn new(extra_config: &str) -> Device {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("assent.toml");
-        std::fs::write(
-            &config,
-            format!("state_dir = \"state\"\nlog_level = \"debug\"\n{extra_config}"),
-        )
-        .unwrap();
-        Device { dir, config }
-    }
-
-    pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    pub fn run(&self, args: &[&str]) -> Output {
-        assent()
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env("ASSENT_LOG", "debug")
-            .output()
-            .unwrap()
-    }
-
-    pub fn run_ok(&self, args: &[&str]) -> Output {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "assent {args:?} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// `collect --dry-run --json` on a fixture root: the JSON and the readers that ran.
-    pub fn dry_run(&self, root: &Path) -> (Value, BTreeSet<String>) {
-        let out = self.run_ok(&[
-            "collect",
-            "--dry-run",
-            "--json",
-            "--root",
-            root.to_str().unwrap(),
-        ]);
-        let readers = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter_map(|l| l.split("reader ran: ").nth(1))
-            .map(str::to_string)
-            .collect();
-        (serde_json::from_slice(&out.stdout).unwrap(), readers)
-    }
-}
 
 fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
@@ -352,12 +290,7 @@ fn raw_identifiers_never_appear_outside_the_preview() {
 
 /// Runs a query on the device's buffer with the sqlite3 tool.
 fn buffer_rows(device: &Device, query: &str) -> String {
-    let out = run_ok(
-        std::process::Command::new("sqlite3")
-            .arg(device.state_dir().join("buffer.db"))
-            .arg(query),
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    sqlite(&device.state_dir().join("buffer.db"), query).join("\n")
 }
 
 #[test]

@@ -1,70 +1,12 @@
 //! The daemon (`assent run`) as a real process: systemd notification, and sync driven by
 //! connectivity in a network namespace.
 
-use crate::collector_support::{Collector, Options};
-use crate::consent::Device;
-use crate::util::*;
+use assent_testkit::collector::{Collector, Options};
+use assent_testkit::*;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A running `assent run`, killed on drop.
-pub struct Daemon {
-    pub child: Child,
-    pub log: PathBuf,
-}
-
-impl Daemon {
-    pub fn start(device: &Device, wrap: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let log = device.dir.path().join("daemon.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = if wrap.is_empty() {
-            assent()
-        } else {
-            let mut c = Command::new(wrap[0]);
-            c.args(&wrap[1..]).arg(binary_path("assent"));
-            c
-        };
-        cmd.args(["run", "--config"])
-            .arg(&device.config)
-            .env("ASSENT_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Daemon {
-            child: cmd.spawn().unwrap(),
-            log,
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the log contains `text`.
-    pub fn wait_log(&self, text: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.log().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not log {text:?} within {timeout:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sockets in the device's own directory, so daemons of parallel tests never share one.
 const PRIVATE_SOCKETS: &str =
@@ -179,12 +121,9 @@ impl Drop for Netns {
 }
 
 fn collector_events(database: &Path) -> u64 {
-    let out = run_ok(
-        Command::new("sqlite3")
-            .arg(database)
-            .arg("SELECT count(*) FROM events"),
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    sqlite(database, "SELECT count(*) FROM events")[0]
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -313,19 +252,11 @@ fn accepted_seqs(answers: &[String]) -> Vec<u64> {
         .collect()
 }
 
-fn collector_rows(database: &Path, query: &str) -> Vec<String> {
-    let out = run_ok(Command::new("sqlite3").arg(database).arg(query));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 /// Waits until the daemon's queue is empty and the collector holds `expected` app events.
 fn wait_delivered(device: &Device, collector: &Collector, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let held = collector_rows(
+        let held = sqlite(
             &collector.database,
             "SELECT count(*) FROM events WHERE category = 'app_events'",
         )[0]
@@ -378,7 +309,7 @@ fn consent_toggles_and_emits_add_up_exactly_at_the_collector() {
     wait_delivered(&device, &collector, accepted.len());
 
     // Every accepted event is at the collector once, none lost (no gaps for them).
-    let held: Vec<u64> = collector_rows(
+    let held: Vec<u64> = sqlite(
         &collector.database,
         "SELECT seq FROM events WHERE category = 'app_events' ORDER BY seq",
     )
@@ -386,7 +317,7 @@ fn consent_toggles_and_emits_add_up_exactly_at_the_collector() {
     .map(|s| s.parse().unwrap())
     .collect();
     accepted.sort_unstable();
-    let gaps: u64 = collector_rows(
+    let gaps: u64 = sqlite(
         &collector.database,
         "SELECT coalesce(sum(count), 0) FROM gaps WHERE category = 'app_events'",
     )[0]
@@ -396,7 +327,7 @@ fn consent_toggles_and_emits_add_up_exactly_at_the_collector() {
     assert_eq!(held, accepted);
     // Never granted: never held.
     assert_eq!(
-        collector_rows(
+        sqlite(
             &collector.database,
             "SELECT count(*) FROM events WHERE category IN ('location', 'network_detail')"
         ),
@@ -404,14 +335,14 @@ fn consent_toggles_and_emits_add_up_exactly_at_the_collector() {
     );
     // Software ended granted; everything collected before the last withdrawal was
     // erased at the collector, and nothing collected while withdrawn is there.
-    let before_last_grant = collector_rows(
+    let before_last_grant = sqlite(
         &collector.database,
         &format!(
             "SELECT count(*) FROM events WHERE category = 'software' AND wall_time_ms < {last_software_grant_ms}"
         ),
     );
     assert_eq!(before_last_grant, vec!["0"]);
-    let erasures: u64 = collector_rows(
+    let erasures: u64 = sqlite(
         &collector.database,
         "SELECT count(*) FROM erasure_log WHERE categories LIKE '%software%'",
     )[0]
@@ -449,7 +380,7 @@ fn sigkill_during_emits_and_syncs_loses_nothing_accepted() {
     }
     let _daemon = Daemon::start(&device, &[], &[]);
     wait_delivered(&device, &collector, accepted.len());
-    let held: Vec<u64> = collector_rows(
+    let held: Vec<u64> = sqlite(
         &collector.database,
         "SELECT seq FROM events WHERE category = 'app_events' ORDER BY seq",
     )

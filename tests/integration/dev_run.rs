@@ -2,7 +2,7 @@
 //! scripts and development configs, run as `nobody` (not root), then stopped the way a
 //! terminal's Ctrl-C stops it: SIGINT to its whole process group.
 
-use crate::util::binary_path;
+use assent_testkit::binary_path;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::net::TcpStream;
@@ -29,7 +29,7 @@ fn make_run_works_for_a_normal_user_syncs_and_ctrl_c_exits_0() {
     );
     let tree = tempfile::tempdir().unwrap();
     let root = tree.path();
-    let workspace = crate::util::workspace();
+    let workspace = assent_testkit::workspace();
     for dir in ["scripts", "configs", "target/debug"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
@@ -152,7 +152,7 @@ fn make_run_works_for_a_normal_user_syncs_and_ctrl_c_exits_0() {
 /// cannot be added without telling newcomers it exists.
 #[test]
 fn make_help_lists_every_phony_target() {
-    let workspace = crate::util::workspace();
+    let workspace = assent_testkit::workspace();
     let makefile = std::fs::read_to_string(workspace.join("Makefile")).unwrap();
     // `.PHONY:` lines, with their backslash continuations.
     let mut targets = Vec::new();

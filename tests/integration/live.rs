@@ -1,7 +1,7 @@
 //! `assent collect --preview --json` on this machine's `/`, cross-checked against tools
 //! we did not write: uname, /proc/meminfo, `ip -j addr`, dpkg-query.
 
-use crate::util::*;
+use assent_testkit::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

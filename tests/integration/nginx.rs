@@ -1,9 +1,9 @@
 //! The collector behind Debian's nginx with the shipped `configs/nginx-collector.conf`:
 //! TLS ends at nginx, the bearer token is checked by the collector on plain HTTP.
 
-use crate::collector_support::{Collector, Options};
-use crate::consent::Device;
-use crate::util::*;
+use assent_testkit::collector::{Collector, Options};
+use assent_testkit::Device;
+use assent_testkit::*;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

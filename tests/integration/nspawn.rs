@@ -4,7 +4,7 @@
 //! system call filter's EPERM into a kill, so a denied call fails the test instead of
 //! being absorbed as an error the agent tolerates.
 
-use crate::util::*;
+use assent_testkit::*;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

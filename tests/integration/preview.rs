@@ -1,7 +1,6 @@
 //! `assent collect --preview` on the committed fixture roots and on this machine.
 
-use crate::util::*;
-use assent_integration_tests::MaterializedRoot;
+use assent_testkit::*;
 use serde_json::Value;
 use std::process::Command;
 

@@ -1,11 +1,9 @@
 //! Rows of the fault matrix in docs/reliability.md that no other suite covered: a bad
 //! config on SIGHUP, and a server whose answers are hostile.
 
-use crate::collector_support::{Collector, Options};
-use crate::consent::Device;
-use crate::daemon::Daemon;
-use crate::fault_proxy::{Fault, FaultProxy};
-use crate::util::*;
+use assent_testkit::collector::{Collector, Options};
+use assent_testkit::fault_proxy::{Fault, FaultProxy};
+use assent_testkit::*;
 use std::process::Command;
 use std::time::Duration;
 
@@ -103,10 +101,7 @@ fn garbage_and_oversized_answers_from_the_server_lose_and_duplicate_nothing() {
     assert!(stderr.contains("larger than"), "{stderr}");
     let injected = proxy.faults_injected();
     assert!(injected.len() >= 3, "{injected:?}");
-    let count = |q: &str| -> u64 {
-        let out = run_ok(Command::new("sqlite3").arg(&collector.database).arg(q));
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    };
+    let count = |q: &str| -> u64 { sqlite(&collector.database, q)[0].parse().unwrap() };
     assert_eq!(count("SELECT count(*) FROM events"), 16);
     assert_eq!(count("SELECT count(DISTINCT seq) FROM events"), 16);
 }

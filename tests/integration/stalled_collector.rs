@@ -5,10 +5,10 @@
 //! request and for the response body; `agent/src/sync/http.rs`), so this test takes
 //! about a minute.
 
-use crate::collector_support::{Collector, Options};
-use crate::consent::Device;
-use crate::fault_proxy::{Fault, FaultProxy};
-use crate::util::*;
+use assent_testkit::collector::{Collector, Options};
+use assent_testkit::fault_proxy::{Fault, FaultProxy};
+use assent_testkit::Device;
+use assent_testkit::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

@@ -1,13 +1,12 @@
 //! Sync end to end: the real agent, the real collector, real TLS with certificates made
 //! here, real processes killed with SIGKILL, and a fault proxy in between.
 
-use crate::collector_support::{Collector, Options};
-use crate::consent::Device;
-use crate::fault_proxy::{Fault, FaultProxy};
-use crate::util::*;
+use assent_testkit::collector::{Collector, Options};
+use assent_testkit::fault_proxy::{Fault, FaultProxy};
+use assent_testkit::*;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A device configured to send to `url`, trusting `ca_file`.
@@ -41,15 +40,6 @@ fn fill(device: &Device, rounds: usize) {
     for _ in 0..rounds {
         device.run_ok(&["collect", "--root", root.to_str().unwrap()]);
     }
-}
-
-fn sqlite(db: &Path, query: &str) -> Vec<String> {
-    let out = run_ok(Command::new("sqlite3").arg(db).arg(query));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// (seq, category) of every event the agent holds unsent.
@@ -218,7 +208,7 @@ fn untrusted_wrong_name_and_expired_certificates_are_refused() {
         let device = mtls_device(&collector, "device-1");
         if case == "untrusted CA" {
             // The device trusts a different CA than the one that signed the server.
-            let other = crate::collector_support::Pki::new(&device.dir.path().join("other-pki"));
+            let other = assent_testkit::collector::Pki::new(&device.dir.path().join("other-pki"));
             let text = std::fs::read_to_string(&device.config).unwrap().replace(
                 &collector.pki.ca_file.display().to_string(),
                 &other.ca_file.display().to_string(),

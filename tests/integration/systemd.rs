@@ -1,7 +1,7 @@
 //! The systemd unit: `systemd-analyze verify` is clean and the security exposure stays
 //! at "OK" (2.0 or less).
 
-use crate::util::*;
+use assent_testkit::*;
 use std::process::Command;
 
 fn unit_for_this_build(dir: &std::path::Path) -> std::path::PathBuf {

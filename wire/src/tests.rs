@@ -1,3 +1,6 @@
+//! Tests of the protocol types: round trips in both encodings over fixture facts, and
+//! strict decoding of hostile bytes.
+
 use super::*;
 use assent_platform::{Facts, ReadOptions, Root};
 

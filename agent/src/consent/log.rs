@@ -6,7 +6,7 @@
 //! an exclusive lock, so a change is logged once whoever notices it first.
 
 use super::{CategoryState, ConsentView};
-use crate::fsutil;
+use crate::unix::fsutil;
 use assent_platform::Category;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

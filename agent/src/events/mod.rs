@@ -19,25 +19,24 @@
 //! bounded by `max_message_bytes` plus [`MAX_IN_FLIGHT_PER_CONNECTION`] answers.
 //! Nothing is polled: an idle server sleeps in `accept` and `read`.
 
+pub mod emit;
 pub mod parse;
-pub mod socket;
 
-use crate::buffer::{payload_event, Timestamp};
 use crate::config::EventsConfig;
+use crate::local::buffer::{payload_event, Timestamp};
 use assent_store::{Store, TrySubmit};
 use assent_wire::Payload;
 use serde::{Deserialize, Serialize};
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::net::unix::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use smol::net::unix::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::unix::socket::{self, PeerPolicy, Server};
 use parse::Limits;
-use socket::PeerPolicy;
 
 /// Answers one connection may have outstanding (lines read but not yet answered); the
 /// reader waits beyond it, so a pipelining client cannot grow the agent's memory.
@@ -50,10 +49,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long answers may still take to write once shutdown is asked.
 const SHUTDOWN_WRITE_GRACE: Duration = Duration::from_millis(500);
 
-/// How long to pause after `accept` fails (out of file descriptors), so the loop does
-/// not spin.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
 /// How long, and how many bytes, a refused connection is drained before it is closed.
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
@@ -62,24 +57,10 @@ const LINGER_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 8192;
 
 /// A bound events socket, ready for [`serve`].
-#[derive(Debug)]
-pub struct EventsListener {
-    listener: UnixListener,
-    policy: PeerPolicy,
-    path: PathBuf,
-}
-
-impl EventsListener {
-    /// Where the socket is.
-    #[cfg_attr(not(test), allow(dead_code))] // For the daemon's log line and status.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
+pub type EventsListener = Server;
 
 /// Creates the events socket (see [`socket::bind_unix_socket`]) with `socket_mode` and
 /// `socket_group`, and resolves the allowed groups (`socket_group` counts as one).
-#[cfg_attr(not(test), allow(dead_code))] // Called by the daemon, written on another branch.
 pub fn bind(config: &EventsConfig) -> Result<EventsListener, String> {
     let mut groups: Vec<&str> = config.allowed_groups.iter().map(String::as_str).collect();
     let gid = match &config.socket_group {
@@ -91,14 +72,7 @@ pub fn bind(config: &EventsConfig) -> Result<EventsListener, String> {
     };
     let policy = PeerPolicy::new(&config.allowed_uids, &groups)
         .map_err(|e| format!("events.allowed_groups: {e}"))?;
-    let std_listener = socket::bind_unix_socket(&config.socket, config.socket_mode, gid)?;
-    let listener = UnixListener::try_from(std_listener)
-        .map_err(|e| format!("{}: {e}", config.socket.display()))?;
-    Ok(EventsListener {
-        listener,
-        policy,
-        path: config.socket.clone(),
-    })
+    Server::bind(&config.socket, config.socket_mode, gid, policy).map_err(|e| e.to_string())
 }
 
 /// What [`serve`] needs from the daemon.
@@ -128,7 +102,6 @@ impl std::fmt::Debug for EventsContext {
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))] // Called by the daemon, written on another branch.
 impl EventsContext {
     /// A context; `shutting_down` may be shared with the rest of the daemon, but setting
     /// it alone does not wake [`serve`]: call [`EventsContext::shut_down`].
@@ -230,17 +203,13 @@ fn bump(counter: &AtomicU64) {
 
 /// Serves the events socket until [`EventsContext::shut_down`]; then finishes and
 /// answers what is in flight on every connection before returning.
-#[cfg_attr(not(test), allow(dead_code))] // Called by the daemon, written on another branch.
 pub async fn serve(listener: EventsListener, ctx: Arc<EventsContext>) {
     let ex = smol::Executor::new();
     ex.run(accept_loop(&ex, listener, ctx)).await;
 }
 
 async fn accept_loop(ex: &smol::Executor<'_>, listener: EventsListener, ctx: Arc<EventsContext>) {
-    let EventsListener {
-        listener, policy, ..
-    } = listener;
-    let policy = Arc::new(policy);
+    let policy = Arc::new(listener.policy().clone());
     let mut tasks: Vec<smol::Task<()>> = Vec::new();
     let max_connections = usize::try_from(ctx.config.max_connections).unwrap_or(usize::MAX);
     while !ctx.stopping() {
@@ -250,15 +219,7 @@ async fn accept_loop(ex: &smol::Executor<'_>, listener: EventsListener, ctx: Arc
                 None
             })
             .await;
-        let stream = match accepted {
-            None => break,
-            Some(Ok((stream, _))) => stream,
-            Some(Err(e)) => {
-                log::warn!("events socket: accept failed: {e}");
-                smol::Timer::after(ACCEPT_RETRY).await;
-                continue;
-            }
-        };
+        let Some(stream) = accepted else { break };
         tasks.retain(|t| !t.is_finished());
         if ctx.counters.connections_open.load(Ordering::SeqCst) >= max_connections {
             bump(&ctx.counters.connections_refused_limit);

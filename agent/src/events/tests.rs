@@ -6,6 +6,7 @@ use assent_store::{Record, StoreOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdStream;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A running server with its store; shuts down and joins on drop.

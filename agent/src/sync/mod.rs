@@ -8,17 +8,19 @@
 //! identifiers only while `device_id` is active.
 
 pub mod backoff;
+pub mod connectivity;
+pub mod driver;
 pub mod http;
 pub mod tls;
 
-use crate::buffer;
-use crate::collect;
+use crate::collect::identity::Identity;
+use crate::collect::{PlatformReaders, Readers};
 use crate::config::{Config, MeteredPolicy};
-use crate::connectivity::Connectivity;
 use crate::consent::{self, ConsentView};
-use crate::identity::IdentityState;
-use crate::outbox::{self, ErasureJob, SentBatch};
-use assent_platform::{Category, Root};
+use crate::local::buffer;
+use crate::local::outbox::{self, ErasureJob, SentBatch};
+use crate::sync::connectivity::Connectivity;
+use assent_platform::{Category, Facts, Root};
 use assent_store::{GapReason as StoreGapReason, Record as StoredRecord, Store};
 use assent_wire::{
     self as wire, Batch, Encoding, Gap, GapReason, Payload, Pseudonym, Record, PROTOCOL_VERSION,
@@ -198,22 +200,25 @@ impl<'a> Uploader<'a> {
     /// The pseudonym for this batch: from hardware identifiers only while `device_id`
     /// is active; otherwise from the install id, and no identifier is read.
     fn pseudonym(&self, view: &ConsentView) -> Result<Pseudonym, String> {
-        let identity =
-            IdentityState::load_or_create(&self.config.state_dir).map_err(|e| e.to_string())?;
-        let pseudonym = if view.is_active(Category::DeviceId) {
-            let fleet_key = collect::fleet_key(self.config)?;
-            let ids = assent_platform::device_id::read(&Root::live());
-            match identity.hardware_pseudonym(&ids, fleet_key.as_deref()) {
-                Ok((p, _)) => p,
-                Err(e) => {
-                    log::warn!("{e}; sending under the install pseudonym");
-                    identity.install_pseudonym()
-                }
+        let identity = Identity::load(self.config).map_err(|e| e.to_string())?;
+        let ids = if view.is_active(Category::DeviceId) {
+            match PlatformReaders::new(Root::live(), self.config).read(Category::DeviceId) {
+                Some(Facts::DeviceId(ids)) => Some(ids),
+                _ => None,
             }
         } else {
-            identity.install_pseudonym()
+            None
         };
-        Ok(pseudonym)
+        match identity.pseudonym(ids.as_ref()) {
+            Ok((p, _)) => Ok(p),
+            Err(e) => {
+                log::warn!("{e}; sending under the install pseudonym");
+                identity
+                    .pseudonym(None)
+                    .map(|(p, _)| p)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     async fn send_erasure(&mut self, job: ErasureJob) -> Result<Step, String> {
@@ -368,7 +373,8 @@ impl<'a> Uploader<'a> {
             error_text(response)
         );
         let dir = self.config.state_dir.join("dead-letter");
-        crate::fsutil::ensure_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::unix::fsutil::ensure_private_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(format!(
             "{}-{}-{}.json",
             now_ms(),
@@ -377,7 +383,7 @@ impl<'a> Uploader<'a> {
         ));
         let doc = serde_json::json!({"status": status, "reason": reason, "batch": batch});
         let text = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
-        crate::fsutil::write_atomic(&path, &text, 0o600)
+        crate::unix::fsutil::write_atomic(&path, &text, 0o600)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         prune_dead_letters(&dir);
         self.store

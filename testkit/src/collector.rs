@@ -8,11 +8,6 @@
 //!   with an optional client certificate and bearer token; [`RawTls`] is a bare TLS
 //!   stream for clients that misbehave on purpose.
 //!
-//! Reusable by other crates' sync tests: copy or `#[path]`-include this file; it needs
-//! `rcgen`, `rustls`, `futures-rustls`, `hyper` (client), `smol-hyper`, `http-body-util`,
-//! `smol`, `tempfile`, `nix` and `assent-wire`.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assent_platform::Category;
 use assent_wire::{
@@ -35,12 +30,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The collector binary under test: cargo names it for this package's own tests; other
-/// test crates (the agent's sync tests) find it next to their test binary.
+/// The collector binary under test, next to the running test binary's `deps` directory.
 pub fn collector_bin() -> PathBuf {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_assent-collector") {
-        return PathBuf::from(path);
-    }
     let exe = std::env::current_exe().unwrap();
     let path = exe
         .parent()

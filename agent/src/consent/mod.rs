@@ -9,7 +9,7 @@
 //! - a hand edit counts the same as a CLI edit (the file is the only source of truth).
 
 use crate::config::Config;
-use crate::fsutil;
+use crate::unix::fsutil;
 use assent_confcheck::{Diagnostic, Diagnostics};
 use assent_platform::Category;
 use serde::Serialize;
@@ -19,8 +19,6 @@ use std::time::SystemTime;
 
 mod file;
 pub mod log;
-// The daemon runs the watcher; until it lands the watcher is exercised by its tests.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod watch;
 
 pub use file::{ConsentFile, ConsentRecord};
@@ -99,6 +97,18 @@ pub enum CategoryState {
 }
 
 impl CategoryState {
+    /// The state's name, as its `state` field is serialized.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CategoryState::Active => "active",
+            CategoryState::NotGranted => "not_granted",
+            CategoryState::Refused => "refused",
+            CategoryState::Lapsed { .. } => "lapsed",
+            CategoryState::BlockedByRequired { .. } => "blocked_by_required",
+            CategoryState::NoValidConsentFile => "no_valid_consent_file",
+        }
+    }
+
     /// A short reason for a person.
     pub fn reason(&self) -> String {
         match self {
@@ -237,6 +247,32 @@ pub enum Decision {
     Revoke,
 }
 
+/// Why a consent edit was not recorded.
+#[derive(Debug)]
+pub enum EditError {
+    /// The consent file exists but cannot be read: `<path>: <reason>`.
+    Unreadable(PathBuf, String),
+    /// The consent file is invalid; it is never overwritten.
+    Invalid(Diagnostics),
+    /// The directory or the file could not be written.
+    Write(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for EditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EditError::Unreadable(path, e) => write!(f, "{}: {e}", path.display()),
+            EditError::Invalid(d) => write!(
+                f,
+                "the consent file is invalid; fix it by hand or remove it first\n{d}"
+            ),
+            EditError::Write(path, e) => write!(f, "{}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for EditError {}
+
 /// Records decisions in the consent file atomically. An invalid file is not silently
 /// overwritten: the owner must fix or remove it first (its content may be their intent).
 pub fn edit(
@@ -245,16 +281,12 @@ pub fn edit(
     decision: Decision,
     by: &str,
     now: SystemTime,
-) -> Result<ConsentFile, String> {
+) -> Result<ConsentFile, EditError> {
     let mut file = match ConsentSource::read(&config.consent_file) {
         ConsentSource::Loaded(f) => f,
         ConsentSource::Missing(_) => ConsentFile::default(),
-        ConsentSource::Unreadable(p, e) => return Err(format!("{}: {e}", p.display())),
-        ConsentSource::Invalid(d) => {
-            return Err(format!(
-                "the consent file is invalid; fix it by hand or remove it first\n{d}"
-            ))
-        }
+        ConsentSource::Unreadable(p, e) => return Err(EditError::Unreadable(p, e)),
+        ConsentSource::Invalid(d) => return Err(EditError::Invalid(d)),
     };
     let at = humantime::format_rfc3339_seconds(now).to_string();
     for category in categories {
@@ -269,10 +301,10 @@ pub fn edit(
         );
     }
     if let Some(dir) = config.consent_file.parent() {
-        fsutil::ensure_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fsutil::ensure_private_dir(dir).map_err(|e| EditError::Write(dir.to_path_buf(), e))?;
     }
     fsutil::write_atomic(&config.consent_file, file.render().as_bytes(), 0o600)
-        .map_err(|e| format!("{}: {e}", config.consent_file.display()))?;
+        .map_err(|e| EditError::Write(config.consent_file.clone(), e))?;
     Ok(file)
 }
 

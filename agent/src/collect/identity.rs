@@ -8,7 +8,7 @@
 //! secret. Without `device_id` no hardware identifier is read at all and the pseudonym is
 //! the HMAC of the install id. Raw identifiers are only ever held in memory here.
 
-use crate::fsutil;
+use crate::unix::fsutil;
 use assent_platform::device_id::DeviceIds;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -181,6 +181,62 @@ impl IdentityState {
     }
 }
 
+/// The device identity as every caller loads it (`collect`, the scheduler, the
+/// uploader): the state directory made private, the secrets loaded or created on first
+/// use, and the fleet key read when the config names one.
+#[derive(Debug)]
+pub struct Identity {
+    pub state: IdentityState,
+    fleet_key: Option<Vec<u8>>,
+}
+
+/// Why the identity could not be loaded: its own files, or the operator's fleet key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    State(String),
+    FleetKey(String),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::State(e) | LoadError::FleetKey(e) => f.write_str(e),
+        }
+    }
+}
+
+impl Identity {
+    /// Loads the identity of the device `config` describes, creating it on first use
+    /// (the device secret is not collected data).
+    pub fn load(config: &crate::config::Config) -> Result<Identity, LoadError> {
+        let dir = &config.state_dir;
+        fsutil::ensure_private_dir(dir)
+            .map_err(|e| LoadError::State(format!("{}: {e}", dir.display())))?;
+        let state =
+            IdentityState::load_or_create(dir).map_err(|e| LoadError::State(e.to_string()))?;
+        let fleet_key = match &config.identity.fleet_key_file {
+            Some(path) => Some(read_fleet_key(path).map_err(LoadError::FleetKey)?),
+            None => None,
+        };
+        Ok(Identity { state, fleet_key })
+    }
+
+    /// The pseudonym from hardware identifiers, when `ids` were read (device_id
+    /// active), else from the install id: the one derivation used for collection and
+    /// for sending.
+    pub fn pseudonym(
+        &self,
+        ids: Option<&DeviceIds>,
+    ) -> Result<(Pseudonym, Derivation), IdentityError> {
+        match ids {
+            Some(ids) => self
+                .state
+                .hardware_pseudonym(ids, self.fleet_key.as_deref()),
+            None => Ok((self.state.install_pseudonym(), Derivation::InstallId)),
+        }
+    }
+}
+
 /// Reads the fleet key file: its bytes (surrounding whitespace dropped), at least 16.
 pub fn read_fleet_key(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -225,6 +281,41 @@ fn base32_lower(bytes: &[u8], chars: usize) -> String {
 mod tests {
     use super::*;
     use assent_platform::Root;
+
+    #[test]
+    fn one_load_path_creates_once_and_tells_a_bad_fleet_key_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config =
+            crate::config::Config::parse(Path::new("/etc/assent/assent.toml"), "").unwrap();
+        config.state_dir = dir.path().join("state");
+        let first = Identity::load(&config).unwrap();
+        let again = Identity::load(&config).unwrap();
+        assert_eq!(
+            first.pseudonym(None).unwrap(),
+            again.pseudonym(None).unwrap()
+        );
+        assert_eq!(
+            first.pseudonym(None).unwrap(),
+            (first.state.install_pseudonym(), Derivation::InstallId)
+        );
+        let key = dir.path().join("fleet.key");
+        std::fs::write(&key, b"short").unwrap();
+        config.identity.fleet_key_file = Some(key.clone());
+        assert!(matches!(
+            Identity::load(&config),
+            Err(LoadError::FleetKey(_))
+        ));
+        std::fs::write(&key, b"0123456789abcdef0123").unwrap();
+        let ids = assent_platform::device_id::read(&Root::at(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/roots/rpi4-raspios64"
+        )));
+        let (_, derivation) = Identity::load(&config)
+            .unwrap()
+            .pseudonym(Some(&ids))
+            .unwrap();
+        assert_eq!(derivation, Derivation::HardwareFleetKey);
+    }
 
     #[test]
     fn base32_matches_rfc4648_vectors() {

@@ -1,9 +1,9 @@
 //! The owner's rights over what is held on the device: a readable export of everything,
 //! and erasure (local, and optionally at the collector).
 
-use crate::buffer;
 use crate::consent;
-use crate::outbox::{self, ErasureJob};
+use crate::local::buffer;
+use crate::local::outbox::{self, ErasureJob};
 use assent_store::{Record, Store};
 use assent_wire::Payload;
 use serde_json::{json, Value};

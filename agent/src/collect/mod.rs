@@ -5,14 +5,17 @@
 //! identifiers never leave this module: they are turned into the pseudonym here, and only
 //! the pseudonym and the names of the sources it came from are kept.
 
+pub mod identity;
+pub mod preview;
+
 use crate::config::Config;
 use crate::consent::ConsentView;
-use crate::identity::{self, Derivation, IdentityState, Pseudonym};
 use assent_platform::cellular::CellularOptions;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, Facts, ReadOptions, Root};
 pub use assent_wire::{DeviceIdentity, Payload};
-use std::path::Path;
+pub use identity::Derivation;
+use identity::{Identity, Pseudonym};
 use std::time::Duration;
 
 /// The source of facts: the platform readers, or a test double that counts calls.
@@ -98,8 +101,7 @@ pub fn collect(
     view: &ConsentView,
     categories: &[Category],
     readers: &dyn Readers,
-    identity: Option<&IdentityState>,
-    fleet_key: Option<&[u8]>,
+    identity: Option<&Identity>,
 ) -> Collection {
     let device_id_active = view.is_active(Category::DeviceId);
     let mut outcomes = Vec::new();
@@ -107,7 +109,7 @@ pub fn collect(
         Err("no identity yet: it is created on the first collection".to_string());
     if let Some(identity) = identity {
         if !device_id_active {
-            pseudonym = Ok((identity.install_pseudonym(), Derivation::InstallId));
+            pseudonym = identity.pseudonym(None).map_err(|e| e.to_string());
         }
     }
     for category in categories.iter().copied() {
@@ -127,7 +129,7 @@ pub fn collect(
         };
         let outcome = match facts {
             Facts::DeviceId(ids) => match identity {
-                Some(identity) => match identity.hardware_pseudonym(&ids, fleet_key) {
+                Some(identity) => match identity.pseudonym(Some(&ids)) {
                     Ok((p, derivation)) => {
                         pseudonym = Ok((p.clone(), derivation));
                         Outcome::Collected(Payload::DeviceId(DeviceIdentity {
@@ -155,24 +157,6 @@ pub fn collect(
     }
 }
 
-/// Reads the fleet key named by the config, if any.
-pub fn fleet_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
-    match &config.identity.fleet_key_file {
-        Some(path) => identity::read_fleet_key(path).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Loads the identity, creating it on first use (the device secret is not collected
-/// data).
-pub fn identity(state_dir: &Path) -> Result<Option<IdentityState>, String> {
-    crate::fsutil::ensure_private_dir(state_dir)
-        .map_err(|e| format!("{}: {e}", state_dir.display()))?;
-    IdentityState::load_or_create(state_dir)
-        .map(Some)
-        .map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +178,14 @@ mod tests {
     }
 
     fn config() -> Config {
-        Config::parse(Path::new("/etc/assent/assent.toml"), "").unwrap()
+        Config::parse(std::path::Path::new("/etc/assent/assent.toml"), "").unwrap()
+    }
+
+    /// The identity of a device whose state directory is `dir`.
+    fn identity_in(dir: &std::path::Path) -> Identity {
+        let mut config = config();
+        config.state_dir = dir.to_path_buf();
+        Identity::load(&config).unwrap()
     }
 
     fn readers() -> CountingReaders {
@@ -236,8 +227,8 @@ mod tests {
         let view = evaluate(&config, &source);
         let readers = readers();
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
         // Every category is accounted for, collected or not.
         assert_eq!(collection.outcomes.len(), Category::READABLE.len());
         readers.calls.into_inner()
@@ -248,6 +239,34 @@ mod tests {
         assert!(calls_under(ConsentSource::Missing("/x".into())).is_empty());
         assert!(calls_under(ConsentSource::Unreadable("/x".into(), "EACCES".into())).is_empty());
         assert!(calls_under(ConsentSource::Loaded(ConsentFile::default())).is_empty());
+    }
+
+    /// What the daemon does when the network changes: the connectivity check (its own
+    /// link and route check, no reader), then a collection of `network` under consent.
+    fn calls_on_network_change(source: ConsentSource) -> BTreeMap<Category, u32> {
+        let config = config();
+        let view = evaluate(&config, &source);
+        let readers = readers();
+        let now = crate::sync::connectivity::Connectivity::read(&readers.inner.root, &config);
+        assert!(now.online, "{now:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let identity = identity_in(dir.path());
+        collect(&view, &[Category::Network], &readers, Some(&identity));
+        readers.calls.into_inner()
+    }
+
+    #[test]
+    fn a_network_change_reads_the_network_only_while_it_is_active() {
+        let without_network: Vec<Category> = required()
+            .into_iter()
+            .filter(|c| *c != Category::Network)
+            .collect();
+        assert!(calls_on_network_change(granted(&without_network)).is_empty());
+        assert!(calls_on_network_change(ConsentSource::Missing("/x".into())).is_empty());
+        assert_eq!(
+            calls_on_network_change(granted(&required())),
+            BTreeMap::from([(Category::Network, 1)])
+        );
     }
 
     #[test]
@@ -277,8 +296,8 @@ mod tests {
         let view = evaluate(&config, &granted(&required()));
         let readers = readers();
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
         let (pseudonym, derivation) = collection.pseudonym.clone().unwrap();
         assert_eq!(derivation, Derivation::HardwareDeviceSecret);
         let raw = assent_platform::device_id::read(&readers.inner.root);
@@ -310,11 +329,11 @@ mod tests {
         let view = evaluate(&config_opt, &granted(&cats));
         let readers = readers();
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityState::load_or_create(dir.path()).unwrap();
-        let collection = collect(&view, &Category::ALL, &readers, Some(&identity), None);
+        let identity = identity_in(dir.path());
+        let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
         assert_eq!(
             collection.pseudonym.unwrap(),
-            (identity.install_pseudonym(), Derivation::InstallId)
+            (identity.state.install_pseudonym(), Derivation::InstallId)
         );
         assert!(!readers.calls.borrow().contains_key(&Category::DeviceId));
     }

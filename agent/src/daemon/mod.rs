@@ -1,4 +1,7 @@
-//! `assent run`: the daemon. It ties the parts together on one smol executor:
+//! `assent run`: the daemon. Its tasks run on one smol executor driven by the main
+//! thread; blocking work goes to the two `worker` threads, the consent watcher has a
+//! thread of its own, and the events server runs its connections on a local executor
+//! inside its task. The parts:
 //!
 //! - the consent watcher (a thread on inotify) feeds consent changes in: collection
 //!   starts and stops within a second, withdrawn categories are purged at once and an
@@ -13,14 +16,16 @@
 //! - signals: SIGTERM/SIGINT stop (finish the current commit, close the database),
 //!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
 
-use crate::buffer::{self, Timestamp};
+use crate::collect::identity::{Identity, LoadError};
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::Config;
-use crate::connectivity::{Connectivity, RouteWatcher};
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
-use crate::identity::IdentityState;
-use crate::notify;
+use crate::local::buffer::{self, Timestamp};
+use crate::sync::connectivity::{Connectivity, RouteWatcher};
+use crate::sync::driver::{drive, Drive, End, Retry};
 use crate::sync::{backoff::Backoff, Step, Uploader};
+use crate::unix::notify;
+use crate::unix::socket::SocketError;
 use assent_platform::{Category, Root};
 use assent_store::Store;
 use serde::Serialize;
@@ -80,6 +85,35 @@ pub struct Daemon {
     online: AtomicBool,
 }
 
+/// What the control socket may ask of the running daemon.
+impl crate::control::Target for Daemon {
+    fn config(&self) -> Config {
+        self.config_snapshot()
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn status(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self.status_now())
+    }
+
+    fn sync_now(&self, consent_changed: bool) {
+        self.wake_sync(if consent_changed {
+            SyncReason::Consent
+        } else {
+            SyncReason::Requested
+        });
+    }
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").finish_non_exhaustive()
+    }
+}
+
 /// Why the uploader was woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncReason {
@@ -124,7 +158,7 @@ impl Daemon {
             status.queued_gaps = stats.gaps;
             status.buffer_file_bytes = stats.file_bytes;
         }
-        status.sent_batches = crate::outbox::sent_log(&self.store)
+        status.sent_batches = crate::local::outbox::sent_log(&self.store)
             .map(|l| l.len() as u64)
             .unwrap_or(0);
         status.local_events = self
@@ -136,11 +170,42 @@ impl Daemon {
     }
 }
 
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The buffer could not be opened.
+    Buffer(String),
+    /// The device identity could not be loaded or created.
+    Identity(LoadError),
+    /// Signal handlers could not be installed.
+    Signals(std::io::Error),
+    /// The consent watcher could not start.
+    ConsentWatcher(std::io::Error),
+    /// The control socket could not be bound.
+    ControlSocket(SocketError),
+    /// The events socket could not be bound.
+    EventsSocket(String),
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DaemonError::Buffer(e) | DaemonError::EventsSocket(e) => f.write_str(e),
+            DaemonError::Identity(e) => write!(f, "{e}"),
+            DaemonError::Signals(e) => write!(f, "cannot handle signals: {e}"),
+            DaemonError::ConsentWatcher(e) => write!(f, "consent watcher: {e}"),
+            DaemonError::ControlSocket(e) => write!(f, "control socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
 /// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(config: Config) -> Result<(), String> {
-    let store = Arc::new(buffer::open(&config)?);
+pub fn run(config: Config) -> Result<(), DaemonError> {
+    let store = Arc::new(buffer::open(&config).map_err(DaemonError::Buffer)?);
     // Created once here, before any task needs it, so tasks never race to create it.
-    IdentityState::load_or_create(&config.state_dir).map_err(|e| e.to_string())?;
+    Identity::load(&config).map_err(DaemonError::Identity)?;
     let (sync_now, sync_rx) = smol::channel::bounded(1);
     let (schedule_now, schedule_rx) = smol::channel::unbounded();
     let (_, view) = consent::load(&config);
@@ -170,17 +235,17 @@ pub fn run(config: Config) -> Result<(), String> {
     result
 }
 
-async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<(), String> {
+async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<(), DaemonError> {
     use async_signal::{Signal, Signals};
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup, Signal::Usr1])
-        .map_err(|e| format!("cannot handle signals: {e}"))?;
+        .map_err(DaemonError::Signals)?;
 
     // Consent: the watcher thread sends every new view; the task applies it.
     let (consent_tx, consent_rx) = smol::channel::unbounded();
     let watcher = ConsentWatcher::spawn(daemon.config_snapshot(), move |view| {
         let _ = consent_tx.send_blocking(view);
     })
-    .map_err(|e| format!("consent watcher: {e}"))?;
+    .map_err(DaemonError::ConsentWatcher)?;
     ex.spawn(consent_task(daemon.clone(), consent_rx)).detach();
     ex.spawn(connectivity_task(daemon.clone())).detach();
     ex.spawn(scheduler_task(daemon.clone())).detach();
@@ -195,15 +260,12 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
         })
         .detach();
     }
-    let control = crate::control::bind(&daemon.config_snapshot()).map_err(|e| {
-        format!(
-            "control socket {}: {e}",
-            crate::control::socket_path(&daemon.config_snapshot()).display()
-        )
-    })?;
+    let control =
+        crate::control::bind(&daemon.config_snapshot()).map_err(DaemonError::ControlSocket)?;
     ex.spawn(crate::control::serve(control, daemon.clone()))
         .detach();
-    let events_listener = crate::events::bind(&daemon.config_snapshot().events)?;
+    let events_listener =
+        crate::events::bind(&daemon.config_snapshot().events).map_err(DaemonError::EventsSocket)?;
     // The sender alone, not the daemon: the daemon holds this context (no cycle, so the
     // store closes at shutdown).
     let waker = daemon.sync_now.clone();
@@ -267,7 +329,7 @@ fn reload(daemon: &Daemon) {
             if let Ok(mut c) = daemon.config.write() {
                 *c = new;
             }
-            crate::logger::set_level(daemon.config_snapshot().log_level);
+            crate::unix::logger::set_level(daemon.config_snapshot().log_level);
             log::info!("SIGHUP: configuration reloaded from {}", path.display());
             let _ = daemon.schedule_now.try_send(None);
         }
@@ -414,74 +476,87 @@ async fn uploader_task(daemon: Arc<Daemon>) {
         if reason == SyncReason::Requested {
             backoff.reset();
         }
-        loop {
-            if daemon.shutting_down.load(Ordering::SeqCst) {
-                return;
+        let mut task = UploaderTask {
+            daemon: &daemon,
+            last_sent: &mut last_sent,
+        };
+        match drive(&mut uploader, &mut backoff, &mut task).await {
+            End::Stopped => return,
+            End::Idle => daemon.with_status(|s| s.next_attempt_in_seconds = None),
+            End::Deferred(reason) => {
+                log::info!("not sending: {reason}");
+                daemon.with_status(|s| s.last_sync_result = Some(format!("deferred: {reason}")));
             }
-            let step = uploader.step().await;
-            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-            match step {
-                Step::Idle => {
-                    daemon.with_status(|s| s.next_attempt_in_seconds = None);
-                    break;
-                }
-                Step::Sent {
-                    events,
-                    acked_through,
-                    ..
-                } => {
-                    backoff.reset();
-                    last_sent = Some(Instant::now());
-                    log::debug!("sent {events} events, acked through {acked_through}");
-                    daemon.with_status(|s| {
-                        s.last_sync = Some(now);
-                        s.last_sync_result = Some(format!(
-                            "sent {events} events, acked through {acked_through}"
-                        ));
-                        s.backoff_ceiling_seconds = None;
-                    });
-                }
-                Step::Erased { device, events } => {
-                    backoff.reset();
-                    daemon.with_status(|s| {
-                        s.last_sync_result =
-                            Some(format!("collector erased {events} events of {device}"));
-                    });
-                }
-                Step::DeadLettered { reason, .. } => {
-                    daemon.with_status(|s| s.last_sync_result = Some(reason));
-                }
-                Step::Deferred(reason) => {
-                    log::info!("not sending: {reason}");
-                    daemon
-                        .with_status(|s| s.last_sync_result = Some(format!("deferred: {reason}")));
-                    break;
-                }
-                Step::Retry {
-                    reason,
-                    retry_after,
-                } => {
-                    let delay = backoff.next_delay(retry_after);
-                    log::warn!(
-                        "sync: {reason}; next attempt in {:.1} s",
-                        delay.as_secs_f64()
-                    );
-                    daemon.with_status(|s| {
-                        s.last_sync_result = Some(reason.clone());
-                        s.next_attempt_in_seconds = Some(delay.as_secs_f64());
-                        s.backoff_ceiling_seconds = Some(delay.as_secs_f64());
-                    });
-                    if let Some(woken) = sleep_or_woken(&daemon, delay).await {
-                        if woken == SyncReason::ConnectivityReturned {
-                            backoff.reset();
-                        }
-                    }
-                    if !daemon.online.load(Ordering::SeqCst) {
-                        break;
-                    }
-                }
+            // Offline after a failure: connectivity's return wakes the task again.
+            End::GaveUp(_) => {}
+        }
+    }
+}
+
+/// The daemon's side of the sync driver: status and logs after each step; a retry
+/// sleeps until its delay passes or something wakes the uploader, and gives up when
+/// the link is gone.
+struct UploaderTask<'a> {
+    daemon: &'a Daemon,
+    last_sent: &'a mut Option<Instant>,
+}
+
+impl Drive for UploaderTask<'_> {
+    fn observed(&mut self, step: &Step) {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        match step {
+            Step::Idle | Step::Deferred(_) | Step::Retry { .. } => {}
+            Step::Sent {
+                events,
+                acked_through,
+                ..
+            } => {
+                *self.last_sent = Some(Instant::now());
+                log::debug!("sent {events} events, acked through {acked_through}");
+                self.daemon.with_status(|s| {
+                    s.last_sync = Some(now);
+                    s.last_sync_result = Some(format!(
+                        "sent {events} events, acked through {acked_through}"
+                    ));
+                    s.backoff_ceiling_seconds = None;
+                });
+            }
+            Step::Erased { device, events } => {
+                self.daemon.with_status(|s| {
+                    s.last_sync_result =
+                        Some(format!("collector erased {events} events of {device}"));
+                });
+            }
+            Step::DeadLettered { reason, .. } => {
+                self.daemon
+                    .with_status(|s| s.last_sync_result = Some(reason.clone()));
             }
         }
+    }
+
+    async fn retry(&mut self, reason: &str, delay: Duration) -> Retry {
+        log::warn!(
+            "sync: {reason}; next attempt in {:.1} s",
+            delay.as_secs_f64()
+        );
+        self.daemon.with_status(|s| {
+            s.last_sync_result = Some(reason.to_string());
+            s.next_attempt_in_seconds = Some(delay.as_secs_f64());
+            s.backoff_ceiling_seconds = Some(delay.as_secs_f64());
+        });
+        // A wake-up (new data, a request, connectivity back) ends the wait early.
+        let woken = sleep_or_woken(self.daemon, delay).await;
+        if !self.daemon.online.load(Ordering::SeqCst) {
+            Retry::Stop
+        } else if woken == Some(SyncReason::ConnectivityReturned) {
+            Retry::AgainFresh
+        } else {
+            Retry::Again
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.daemon.shutting_down.load(Ordering::SeqCst)
     }
 }
 
@@ -583,15 +658,8 @@ fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, S
     let config = daemon.config_snapshot();
     let view = daemon.view();
     let readers = PlatformReaders::new(Root::live(), &config);
-    let identity = IdentityState::load_or_create(&config.state_dir).map_err(|e| e.to_string())?;
-    let fleet_key = collect::fleet_key(&config)?;
-    let collection = collect::collect(
-        &view,
-        categories,
-        &readers,
-        Some(&identity),
-        fleet_key.as_deref(),
-    );
+    let identity = Identity::load(&config).map_err(|e| e.to_string())?;
+    let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = Timestamp::now();
     let mut events = Vec::new();
     let mut snapshots = Vec::new();

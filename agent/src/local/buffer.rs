@@ -5,7 +5,7 @@
 use crate::config::{Config, Durability as ConfigDurability};
 use crate::consent::log::ConsentLogEntry;
 use crate::consent::{self, ConsentView};
-use crate::outbox;
+use crate::local::outbox;
 use assent_platform::Category;
 use assent_store::{Durability, NewEvent, Store, StoreError, StoreOptions};
 use assent_wire::Payload;
@@ -16,7 +16,7 @@ pub const CONSENT_CATEGORY: &str = "consent";
 
 /// Opens (or creates) `buffer.db` in the state directory with the config's bounds.
 pub fn open(config: &Config) -> Result<Store, String> {
-    crate::fsutil::ensure_private_dir(&config.state_dir)
+    crate::unix::fsutil::ensure_private_dir(&config.state_dir)
         .map_err(|e| format!("{}: {e}", config.state_dir.display()))?;
     let options = StoreOptions {
         max_bytes: config.buffer.max_bytes,
@@ -138,6 +138,26 @@ pub struct ConsentApplied {
     pub changes: usize,
     /// Unsent events deleted, per withdrawn category.
     pub purged: Vec<(Category, u64)>,
+}
+
+/// A grant or withdrawal by `by`, with every effect at once, daemon or not: the consent
+/// file is edited atomically, the change is logged and queued for the collector, and
+/// unsent data of withdrawn categories is deleted. Used by `assent consent` and by the
+/// control socket.
+pub fn decide_consent(
+    config: &Config,
+    store: &Store,
+    mut categories: Vec<Category>,
+    decision: consent::Decision,
+    by: &str,
+) -> Result<(ConsentView, ConsentApplied), String> {
+    categories.sort();
+    categories.dedup();
+    consent::edit(config, &categories, decision, by, SystemTime::now())
+        .map_err(|e| e.to_string())?;
+    let (_, view) = consent::load(config);
+    let applied = apply_consent(config, store, &view)?;
+    Ok((view, applied))
 }
 
 /// Logs consent changes (queuing them for the collector) and purges every unsent event

@@ -873,8 +873,11 @@ mod tests {
     use super::*;
 
     const PATH: &str = "/etc/assent/assent.toml";
-    const EXAMPLE: &str = include_str!("../../configs/assent.toml");
-    const DOCS: &str = include_str!("../../docs/config.md");
+    const EXAMPLE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/assent.toml"
+    ));
+    const DOCS: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md"));
 
     /// Every key the parser accepts, as dotted paths (`<category>` stands for each one).
     const KNOWN_KEYS: &[&str] = &[

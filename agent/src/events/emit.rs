@@ -10,7 +10,7 @@ use assent_wire::AttrValue;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long the agent has to answer.
@@ -19,10 +19,42 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest answer line read; the agent's answers are far shorter.
 const MAX_ANSWER_BYTES: u64 = 4096;
 
+/// Why an event was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmitError {
+    /// A command-line attribute is malformed (`key=value` expected).
+    Argument(String),
+    /// The socket could not be used: `<path>: <what>`.
+    Socket { path: PathBuf, what: String },
+    /// The agent did not answer in time.
+    NoAnswer(Duration),
+    /// The agent refused the event, with its reason (without `error: `).
+    Refused(String),
+    /// The agent's answer is not `ok <seq>` or `error: <reason>`.
+    BadAnswer(String),
+}
+
+impl std::fmt::Display for EmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EmitError::Argument(e) | EmitError::Refused(e) | EmitError::BadAnswer(e) => {
+                f.write_str(e)
+            }
+            EmitError::Socket { path, what } => write!(f, "{}: {what}", path.display()),
+            EmitError::NoAnswer(timeout) => write!(
+                f,
+                "no answer from the agent within {}",
+                humantime::format_duration(*timeout)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EmitError {}
+
 /// Sends one event to the agent at `socket`; returns its seq once the agent has stored it
 /// durably, or the agent's error text (without `error: `), or why it could not ask.
-#[cfg_attr(not(test), allow(dead_code))] // The `emit` subcommand is wired by the integrator.
-pub fn run(socket: &Path, name: &str, pairs: &[String]) -> Result<u64, String> {
+pub fn run(socket: &Path, name: &str, pairs: &[String]) -> Result<u64, EmitError> {
     run_with_timeout(socket, name, pairs, TIMEOUT)
 }
 
@@ -31,9 +63,13 @@ fn run_with_timeout(
     name: &str,
     pairs: &[String],
     timeout: Duration,
-) -> Result<u64, String> {
-    let line = message_line(name, &parse_pairs(pairs)?)?;
-    let at = |what: &str| format!("{}: {what}", socket.display());
+) -> Result<u64, EmitError> {
+    let attrs = parse_pairs(pairs).map_err(EmitError::Argument)?;
+    let line = message_line(name, &attrs).map_err(EmitError::Argument)?;
+    let at = |what: &str| EmitError::Socket {
+        path: socket.to_path_buf(),
+        what: what.to_string(),
+    };
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         ErrorKind::NotFound => at("no such socket; is the agent running?"),
         ErrorKind::ConnectionRefused => at("nothing listens on it; is the agent running?"),
@@ -51,35 +87,32 @@ fn run_with_timeout(
     BufReader::new(stream.take(MAX_ANSWER_BYTES))
         .read_until(b'\n', &mut answer)
         .map_err(|e| match e.kind() {
-            ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-                format!(
-                    "no answer from the agent within {}",
-                    humantime::format_duration(timeout)
-                )
-            }
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => EmitError::NoAnswer(timeout),
             _ => at(&format!("cannot read the answer: {e}")),
         })?;
     parse_answer(&answer)
 }
 
 /// The agent's answer line: `ok <seq>` or `error: <reason>`.
-fn parse_answer(answer: &[u8]) -> Result<u64, String> {
+fn parse_answer(answer: &[u8]) -> Result<u64, EmitError> {
     let Some(text) = answer.strip_suffix(b"\n") else {
-        return Err(if answer.is_empty() {
+        return Err(EmitError::BadAnswer(if answer.is_empty() {
             "the agent closed the connection without answering".to_string()
         } else {
             "the agent's answer was cut short".to_string()
-        });
+        }));
     };
     let text = String::from_utf8_lossy(text);
     if let Some(seq) = text.strip_prefix("ok ") {
-        return seq
-            .parse()
-            .map_err(|_| format!("unexpected answer from the agent: {text:?}"));
+        return seq.parse().map_err(|_| {
+            EmitError::BadAnswer(format!("unexpected answer from the agent: {text:?}"))
+        });
     }
     match text.strip_prefix("error: ") {
-        Some(reason) => Err(reason.to_string()),
-        None => Err(format!("unexpected answer from the agent: {text:?}")),
+        Some(reason) => Err(EmitError::Refused(reason.to_string())),
+        None => Err(EmitError::BadAnswer(format!(
+            "unexpected answer from the agent: {text:?}"
+        ))),
     }
 }
 
@@ -222,7 +255,7 @@ mod tests {
         assert_eq!(parse_answer(b"ok 17\n"), Ok(17));
         assert_eq!(
             parse_answer(b"error: rate limit exceeded\n"),
-            Err("rate limit exceeded".to_string())
+            Err(EmitError::Refused("rate limit exceeded".to_string()))
         );
         for (bytes, want) in [
             (
@@ -233,7 +266,7 @@ mod tests {
             (b"ok x\n", "unexpected answer from the agent: \"ok x\""),
             (b"hello\n", "unexpected answer from the agent: \"hello\""),
         ] {
-            assert_eq!(parse_answer(bytes).unwrap_err(), want);
+            assert_eq!(parse_answer(bytes).unwrap_err().to_string(), want);
         }
     }
 
@@ -272,14 +305,16 @@ mod tests {
         );
         // The server's refusals come back as the error text.
         assert_eq!(
-            run(&server.socket, "bad name", &[]).unwrap_err(),
+            run(&server.socket, "bad name", &[])
+                .unwrap_err()
+                .to_string(),
             "line 1: name: has the character ' ' (allowed: A-Z a-z 0-9 _ . : -)"
         );
         server
             .consent
             .store(false, std::sync::atomic::Ordering::SeqCst);
         assert_eq!(
-            run(&server.socket, "x", &[]).unwrap_err(),
+            run(&server.socket, "x", &[]).unwrap_err().to_string(),
             "app_events consent is not granted"
         );
     }
@@ -289,7 +324,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("none.sock");
         assert_eq!(
-            run(&path, "x", &[]).unwrap_err(),
+            run(&path, "x", &[]).unwrap_err().to_string(),
             format!("{}: no such socket; is the agent running?", path.display())
         );
         // Something listening that never answers.
@@ -297,14 +332,16 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
         let started = std::time::Instant::now();
         assert_eq!(
-            run_with_timeout(&silent, "x", &[], Duration::from_millis(300)).unwrap_err(),
+            run_with_timeout(&silent, "x", &[], Duration::from_millis(300))
+                .unwrap_err()
+                .to_string(),
             "no answer from the agent within 300ms"
         );
         assert!(started.elapsed() >= Duration::from_millis(300));
         // A stale socket file nobody listens on.
         drop(_listener);
         assert_eq!(
-            run(&silent, "x", &[]).unwrap_err(),
+            run(&silent, "x", &[]).unwrap_err().to_string(),
             format!(
                 "{}: nothing listens on it; is the agent running?",
                 silent.display()

@@ -1,6 +1,5 @@
-//! Helpers that run the real binaries.
+//! The real binaries of this build.
 
-pub use assent_integration_tests::{fixture_root, run_ok, workspace, FIXTURES};
 use std::path::PathBuf;
 use std::process::Command;
 

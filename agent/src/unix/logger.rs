@@ -1,4 +1,6 @@
-//! A minimal `log` backend writing to stderr.
+//! A minimal `log` backend writing to stderr: `assent: <level>: <message>`, or under
+//! journald `<N><message>` with the syslog priority N. No timestamp: the journal (or
+//! whatever collects stderr) records when each line arrived.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;

@@ -1,5 +1,4 @@
-//! Shared helpers for the integration tests and benches: locating the real binaries and
-//! the fixture roots. The tests themselves live in `integration/`.
+//! The workspace and its committed fixture roots, and running tools on test files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -37,6 +36,16 @@ pub fn run_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The rows `query` returns from the SQLite database at `db`, through the `sqlite3`
+/// tool (a reader independent of the code under test), one string per row.
+pub fn sqlite(db: &Path, query: &str) -> Vec<String> {
+    let out = run_ok(Command::new("sqlite3").arg(db).arg(query));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A fixture root ready to read. The garbage root is copied to a temporary directory

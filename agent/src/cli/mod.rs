@@ -12,26 +12,25 @@ macro_rules! out_raw {
     ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
 }
 
+use crate::collect::identity::{Identity, IdentityState, LoadError};
+use crate::collect::preview;
+pub mod exit;
+
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, ConsentSource, Decision};
-use crate::identity::IdentityState;
-use crate::{buffer, control, daemon, logger, owner, preview, sync};
+use crate::control::protocol::Request;
+use crate::local::{buffer, owner};
+use crate::unix::logger;
+use crate::{control, daemon, sync};
 use argh::FromArgs;
 use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, ReadOptions, Root};
+use exit::Exit;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
-
-/// Exit status for a command-line usage error (EX_USAGE).
-const EXIT_USAGE: u8 = 64;
-/// Exit status for an invalid configuration (EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
-/// Exit status when a needed file cannot be written (EX_CANTCREAT).
-const EXIT_CANTCREAT: u8 = 73;
 
 #[derive(FromArgs, Debug)]
 /// Assent: a consent-gated telemetry agent for Linux devices.
@@ -58,6 +57,21 @@ enum Command {
     Erase(EraseArgs),
     Forget(ForgetArgs),
     Emit(EmitArgs),
+    Control(ControlArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// Send one control-protocol request (a JSON line, see docs/control.md) to the running
+/// daemon and print its answer, e.g. '{"command":"consent-show"}'.
+#[argh(subcommand, name = "control")]
+struct ControlArgs {
+    /// the request as JSON
+    #[argh(positional)]
+    request: String,
+
+    /// config file (default /etc/assent/assent.toml)
+    #[argh(option)]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -310,9 +324,6 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Exit status when stdout could not be written (EX_IOERR).
-const EXIT_IOERR: u8 = 74;
-
 pub fn main() -> ExitCode {
     let code = run();
     use std::io::Write;
@@ -322,10 +333,10 @@ pub fn main() -> ExitCode {
         .or(flushed.err().map(|e| e.kind()));
     match error {
         // The reader closed the pipe: stop quietly, as the SIGPIPE default would.
-        Some(std::io::ErrorKind::BrokenPipe) => ExitCode::from(141),
+        Some(std::io::ErrorKind::BrokenPipe) => ExitCode::from(Exit::BrokenPipe),
         Some(kind) => {
             eprintln!("assent: cannot write to standard output: {kind}");
-            ExitCode::from(EXIT_IOERR)
+            ExitCode::from(Exit::IoError)
         }
         None => code,
     }
@@ -350,6 +361,7 @@ fn run() -> ExitCode {
         Some(Command::Erase(c)) => erase(c.config, c.remote, false),
         Some(Command::Forget(c)) => erase(c.config, true, true),
         Some(Command::Emit(c)) => emit(c),
+        Some(Command::Control(c)) => control_request(c),
         None => Err(Failure::usage(
             "no command given; run `assent --help` to see them",
         )),
@@ -373,35 +385,35 @@ fn run() -> ExitCode {
 
 /// A failed command: what to print and the exit status.
 struct Failure {
-    code: u8,
+    code: Exit,
     message: String,
 }
 
 impl Failure {
     fn usage(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_USAGE,
+            code: Exit::Usage,
             message: format!("assent: {message}"),
         }
     }
 
     fn config(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_CONFIG,
+            code: Exit::Config,
             message: message.to_string(),
         }
     }
 
     fn unavailable(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_TEMPFAIL,
+            code: Exit::TempFail,
             message: format!("assent: {message}"),
         }
     }
 
     fn cant_create(message: impl std::fmt::Display) -> Failure {
         Failure {
-            code: EXIT_CANTCREAT,
+            code: Exit::CantCreate,
             message: format!("assent: {message}"),
         }
     }
@@ -461,18 +473,15 @@ fn collect(args: CollectArgs) -> Result<(), Failure> {
     }
     // The device secret is not collected data: it is created on first use, so the
     // pseudonym shown is the one that would be sent.
-    let identity = collect::identity(&config.state_dir).unwrap_or_else(|e| {
-        log::warn!("device identity: {e}");
-        None
-    });
-    let fleet_key = collect::fleet_key(&config).map_err(Failure::config)?;
-    let collection = collect::collect(
-        &view,
-        &categories,
-        &readers,
-        identity.as_ref(),
-        fleet_key.as_deref(),
-    );
+    let identity = match Identity::load(&config) {
+        Ok(identity) => Some(identity),
+        Err(LoadError::FleetKey(e)) => return Err(Failure::config(e)),
+        Err(LoadError::State(e)) => {
+            log::warn!("device identity: {e}");
+            None
+        }
+    };
+    let collection = collect::collect(&view, &categories, &readers, identity.as_ref());
     let mut by_category = Map::new();
     for (category, outcome) in &collection.outcomes {
         let entry = match outcome {
@@ -543,15 +552,11 @@ fn collect_and_store(
     if let Some(address) = gpsd {
         readers.options.gpsd.address = address;
     }
-    let identity = collect::identity(&config.state_dir).map_err(Failure::cant_create)?;
-    let fleet_key = collect::fleet_key(config).map_err(Failure::config)?;
-    let collection = collect::collect(
-        &view,
-        categories,
-        &readers,
-        identity.as_ref(),
-        fleet_key.as_deref(),
-    );
+    let identity = Identity::load(config).map_err(|e| match e {
+        LoadError::FleetKey(e) => Failure::config(e),
+        LoadError::State(e) => Failure::cant_create(e),
+    })?;
+    let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = buffer::Timestamp::now();
     let events = collection
         .collected()
@@ -605,7 +610,7 @@ fn print_preview(
 
 fn to_pretty(value: &Value) -> Result<String, Failure> {
     serde_json::to_string_pretty(value).map_err(|e| Failure {
-        code: 70,
+        code: Exit::Software,
         message: format!("assent: cannot encode JSON: {e}"),
     })
 }
@@ -686,13 +691,9 @@ fn consent_edit(
 ) -> Result<(), Failure> {
     categories.sort();
     categories.dedup();
-    let now = SystemTime::now();
-    consent::edit(config, &categories, decision, by, now).map_err(Failure::cant_create)?;
-    let (_, view) = consent::load(config);
-    // Takes effect at once, daemon or not: the change is logged and queued for the
-    // collector, and unsent data of withdrawn categories is deleted.
     let store = buffer::open(config).map_err(Failure::cant_create)?;
-    let applied = buffer::apply_consent(config, &store, &view).map_err(Failure::cant_create)?;
+    let (view, applied) = buffer::decide_consent(config, &store, categories.clone(), decision, by)
+        .map_err(Failure::cant_create)?;
     for (category, count) in &applied.purged {
         out!("deleted {count} unsent events of {category}");
     }
@@ -779,13 +780,10 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Exit status when the collector could not be reached or refused (EX_TEMPFAIL).
-const EXIT_TEMPFAIL: u8 = 75;
-
 fn sync(args: SyncArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     if !args.once {
-        control::request(&config, &json!({"command": "sync"})).map_err(Failure::unavailable)?;
+        control::request(&config, &Request::Sync).map_err(Failure::unavailable)?;
         out!("the daemon is syncing now; `assent status` shows the result");
         return Ok(());
     }
@@ -800,52 +798,24 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         std::time::Duration::from_secs(config.sync.backoff_base_seconds),
         std::time::Duration::from_secs(config.sync.backoff_max_seconds),
     );
-    let (mut batches, mut events, mut bytes, mut erasures) = (0u64, 0u64, 0u64, 0u64);
-    let mut acked = None;
-    let mut failures = 0u32;
-    let outcome: Result<(), String> = smol::block_on(async {
-        loop {
-            match uploader.step().await {
-                sync::Step::Idle => return Ok(()),
-                sync::Step::Sent {
-                    events: e,
-                    bytes: b,
-                    acked_through,
-                    ..
-                } => {
-                    batches += 1;
-                    events += e;
-                    bytes += b;
-                    acked = Some(acked_through);
-                    failures = 0;
-                    backoff.reset();
-                }
-                sync::Step::Erased { device, events } => {
-                    log::info!("collector erased {events} events held for {device}");
-                    erasures += 1;
-                    failures = 0;
-                }
-                sync::Step::DeadLettered { path, reason } => {
-                    eprintln!("assent: {reason}; kept in {}", path.display());
-                }
-                sync::Step::Deferred(reason) => return Err(format!("not sending: {reason}")),
-                sync::Step::Retry {
-                    reason,
-                    retry_after,
-                } => {
-                    failures += 1;
-                    if failures >= args.attempts.max(1) {
-                        return Err(reason);
-                    }
-                    let delay = backoff
-                        .next_delay(retry_after)
-                        .min(std::time::Duration::from_secs(30));
-                    log::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
-                    smol::Timer::after(delay).await;
-                }
-            }
-        }
-    });
+    let mut once = SyncOnce {
+        attempts: args.attempts.max(1),
+        ..SyncOnce::default()
+    };
+    let end = smol::block_on(sync::driver::drive(&mut uploader, &mut backoff, &mut once));
+    let SyncOnce {
+        batches,
+        events,
+        bytes,
+        erasures,
+        acked,
+        ..
+    } = once;
+    let outcome = match end {
+        sync::driver::End::Idle | sync::driver::End::Stopped => Ok(()),
+        sync::driver::End::Deferred(reason) => Err(format!("not sending: {reason}")),
+        sync::driver::End::GaveUp(reason) => Err(reason),
+    };
     let stats = store
         .stats()
         .map_err(|e| Failure::cant_create(buffer::store_error(e)))?;
@@ -862,9 +832,60 @@ fn sync(args: SyncArgs) -> Result<(), Failure> {
         stats.gaps
     );
     outcome.map_err(|reason| Failure {
-        code: EXIT_TEMPFAIL,
+        code: Exit::TempFail,
         message: format!("assent: sync stopped: {reason}"),
     })
+}
+
+/// `sync --once` as a [`sync::driver::Drive`]: totals for the report, a bounded number
+/// of attempts, retries waited out here (at most 30 s each).
+#[derive(Debug, Default)]
+struct SyncOnce {
+    attempts: u32,
+    failures: u32,
+    batches: u64,
+    events: u64,
+    bytes: u64,
+    erasures: u64,
+    acked: Option<u64>,
+}
+
+impl sync::driver::Drive for SyncOnce {
+    fn observed(&mut self, step: &sync::Step) {
+        match step {
+            sync::Step::Sent {
+                events,
+                bytes,
+                acked_through,
+            } => {
+                self.batches += 1;
+                self.events += events;
+                self.bytes += bytes;
+                self.acked = Some(*acked_through);
+                self.failures = 0;
+            }
+            sync::Step::Erased { device, events } => {
+                log::info!("collector erased {events} events held for {device}");
+                self.erasures += 1;
+                self.failures = 0;
+            }
+            sync::Step::DeadLettered { path, reason } => {
+                eprintln!("assent: {reason}; kept in {}", path.display());
+            }
+            sync::Step::Idle | sync::Step::Deferred(_) | sync::Step::Retry { .. } => {}
+        }
+    }
+
+    async fn retry(&mut self, reason: &str, delay: std::time::Duration) -> sync::driver::Retry {
+        self.failures += 1;
+        if self.failures >= self.attempts {
+            return sync::driver::Retry::Stop;
+        }
+        let delay = delay.min(std::time::Duration::from_secs(30));
+        log::warn!("{reason}; retrying in {:.1} s", delay.as_secs_f64());
+        smol::Timer::after(delay).await;
+        sync::driver::Retry::Again
+    }
 }
 
 fn run_daemon(args: RunArgs) -> Result<(), Failure> {
@@ -876,15 +897,14 @@ fn run_daemon(args: RunArgs) -> Result<(), Failure> {
         log::warn!("{warning}");
     }
     daemon::run(config).map_err(|e| Failure {
-        code: 1,
+        code: Exit::Failure,
         message: format!("assent: {e}"),
     })
 }
 
 fn status(args: StatusArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
-    let answer =
-        control::request(&config, &json!({"command": "status"})).map_err(Failure::unavailable)?;
+    let answer = control::request(&config, &Request::Status).map_err(Failure::unavailable)?;
     let status = &answer["status"];
     if args.json {
         out!("{}", to_pretty(status)?);
@@ -951,7 +971,7 @@ fn export(args: ExportArgs) -> Result<(), Failure> {
     let text = to_pretty(&doc)? + "\n";
     match args.out {
         Some(path) => {
-            crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
+            crate::unix::fsutil::write_atomic(&path, text.as_bytes(), 0o600)
                 .map_err(|e| Failure::cant_create(format!("{}: {e}", path.display())))?;
             out!("exported to {}", path.display());
         }
@@ -972,7 +992,7 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
         if erased.remote_requested {
             out!("erasure of everything queued for the collector; it is sent before any further data");
             // A running daemon sends it now; without one, `assent sync --once` does.
-            let _ = control::request(&config, &json!({"command": "sync"}));
+            let _ = control::request(&config, &Request::Sync);
         } else {
             out!("nothing was ever sent, so the collector holds nothing to erase");
         }
@@ -984,12 +1004,24 @@ fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Result<(), Fail
     Ok(())
 }
 
+fn control_request(args: ControlArgs) -> Result<(), Failure> {
+    let config = load_config(&args.config)?;
+    let request = Request::from_json(&args.request)
+        .map_err(|e| Failure::usage(format!("control: bad request: {e}")))?;
+    let answer = control::request(&config, &request).map_err(Failure::unavailable)?;
+    let line = serde_json::to_string(&answer).map_err(Failure::config)?;
+    out!("{line}");
+    Ok(())
+}
+
 fn emit(args: EmitArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
     let seq =
-        crate::emit::run(&config.events.socket, &args.name, &args.attrs).map_err(|e| Failure {
-            code: 1,
-            message: format!("assent: emit: {e}"),
+        crate::events::emit::run(&config.events.socket, &args.name, &args.attrs).map_err(|e| {
+            Failure {
+                code: Exit::Failure,
+                message: format!("assent: emit: {e}"),
+            }
         })?;
     out!("ok {seq}");
     Ok(())
@@ -997,7 +1029,7 @@ fn emit(args: EmitArgs) -> Result<(), Failure> {
 
 fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {
     let config = load_config(&args.config)?;
-    crate::fsutil::ensure_private_dir(&config.state_dir)
+    crate::unix::fsutil::ensure_private_dir(&config.state_dir)
         .map_err(|e| Failure::cant_create(format!("{}: {e}", config.state_dir.display())))?;
     IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
     out!("device identity rotated: the new pseudonym cannot be linked to the old one");

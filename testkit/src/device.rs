@@ -1,0 +1,127 @@
+//! A device under test: its own config and state directory in a temp dir, the real
+//! `assent` run against it, and its daemon as a real process killed on drop.
+
+use crate::binaries::{assent, binary_path};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A device with its own config and state directory.
+pub struct Device {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Device {
+    pub fn new(extra_config: &str) -> Device {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("assent.toml");
+        std::fs::write(
+            &config,
+            format!("state_dir = \"state\"\nlog_level = \"debug\"\n{extra_config}"),
+        )
+        .unwrap();
+        Device { dir, config }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        assent()
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("ASSENT_LOG", "debug")
+            .output()
+            .unwrap()
+    }
+
+    pub fn run_ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "assent {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `collect --dry-run --json` on a fixture root: the JSON and the readers that ran.
+    pub fn dry_run(&self, root: &Path) -> (Value, BTreeSet<String>) {
+        let out = self.run_ok(&[
+            "collect",
+            "--dry-run",
+            "--json",
+            "--root",
+            root.to_str().unwrap(),
+        ]);
+        let readers = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter_map(|l| l.split("reader ran: ").nth(1))
+            .map(str::to_string)
+            .collect();
+        (serde_json::from_slice(&out.stdout).unwrap(), readers)
+    }
+}
+
+/// A running `assent run`, killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(device: &Device, wrap: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let log = device.dir.path().join("daemon.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = if wrap.is_empty() {
+            assent()
+        } else {
+            let mut c = Command::new(wrap[0]);
+            c.args(&wrap[1..]).arg(binary_path("assent"));
+            c
+        };
+        cmd.args(["run", "--config"])
+            .arg(&device.config)
+            .env("ASSENT_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().unwrap(),
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `text`.
+    pub fn wait_log(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not log {text:?} within {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
