@@ -10,9 +10,8 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/pg_support/mod.rs"]
-mod pg_support;
 use assent_testkit::collector as support;
+use assent_testkit::pg as pg_support;
 
 use assent_wire::{encode, Encoding, Record};
 use pg_support::Backend;

@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod pg_support;
 use assent_testkit::collector as support;
+use assent_testkit::pg as pg_support;
 
 use assent_collector::storage::Storage;
 use assent_platform::Category;

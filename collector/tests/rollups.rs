@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[macro_use]
-mod pg_support;
 use assent_testkit::collector as support;
+use assent_testkit::on_both_backends;
+use assent_testkit::pg as pg_support;
 
 use assent_collector::console::queries::{ConsoleQueries, DayCount};
 use assent_collector::storage::Storage;

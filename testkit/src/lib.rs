@@ -7,6 +7,8 @@
 //! - [`binaries`]: the real `assent` binary (under `ASSENT_TEST_RUNNER`, e.g. qemu).
 //! - [`bus`]: a private system bus with the fake ModemManager on it.
 //! - [`collector`]: a throw-away PKI, a running `assent-collector`, HTTPS clients.
+//! - [`pg`]: the PostgreSQL test cluster (`ASSENT_TEST_PG`), a database per test,
+//!   [`on_both_backends!`] for suites that run on SQLite and PostgreSQL.
 //! - [`fault_proxy`]: a TLS-terminating proxy that injects faults.
 //! - [`device`]: a device (config and state directory) and its running daemon.
 //!
@@ -24,6 +26,7 @@ pub mod collector;
 pub mod device;
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod pg;
 
 pub use binaries::{assent, binary_path};
 pub use device::{Daemon, Device};

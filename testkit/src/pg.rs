@@ -8,16 +8,13 @@
 //! Included next to `support/mod.rs` with `#[path = "support/pg.rs"] mod pg_support;`
 //! (kept out of `mod.rs`, so crates that include that file need no PostgreSQL client).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use crate::support::{Collector, Options};
+use crate::collector::{Collector, Options};
 use assent_collector::config::{PgTarget, PgTls};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Runs each named test body (`fn NAME(backend: Backend)`) against SQLite and
-/// PostgreSQL, as `sqlite::NAME` and `postgres::NAME`; visible where this module is
-/// included with `#[macro_use]`.
-#[allow(unused_macros)]
+/// PostgreSQL, as `sqlite::NAME` and `postgres::NAME` (`use assent_testkit::on_both_backends`).
+#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
