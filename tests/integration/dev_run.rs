@@ -118,6 +118,16 @@ fn make_run_works_for_a_normal_user_syncs_and_ctrl_c_exits_0() {
         "{text}"
     );
     assert!(text.contains("starting the agent"), "{text}");
+    // The foreground log says that data flows, at the default level (info).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !read_log().contains("first sync of this run: sent") {
+        assert!(
+            Instant::now() < deadline,
+            "no first sync in the log:\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     kill(group, Signal::SIGINT).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -511,8 +511,17 @@ impl Drive for UploaderTask<'_> {
                 acked_through,
                 ..
             } => {
+                // The first sync of this run at info, so a foreground log shows data
+                // flowing; the rest at debug (`assent status` has the latest).
+                if self.last_sent.is_none() {
+                    log::info!(
+                        "first sync of this run: sent {events} events, acked through \
+                         {acked_through}; `assent status` shows later ones"
+                    );
+                } else {
+                    log::debug!("sent {events} events, acked through {acked_through}");
+                }
                 *self.last_sent = Some(Instant::now());
-                log::debug!("sent {events} events, acked through {acked_through}");
                 self.daemon.with_status(|s| {
                     s.last_sync = Some(now);
                     s.last_sync_result = Some(format!(
