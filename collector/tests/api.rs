@@ -8,6 +8,7 @@ use assent_testkit::pg as pg_support;
 
 use assent_platform::Category;
 use assent_testkit::collector::*;
+use assent_testkit::on_both_backends;
 use assent_wire::{
     decode_erasure_ack, encode, Batch, ConsentChange, Encoding, ErasureRequest, Gap, GapReason,
     Record, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
@@ -15,24 +16,6 @@ use assent_wire::{
 use pg_support::{sql_execute, sql_rows, Backend};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Each test body runs against SQLite and PostgreSQL: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Backend::Sqlite)
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Backend::Postgres)
-            })*
-        }
-    };
-}
 
 on_both_backends!(
     batch_in_export_out_for_both_encodings,
