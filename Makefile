@@ -47,8 +47,12 @@ clippy:
 lint: fmt-check clippy
 
 # Integration tests run the real binaries, so build them first.
+# The collector's PostgreSQL tests read ASSENT_TEST_PG; unset, a throw-away cluster is
+# started (or reused) under target/pg-test (scripts/pg-test-cluster.sh).
 test: lint build
-	$(CARGO) test --workspace
+	@pg="$${ASSENT_TEST_PG:-$$(scripts/pg-test-cluster.sh $(CURDIR)/target/pg-test)}" && \
+		echo "ASSENT_TEST_PG=\"$$pg\" $(CARGO) test --workspace" && \
+		ASSENT_TEST_PG="$$pg" $(CARGO) test --workspace
 
 # The agent in the foreground with configs/dev.toml and a local collector alongside.
 run:
