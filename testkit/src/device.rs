@@ -125,3 +125,39 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Sends `per_client` app events from each of `clients` threads over the events socket,
+/// `pipeline` lines at a time before reading their answers, as a busy local program
+/// would; returns how many were answered `ok` (stored durably). Used by the benches.
+pub fn emit_pipelined(socket: &Path, clients: usize, per_client: usize, pipeline: usize) -> usize {
+    use std::io::{BufRead, BufReader, Write};
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let path = socket.to_path_buf();
+            std::thread::spawn(move || {
+                let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut accepted = 0;
+                for chunk in 0..per_client / pipeline {
+                    let mut text = String::new();
+                    for i in 0..pipeline {
+                        text.push_str(&format!(
+                            "{{\"name\":\"bench\",\"attrs\":{{\"client\":{c},\"chunk\":{chunk},\"i\":{i},\"note\":\"{}\"}}}}\n",
+                            "x".repeat(120)
+                        ));
+                    }
+                    stream.write_all(text.as_bytes()).unwrap();
+                    for _ in 0..pipeline {
+                        let mut line = String::new();
+                        reader.read_line(&mut line).unwrap();
+                        if line.starts_with("ok ") {
+                            accepted += 1;
+                        }
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}

@@ -7,8 +7,7 @@
 use assent_testkit::collector as collector_support;
 use assent_testkit::{run_ok, workspace};
 use collector_support::Collector;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -106,35 +105,8 @@ fn main() {
     // Events through the socket, durably stored before each `ok`.
     let socket_path = dir.path().join("events.sock");
     let start = Instant::now();
-    let handles: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let path = socket_path.clone();
-            std::thread::spawn(move || {
-                let mut stream = UnixStream::connect(path).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut accepted = 0;
-                for chunk in 0..EVENTS_PER_CLIENT / PIPELINE {
-                    let mut text = String::new();
-                    for i in 0..PIPELINE {
-                        text.push_str(&format!(
-                            "{{\"name\":\"bench\",\"attrs\":{{\"client\":{c},\"chunk\":{chunk},\"i\":{i},\"note\":\"{}\"}}}}\n",
-                            "x".repeat(120)
-                        ));
-                    }
-                    stream.write_all(text.as_bytes()).unwrap();
-                    for _ in 0..PIPELINE {
-                        let mut line = String::new();
-                        reader.read_line(&mut line).unwrap();
-                        if line.starts_with("ok ") {
-                            accepted += 1;
-                        }
-                    }
-                }
-                accepted
-            })
-        })
-        .collect();
-    let accepted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let accepted =
+        assent_testkit::device::emit_pipelined(&socket_path, CLIENTS, EVENTS_PER_CLIENT, PIPELINE);
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "  events through the socket {:8.0} events/s ({accepted} accepted durably by {CLIENTS} pipelining clients, ~200-byte lines)",

@@ -19,8 +19,7 @@ use assent_testkit::collector as collector_support;
 
 use assent_testkit::{run_ok, workspace};
 use collector_support::Collector;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -269,35 +268,7 @@ fn start_collectd(collectd: &Path, dir: &Path) -> Child {
 /// Sends `per_client` events from each of `CLIENTS` pipelining clients; returns how many
 /// were answered `ok` (stored durably).
 fn emit(socket: &Path, per_client: usize) -> usize {
-    let handles: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let path = socket.to_path_buf();
-            std::thread::spawn(move || {
-                let mut stream = UnixStream::connect(path).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut accepted = 0;
-                for chunk in 0..per_client / PIPELINE {
-                    let mut text = String::new();
-                    for i in 0..PIPELINE {
-                        text.push_str(&format!(
-                            "{{\"name\":\"bench\",\"attrs\":{{\"client\":{c},\"chunk\":{chunk},\"i\":{i},\"note\":\"{}\"}}}}\n",
-                            "x".repeat(120)
-                        ));
-                    }
-                    stream.write_all(text.as_bytes()).unwrap();
-                    for _ in 0..PIPELINE {
-                        let mut line = String::new();
-                        reader.read_line(&mut line).unwrap();
-                        if line.starts_with("ok ") {
-                            accepted += 1;
-                        }
-                    }
-                }
-                accepted
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).sum()
+    assent_testkit::device::emit_pipelined(socket, CLIENTS, per_client, PIPELINE)
 }
 
 fn agent_status(agent: &Path, config: &Path) -> serde_json::Value {
