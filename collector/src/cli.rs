@@ -8,6 +8,7 @@
 use crate::logger;
 use argh::FromArgs;
 use assent_collector::config::{Config, Database, PgTarget, DEFAULT_CONFIG_PATH};
+use assent_collector::console::html::time;
 use assent_collector::pg::{self, PgStorage};
 use assent_collector::server;
 use assent_collector::sqlite::SqliteStorage;
@@ -36,6 +37,7 @@ struct Args {
 enum Command {
     Serve(Serve),
     CheckConfig(CheckConfig),
+    Devices(Devices),
     Export(Export),
     Stats(Stats),
     Migrate(Migrate),
@@ -84,7 +86,20 @@ struct CheckConfig {
 }
 
 #[derive(FromArgs, Debug)]
-/// Print every record held for a device as JSON lines.
+/// List the devices held: pseudonym, first and last seen, and how many events, consent
+/// records, gap records and erasures are held of each.
+#[argh(subcommand, name = "devices")]
+struct Devices {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// one JSON object per device and line instead of a table
+    #[argh(switch)]
+    json: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Print every record held for a device as JSON lines (`devices` lists them).
 #[argh(subcommand, name = "export")]
 struct Export {
     /// config file
@@ -118,6 +133,10 @@ pub fn main() -> ExitCode {
         None => serve(&pick(None)),
         Some(Command::Serve(c)) => serve(&pick(c.config)),
         Some(Command::CheckConfig(c)) => check_config(&pick(c.config)),
+        Some(Command::Devices(c)) => {
+            let path = pick(c.config);
+            devices(&path, c.json)
+        }
         Some(Command::Export(c)) => {
             let path = pick(c.config);
             export(&path, &c.device, c.category.as_deref())
@@ -306,6 +325,22 @@ fn export(path: &Path, device: &str, category: Option<&str>) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let mut known = false;
+    if let Err(e) = storage.devices(Some(&device), &mut |_| {
+        known = true;
+        Ok(())
+    }) {
+        eprintln!("assent-collector: export: {e}");
+        return ExitCode::FAILURE;
+    }
+    if !known {
+        eprintln!(
+            "assent-collector: export: no device {device} in {}: the collector never \
+             received a batch from it (`assent-collector devices` lists those it holds)",
+            database_name(path)
+        );
+        return ExitCode::FAILURE;
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = storage.export(&device, category, &mut |line| {
@@ -320,6 +355,76 @@ fn export(path: &Path, device: &str, category: Option<&str>) -> ExitCode {
         }
         (_, Err(e)) => {
             eprintln!("assent-collector: export: stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The database of the config at `path`, as messages name it (the URL carries no
+/// password).
+fn database_name(path: &Path) -> String {
+    match Config::load(path).map(|c| c.database) {
+        Ok(Database::Sqlite(db)) => db.display().to_string(),
+        Ok(Database::Postgres(target)) => target.url,
+        Err(_) => "the database".to_string(),
+    }
+}
+
+fn devices(path: &Path, json: bool) -> ExitCode {
+    let mut storage = match open_read_only(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut listed = 0u64;
+    let stdout_error = |e: std::io::Error| StorageError::Database(format!("stdout: {e}"));
+    let result = storage.devices(None, &mut |d| {
+        if json {
+            let line = serde_json::to_string(&d)
+                .map_err(|e| StorageError::Database(format!("json: {e}")))?;
+            writeln!(out, "{line}").map_err(stdout_error)?;
+        } else {
+            if listed == 0 {
+                writeln!(
+                    out,
+                    "{:<26}  {:<19}  {:<19}  {:>10}  {:>7}  {:>6}  {:>8}",
+                    "DEVICE",
+                    "FIRST SEEN (UTC)",
+                    "LAST SEEN (UTC)",
+                    "EVENTS",
+                    "CONSENT",
+                    "GAPS",
+                    "ERASURES"
+                )
+                .map_err(stdout_error)?;
+            }
+            writeln!(
+                out,
+                "{:<26}  {:<19}  {:<19}  {:>10}  {:>7}  {:>6}  {:>8}",
+                d.device,
+                time(d.first_seen_ms),
+                time(d.last_seen_ms),
+                d.events,
+                d.consent_records,
+                d.gaps,
+                d.erasures
+            )
+            .map_err(stdout_error)?;
+        }
+        listed += 1;
+        Ok(())
+    });
+    let result = result.and_then(|()| {
+        if listed == 0 && !json {
+            writeln!(out, "no devices in {}", database_name(path)).map_err(stdout_error)?;
+        }
+        out.flush().map_err(stdout_error)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assent-collector: devices: {e}");
             ExitCode::FAILURE
         }
     }

@@ -20,8 +20,8 @@
 
 use crate::config::{PgTarget, PgTls};
 use crate::storage::{
-    fence_rows, is_fenced, plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage,
-    StorageError, MAX_SEQ,
+    fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome, IngestPlan,
+    Stats, Storage, StorageError, MAX_SEQ,
 };
 use assent_platform::Category;
 use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
@@ -1047,20 +1047,58 @@ impl Storage for PgStorage {
             gaps: count("gaps")?,
             consent_records: count("consent_records")?,
             erasures: count("erasure_log")?,
-            events_by_category: Vec::new(),
+            events_by_category: Default::default(),
         };
         for row in client
             .query(
-                "SELECT category, count(*) FROM events GROUP BY category ORDER BY category",
+                "SELECT category, count(*) FROM events GROUP BY category",
                 &[],
             )
             .map_err(db)?
         {
             stats
                 .events_by_category
-                .push((row.get(0), unbits(row.get(1))));
+                .insert(row.get(0), unbits(row.get(1)));
         }
         Ok(stats)
+    }
+
+    fn devices(
+        &mut self,
+        only: Option<&Pseudonym>,
+        sink: &mut dyn FnMut(DeviceSummary) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        // Each count reads the device's rows through its table's device-led key.
+        let sql = format!(
+            "SELECT pseudonym, first_seen_ms, last_seen_ms, \
+             (SELECT count(*) FROM events WHERE device = pseudonym), \
+             (SELECT count(*) FROM consent_records WHERE device = pseudonym), \
+             (SELECT count(*) FROM gaps WHERE device = pseudonym), \
+             (SELECT count(*) FROM erasure_log WHERE device = pseudonym) \
+             FROM devices {} ORDER BY pseudonym",
+            if only.is_some() {
+                "WHERE pseudonym = $1"
+            } else {
+                ""
+            }
+        );
+        let client = self.client()?;
+        let params: Vec<&str> = only.map(Pseudonym::as_str).into_iter().collect();
+        // Streamed: a fleet's device list need not fit in memory.
+        let mut rows = client.query_raw(&sql, params).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            sink(DeviceSummary {
+                device: row.get(0),
+                first_seen_ms: row.get(1),
+                last_seen_ms: row.get(2),
+                events: unbits(row.get(3)),
+                consent_records: unbits(row.get(4)),
+                gaps: unbits(row.get(5)),
+                erasures: unbits(row.get(6)),
+            })?;
+        }
+        Ok(())
     }
 }
 

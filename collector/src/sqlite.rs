@@ -5,8 +5,8 @@
 //! with the same bits; seqs are checked to fit instead (see [`crate::storage::MAX_SEQ`]).
 
 use crate::storage::{
-    fence_rows, is_fenced, plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage,
-    StorageError,
+    fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome, IngestPlan,
+    Stats, Storage, StorageError,
 };
 use assent_platform::Category;
 use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
@@ -498,19 +498,58 @@ impl Storage for SqliteStorage {
             gaps: count("gaps")?,
             consent_records: count("consent_records")?,
             erasures: count("erasure_log")?,
-            events_by_category: Vec::new(),
+            events_by_category: Default::default(),
         };
         let mut stmt = self
             .conn
-            .prepare("SELECT category, COUNT(*) FROM events GROUP BY category ORDER BY category")
+            .prepare("SELECT category, COUNT(*) FROM events GROUP BY category")
             .map_err(db)?;
         let mut rows = stmt.query([]).map_err(db)?;
         while let Some(row) = rows.next().map_err(db)? {
             stats
                 .events_by_category
-                .push((row.get(0).map_err(db)?, unbits(row.get(1).map_err(db)?)));
+                .insert(row.get(0).map_err(db)?, unbits(row.get(1).map_err(db)?));
         }
         Ok(stats)
+    }
+
+    fn devices(
+        &mut self,
+        only: Option<&Pseudonym>,
+        sink: &mut dyn FnMut(DeviceSummary) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        // Each count reads the device's rows through its table's (device, ...) index.
+        let sql = format!(
+            "SELECT pseudonym, first_seen_ms, last_seen_ms, \
+             (SELECT COUNT(*) FROM events WHERE device = pseudonym), \
+             (SELECT COUNT(*) FROM consent_records WHERE device = pseudonym), \
+             (SELECT COUNT(*) FROM gaps WHERE device = pseudonym), \
+             (SELECT COUNT(*) FROM erasure_log WHERE device = pseudonym) \
+             FROM devices {} ORDER BY pseudonym",
+            if only.is_some() {
+                "WHERE pseudonym = ?1"
+            } else {
+                ""
+            }
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(db)?;
+        let mut rows = match only {
+            Some(d) => stmt.query(params![d.as_str()]),
+            None => stmt.query([]),
+        }
+        .map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            sink(DeviceSummary {
+                device: row.get(0).map_err(db)?,
+                first_seen_ms: row.get(1).map_err(db)?,
+                last_seen_ms: row.get(2).map_err(db)?,
+                events: unbits(row.get(3).map_err(db)?),
+                consent_records: unbits(row.get(4).map_err(db)?),
+                gaps: unbits(row.get(5).map_err(db)?),
+                erasures: unbits(row.get(6).map_err(db)?),
+            })?;
+        }
+        Ok(())
     }
 
     fn erase_by_operator(

@@ -13,6 +13,7 @@
 use assent_platform::Category;
 use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why a storage call failed.
@@ -56,8 +57,21 @@ pub struct Stats {
     pub gaps: u64,
     pub consent_records: u64,
     pub erasures: u64,
-    /// Events per category name.
-    pub events_by_category: Vec<(String, u64)>,
+    /// Events per category name (a JSON object in `stats`).
+    pub events_by_category: BTreeMap<String, u64>,
+}
+
+/// One device as `devices` lists it: its `devices` row and what is held of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    pub device: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub events: u64,
+    pub consent_records: u64,
+    pub gaps: u64,
+    /// Lines of the erasure log (requests carried out, by the device or an operator).
+    pub erasures: u64,
 }
 
 /// One stored record as `export` prints it: a JSON object per line.
@@ -102,6 +116,15 @@ pub trait Storage: Send {
 
     /// Row counts.
     fn stats(&mut self) -> Result<Stats, StorageError>;
+
+    /// Every device ever seen (its `devices` row, kept after an erasure), in pseudonym
+    /// order, or only `only` when given (nothing when it was never seen), passed to
+    /// `sink` one at a time.
+    fn devices(
+        &mut self,
+        only: Option<&Pseudonym>,
+        sink: &mut dyn FnMut(DeviceSummary) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
 
     /// [`Storage::erase`] on an operator's behalf (the console's erase action): the same
     /// deletion, logged in the erasure log with the operator's name.

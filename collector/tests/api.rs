@@ -25,7 +25,8 @@ on_both_backends!(
     curl_posts_a_json_batch_with_a_client_certificate,
     tokens_401_and_403,
     error_answers_name_what_is_wrong,
-    gzip_bodies_are_accepted_and_bounded_once_inflated
+    gzip_bodies_are_accepted_and_bounded_once_inflated,
+    devices_lists_what_is_held_and_export_refuses_an_unknown_device
 );
 
 fn batch(
@@ -117,6 +118,116 @@ fn batch_in_export_out_for_both_encodings(backend: Backend) {
     assert_eq!(stats["devices"], 2);
     assert_eq!(stats["consent_records"], 2);
     assert_eq!(stats["gaps"], 2);
+    // Events per category as an object whose counts add up to the events.
+    let by_category = stats["events_by_category"].as_object().unwrap();
+    assert_eq!(by_category["app_events"], 2);
+    assert_eq!(by_category["hardware"], 2);
+    let sum: u64 = by_category.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(serde_json::json!(sum), stats["events"]);
+}
+
+fn devices_lists_what_is_held_and_export_refuses_an_unknown_device(backend: Backend) {
+    let c = Collector::start_with(backend.options());
+    let empty = c.cli(&["devices"]);
+    assert!(empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stdout).starts_with("no devices in "));
+    let empty = c.cli(&["devices", "--json"]);
+    assert!(empty.status.success() && empty.stdout.is_empty());
+
+    let started = assent_collector::server::now_ms();
+    let mut client = c.mtls_client();
+    let (a, b) = (device(41), device(40));
+    let records = vec![
+        consent(1, Category::AppEvents),
+        app_event(2),
+        app_event(3),
+        Record::Gap(Gap {
+            seq: 4,
+            first_seq: 4,
+            last_seq: 4,
+            count: 1,
+            reason: GapReason::Evicted,
+            category: Some(Category::AppEvents),
+        }),
+        app_event(5),
+    ];
+    assert_eq!(client.ack(&batch(&a, 1, 1, 5, records), Encoding::Json), 5);
+    assert_eq!(client.ack(&app_batch(&b, 1, 1, 2), Encoding::Postcard), 2);
+    assert_eq!(client.ack(&app_batch(&b, 1, 3, 3), Encoding::Postcard), 3);
+    let erase = ErasureRequest {
+        version: PROTOCOL_VERSION,
+        device: b.clone(),
+        categories: Some(vec![Category::AppEvents]),
+    };
+    let reply = client
+        .request(
+            "POST",
+            PATH_ERASURE,
+            "application/json",
+            encode(&erase, Encoding::Json).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let finished = assent_collector::server::now_ms();
+
+    let out = c.cli(&["devices", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let counts: Vec<(&str, u64, u64, u64, u64)> = listed
+        .iter()
+        .map(|d| {
+            (
+                d["device"].as_str().unwrap(),
+                d["events"].as_u64().unwrap(),
+                d["consent_records"].as_u64().unwrap(),
+                d["gaps"].as_u64().unwrap(),
+                d["erasures"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // In pseudonym order; the erased device is still listed, with its erasure.
+    assert_eq!(
+        counts,
+        [(b.as_str(), 0, 0, 0, 1), (a.as_str(), 3, 1, 1, 0)],
+        "{listed:?}"
+    );
+    for d in &listed {
+        let (first, last) = (
+            d["first_seen_ms"].as_i64().unwrap(),
+            d["last_seen_ms"].as_i64().unwrap(),
+        );
+        assert!(started <= first && first <= last && last <= finished, "{d}");
+    }
+
+    // The table: a header, then a line per device with the same counts.
+    let out = c.cli(&["devices"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(lines[0][0], "DEVICE");
+    assert_eq!(lines[2][0], a.as_str(), "{table}");
+    assert_eq!(lines[2][5..], ["3", "1", "1", "0"], "{table}");
+
+    // An unknown pseudonym is an error naming it, not an empty export.
+    let unknown = device(99);
+    c.assert_unknown_device(&unknown);
+    let out = c.cli(&["export", "--device", unknown.as_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    // A device whose data was erased is known: its export is empty, and succeeds.
+    let out = c.cli(&["export", "--device", b.as_str(), "--category", "app_events"]);
+    assert!(out.status.success() && out.stdout.is_empty());
 }
 
 fn duplicate_overlapping_and_out_of_order_batches_store_each_event_once(backend: Backend) {
@@ -364,7 +475,7 @@ fn curl_posts_a_json_batch_with_a_client_certificate(backend: Backend) {
     assert_eq!(out.status.code(), Some(56), "{stderr}");
     assert!(stderr.contains("alert unknown ca"), "{stderr}");
     // Nothing of either attempt was stored.
-    assert!(c.export(&other, None).is_empty());
+    c.assert_unknown_device(&other);
 }
 
 const DEVICE_TOKEN: &str = "dev0123456789abcdef0123456789abcdef";
@@ -394,7 +505,7 @@ fn tokens_401_and_403(backend: Backend) {
         wrong.post_batch(&b, Encoding::Postcard).unwrap().status,
         401
     );
-    assert!(c.export(&bound, None).is_empty());
+    c.assert_unknown_device(&bound);
 
     let mut dev_client = c.client(None, Some(DEVICE_TOKEN));
     assert_eq!(dev_client.ack(&b, Encoding::Postcard), 2);
@@ -493,7 +604,7 @@ fn error_answers_name_what_is_wrong(backend: Backend) {
     let big = vec![b' '; 5000];
     let reply = client.request("POST", PATH_BATCHES, json, big).unwrap();
     assert_eq!(reply.status, 413);
-    assert!(c.export(&dev, None).is_empty());
+    c.assert_unknown_device(&dev);
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

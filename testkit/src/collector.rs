@@ -418,6 +418,17 @@ impl Collector {
             .collect()
     }
 
+    /// Asserts the collector holds nothing of `device`: `export` fails and names it.
+    pub fn assert_unknown_device(&self, device: &Pseudonym) {
+        let out = self.cli(&["export", "--device", device.as_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "export of {device} succeeded");
+        assert!(
+            out.stdout.is_empty() && stderr.contains(&format!("no device {device}")),
+            "{stderr}"
+        );
+    }
+
     /// The seqs of the events exported for a device.
     pub fn event_seqs(&self, device: &Pseudonym) -> Vec<u64> {
         self.export(device, None)
