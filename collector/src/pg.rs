@@ -141,7 +141,25 @@ CREATE TABLE daily_devices (
     PRIMARY KEY (day, shard)
 );
 ",
+    // 4: the console's consent roll-up (crate::console::consent_rollup): changes to the
+    // fleet's consent state per (day, category), over ROLLUP_SHARDS rows like
+    // daily_events. `migrate` fills it from the consent records already held.
+    "
+CREATE TABLE daily_consent (
+    day BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    shard SMALLINT NOT NULL,
+    granted BIGINT NOT NULL,
+    refused BIGINT NOT NULL,
+    withdrawn BIGINT NOT NULL,
+    not_granted BIGINT NOT NULL,
+    PRIMARY KEY (day, category, shard)
+);
+",
 ];
+
+/// The migration that adds `daily_consent`, which `migrate` then fills.
+const CONSENT_ROLLUP_MIGRATION: u32 = 4;
 
 /// Rows per day of `daily_events` (per category) and `daily_devices`: a writer adds to
 /// the row of its own shard, so concurrent ingest transactions rarely wait on each other.
@@ -308,6 +326,9 @@ pub fn migrate(target: &PgTarget) -> Result<(u32, u32), StorageError> {
             &[&version, &crate::server::now_ms()],
         )
         .map_err(db)?;
+    }
+    if before < CONSENT_ROLLUP_MIGRATION {
+        crate::console::pg::rebuild_consent_rollup(&mut tx)?;
     }
     ensure_partitions(&mut tx, crate::server::now_ms())?;
     tx.commit().map_err(db)?;
@@ -585,6 +606,7 @@ fn ingest_tx(
             }
         }
     }
+    crate::console::pg::add_ingested_consent(&mut tx, &to_write, now)?;
     write_records(&mut tx, &to_write, now)?;
     write_rollups(&mut tx, &to_write, now)?;
     tx.commit().map_err(db)?;
@@ -795,6 +817,7 @@ fn erase_tx(
                 .map_err(db)?;
             tx.execute("DELETE FROM gaps WHERE device = $1", &[&device])
                 .map_err(db)?;
+            crate::console::pg::remove_device_consent(&mut tx, device)?;
             tx.execute("DELETE FROM consent_records WHERE device = $1", &[&device])
                 .map_err(db)?;
             tx.execute("DELETE FROM device_days WHERE device = $1", &[&device])
@@ -1168,6 +1191,7 @@ pub fn import_sqlite(
         )
         .map_err(db)?;
         report.devices += 1;
+        let consent_before = crate::console::pg::device_consent_steps(&mut tx, &device)?;
         let buffers: Vec<(i64, i64)> = src
             .prepare("SELECT buffer_id, high_water FROM buffers WHERE device = ?1")
             .map_err(sq)?
@@ -1202,6 +1226,7 @@ pub fn import_sqlite(
             .map_err(db)?;
         }
         report.erasures += import_erasures(&src, &mut tx, &device)?;
+        crate::console::pg::refresh_device_consent(&mut tx, &device, consent_before)?;
         rollup.write(&mut tx)?;
         tx.commit().map_err(db)?;
     }

@@ -4,6 +4,8 @@
 //! u64 values that may exceed `i64::MAX` (buffer ids are random) are stored as the i64
 //! with the same bits; seqs are checked to fit instead (see [`crate::storage::MAX_SEQ`]).
 
+use crate::console::consent_rollup::{ConsentDeltas, ConsentStep};
+use crate::console::sqlite as console_sqlite;
 use crate::storage::{
     fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome, IngestPlan,
     Stats, Storage, StorageError,
@@ -133,7 +135,7 @@ fn unbits(v: i64) -> u64 {
 impl SqliteStorage {
     /// Opens (creating when missing) the database for serving: WAL, FULL sync, schema.
     pub fn open(path: &Path) -> Result<SqliteStorage, StorageError> {
-        let conn = Connection::open(path).map_err(db)?;
+        let mut conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
@@ -141,6 +143,7 @@ impl SqliteStorage {
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         add_console_schema(&conn).map_err(db)?;
+        upgrade(&mut conn)?;
         Ok(SqliteStorage {
             conn,
             erasing_operator: None,
@@ -161,6 +164,36 @@ impl SqliteStorage {
             erasing_operator: None,
         })
     }
+}
+
+/// The schema version this binary writes (`PRAGMA user_version`). 0: the tables above,
+/// upgraded in place by `CREATE ... IF NOT EXISTS` and [`add_console_schema`]; 1: the
+/// console's consent roll-up `daily_consent`, filled from the consent records already
+/// held when an older file is opened.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a file made by an older collector to [`SCHEMA_VERSION`], in one transaction;
+/// refuses one made by a newer collector.
+fn upgrade(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::Database(format!(
+            "the database schema is at version {found}, newer than this collector's \
+             {SCHEMA_VERSION}: run the assent-collector that wrote it (or a newer one)"
+        )));
+    }
+    if found < 1 {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(console_sqlite::CONSENT_ROLLUP_SCHEMA)
+            .map_err(db)?;
+        console_sqlite::rebuild_consent_rollup(&tx).map_err(db)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
 }
 
 fn add_console_schema(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -288,13 +321,28 @@ impl Storage for SqliteStorage {
                     .map_err(db)?;
                 let mut stored_records = 0u64;
                 let mut daily = crate::console::sqlite::DailyCounts::default();
+                // The device's consent records before this batch, when it brings some.
+                let consent_before = records
+                    .iter()
+                    .any(|r| matches!(r, Record::Consent(_)))
+                    .then(|| console_sqlite::device_consent_steps(&tx, device))
+                    .transpose()
+                    .map_err(db)?;
+                let mut consent_added = Vec::new();
                 for record in records.into_iter().filter(|r| !is_fenced(r, &fences)) {
                     let n = insert_record(&tx, device, buffer_id, record, received_at_ms)
                         .map_err(db)?;
                     stored_records += n as u64;
                     daily.add(record, n);
+                    if let (Record::Consent(c), 1) = (record, n) {
+                        consent_added.push(ConsentStep::of(c, batch.buffer_id, received_at_ms));
+                    }
                 }
                 daily.commit_with(&tx, device, received_at_ms).map_err(db)?;
+                if let Some(before) = consent_before {
+                    let deltas = ConsentDeltas::for_ingest(before, consent_added);
+                    console_sqlite::write_consent_deltas(&tx, &deltas).map_err(db)?;
+                }
                 tx.execute(
                     "INSERT INTO buffers (device, buffer_id, high_water) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (device, buffer_id) DO UPDATE SET high_water = excluded.high_water",
@@ -331,6 +379,13 @@ impl Storage for SqliteStorage {
                     .map_err(db)?;
                 tx.execute("DELETE FROM gaps WHERE device = ?1", params![device])
                     .map_err(db)?;
+                // The device leaves the consent chart, on every day it was in it.
+                let mut gone = ConsentDeltas::default();
+                gone.add_device(
+                    console_sqlite::device_consent_steps(&tx, device).map_err(db)?,
+                    -1,
+                );
+                console_sqlite::write_consent_deltas(&tx, &gone).map_err(db)?;
                 tx.execute(
                     "DELETE FROM consent_records WHERE device = ?1",
                     params![device],

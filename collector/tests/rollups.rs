@@ -2,6 +2,9 @@
 //! both backends: arrivals per day and category, a device counted once per day (also when
 //! two writers of one collector, or two replicas, store its batches), nothing counted for
 //! a resend; a full erasure and retention remove `device_days` rows, the counts stay.
+//! The consent roll-up gives the overview the same chart as replaying every consent
+//! record, through withdrawal, erasure, records out of received order and the upgrade of
+//! an older database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,18 +12,24 @@ use assent_testkit::collector as support;
 use assent_testkit::on_both_backends;
 use assent_testkit::pg as pg_support;
 
+use assent_collector::console::consent_rollup::per_day;
+use assent_collector::console::pages::{ConsentStates, OVERVIEW_DAYS};
 use assent_collector::console::queries::{ConsoleQueries, DayCount};
 use assent_collector::storage::Storage;
 use assent_platform::Category;
 use assent_wire::{
-    AppEvent, Batch, BootId, Erasure, ErasureRequest, Event, Payload, Pseudonym, Record,
-    PROTOCOL_VERSION,
+    AppEvent, Batch, BootId, ConsentChange, Erasure, ErasureRequest, Event, Payload, Pseudonym,
+    Record, PROTOCOL_VERSION,
 };
 use pg_support::Backend;
+use std::collections::BTreeMap;
 
 const DAY_MS: i64 = 86_400_000;
 
-on_both_backends!(roll_ups_follow_ingest_erasure_and_retention);
+on_both_backends!(
+    roll_ups_follow_ingest_erasure_and_retention,
+    consent_roll_up_equals_the_replay
+);
 
 /// Two writers on one database (SQLite has one writer: the same connection twice), the
 /// console's reader, and a way to count `device_days` rows.
@@ -28,6 +37,9 @@ struct Db {
     writers: [Box<dyn Storage>; 2],
     queries: Box<dyn ConsoleQueries>,
     device_days: Box<dyn Fn() -> i64>,
+    /// Makes the database as an older collector left it (no consent roll-up) and opens
+    /// it as this one does (SQLite) or migrates it (PostgreSQL).
+    downgrade_and_upgrade: Box<dyn Fn()>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,7 +56,15 @@ fn open(backend: Backend) -> Db {
                 assent_collector::console::sqlite::SqliteConsoleQueries::open(&path).unwrap(),
             );
             let counted = path.clone();
+            let old = path.clone();
             Db {
+                downgrade_and_upgrade: Box::new(move || {
+                    rusqlite::Connection::open(&old)
+                        .unwrap()
+                        .execute_batch("DROP TABLE daily_consent; PRAGMA user_version = 0;")
+                        .unwrap();
+                    drop(assent_collector::sqlite::SqliteStorage::open(&old).unwrap());
+                }),
                 writers,
                 queries,
                 device_days: Box::new(move || {
@@ -66,7 +86,20 @@ fn open(backend: Backend) -> Db {
             let queries =
                 Box::new(assent_collector::console::pg::PgConsoleQueries::open(&target).unwrap());
             let name = pg_support::database_name(&url);
+            let old = name.clone();
+            let migrated = target.clone();
             Db {
+                downgrade_and_upgrade: Box::new(move || {
+                    pg_support::client(&old)
+                        .batch_execute(
+                            "DROP TABLE daily_consent; DELETE FROM assent_schema WHERE version = 4",
+                        )
+                        .unwrap();
+                    assert_eq!(
+                        assent_collector::pg::migrate(&migrated).unwrap(),
+                        (3, assent_collector::pg::SCHEMA_VERSION)
+                    );
+                }),
                 writers,
                 queries,
                 device_days: Box::new(move || {
@@ -105,6 +138,168 @@ fn batch(device: &Pseudonym, buffer_id: u64, first: u64, last: u64) -> Batch {
             })
             .collect(),
     }
+}
+
+/// A batch of consent records (seq, category, active, state) of one buffer.
+fn consent_batch(
+    device: &Pseudonym,
+    buffer_id: u64,
+    records: &[(u64, Category, bool, &str)],
+) -> Batch {
+    Batch {
+        version: PROTOCOL_VERSION,
+        device: device.clone(),
+        buffer_id,
+        first_seq: records.first().unwrap().0,
+        last_seq: records.last().unwrap().0,
+        records: records
+            .iter()
+            .map(|(seq, category, active, state)| {
+                Record::Consent(ConsentChange {
+                    seq: *seq,
+                    observed_at: "2026-01-01T00:00:00Z".into(),
+                    category: *category,
+                    active: *active,
+                    state: state.to_string(),
+                    by: None,
+                    at: None,
+                    policy_version: 1,
+                })
+            })
+            .collect(),
+    }
+}
+
+type ConsentChart = BTreeMap<String, BTreeMap<i64, [u64; 4]>>;
+
+/// The overview's consent chart from the roll-up, and from replaying every record.
+fn charts(q: &mut dyn ConsoleQueries, today: i64) -> (ConsentChart, ConsentChart) {
+    let first_day = today - OVERVIEW_DAYS + 1;
+    let rolled = per_day(&q.consent_days(first_day, today).unwrap(), first_day, today);
+    let mut replay = ConsentStates::new(today, OVERVIEW_DAYS);
+    q.consent_timeline(&mut |point| replay.add(point)).unwrap();
+    (rolled, replay.finish())
+}
+
+fn consent_roll_up_equals_the_replay(backend: Backend) {
+    use Category::{AppEvents, Location, Os};
+    let mut db = open(backend);
+    let today = 20_040i64;
+    let at = |day: i64| day * DAY_MS + 7;
+    let d = |n: u64| support::device(100 + n);
+    let [a, b] = &mut db.writers;
+    // Before the window: granted, then withdrawn (the baseline the window starts from).
+    a.ingest(
+        &consent_batch(&d(5), 1, &[(1, Os, true, "active")]),
+        at(20_000),
+    )
+    .unwrap();
+    a.ingest(
+        &consent_batch(&d(5), 1, &[(2, Os, false, "not_granted")]),
+        at(20_005),
+    )
+    .unwrap();
+    let day_one = [
+        consent_batch(
+            &d(1),
+            1,
+            &[(1, Os, true, "active"), (2, Location, true, "active")],
+        ),
+        consent_batch(&d(2), 1, &[(1, Os, false, "refused")]),
+        consent_batch(&d(3), 1, &[(1, Os, false, "not_granted")]),
+    ];
+    let results = b.ingest_group(&day_one.iter().collect::<Vec<_>>(), at(20_020));
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // Withdrawn, then granted again; a refusal turned into a grant.
+    a.ingest(
+        &consent_batch(&d(1), 1, &[(3, Location, false, "not_granted")]),
+        at(20_021),
+    )
+    .unwrap();
+    b.ingest(
+        &consent_batch(&d(2), 1, &[(2, Os, true, "active")]),
+        at(20_021),
+    )
+    .unwrap();
+    a.ingest(
+        &consent_batch(&d(1), 1, &[(4, Location, true, "active")]),
+        at(20_022),
+    )
+    .unwrap();
+    b.ingest(
+        &consent_batch(&d(4), 1, &[(1, AppEvents, true, "active")]),
+        at(20_022),
+    )
+    .unwrap();
+    // A resend stores and counts nothing.
+    a.ingest(
+        &consent_batch(&d(4), 1, &[(1, AppEvents, true, "active")]),
+        at(20_023),
+    )
+    .unwrap();
+    // Out of received order: the clock stepped back, so the later batch sorts first
+    // (not granted, then granted: granted, not withdrawn) ...
+    a.ingest(
+        &consent_batch(&d(6), 1, &[(1, Os, true, "active")]),
+        at(20_025),
+    )
+    .unwrap();
+    b.ingest(
+        &consent_batch(&d(6), 2, &[(1, Os, false, "not_granted")]),
+        at(20_024),
+    )
+    .unwrap();
+    // ... and two buffers in one millisecond sort by buffer: refused, then granted.
+    a.ingest(
+        &consent_batch(&d(7), 9, &[(1, Os, true, "active")]),
+        at(20_026),
+    )
+    .unwrap();
+    b.ingest(
+        &consent_batch(&d(7), 3, &[(1, Os, false, "refused")]),
+        at(20_026),
+    )
+    .unwrap();
+    // After today: not in the chart.
+    a.ingest(
+        &consent_batch(&d(8), 1, &[(1, Os, true, "active")]),
+        at(today + 5),
+    )
+    .unwrap();
+
+    let (rolled, replay) = charts(db.queries.as_mut(), today);
+    assert_eq!(rolled, replay);
+    assert_eq!(replay["os"][&20_020], [1, 1, 1, 1]);
+    assert_eq!(replay["location"][&20_021], [0, 0, 1, 0]);
+    assert_eq!(replay["os"][&today], [4, 0, 1, 1]);
+    assert_eq!(replay["os"].len(), 30);
+    assert_eq!(replay["app_events"].keys().next(), Some(&20_022));
+
+    // A full erasure takes the device out of every day; a category erasure and
+    // retention keep consent records, so the chart stays.
+    let [a, b] = &mut db.writers;
+    let erase = |categories| {
+        Erasure::from(ErasureRequest {
+            version: PROTOCOL_VERSION,
+            device: d(2),
+            categories,
+        })
+    };
+    a.erase(&erase(None), at(20_030)).unwrap();
+    let mut location_only = erase(Some(vec![Location]));
+    location_only.device = d(1);
+    b.erase(&location_only, at(20_031)).unwrap();
+    b.sweep_retention(at(20_023)).unwrap();
+    let (rolled, replay) = charts(db.queries.as_mut(), today);
+    assert_eq!(rolled, replay);
+    assert_eq!(replay["os"][&20_020], [1, 0, 1, 1]);
+    assert_eq!(replay["os"][&today], [3, 0, 1, 1]);
+    assert_eq!(replay["location"][&today], [1, 0, 0, 0]);
+
+    // A database from before the roll-up gets it filled from the records it holds.
+    (db.downgrade_and_upgrade)();
+    let (rolled_again, _) = charts(db.queries.as_mut(), today);
+    assert_eq!(rolled_again, replay);
 }
 
 fn pairs(rows: Vec<DayCount>) -> Vec<(i64, u64)> {
@@ -207,6 +402,7 @@ fn postgres_console_queries_read_through_indexes() {
         // selective ones must look their key up.
         let lookup = match name {
             "devices_per_day" | "events_per_day" => Some("Index Cond: (day >="),
+            "consent_days" => Some("Index Cond: (day <="),
             "erasures_per_day" => Some("Index Cond: (at_ms >="),
             "device" => Some("Index Cond: (pseudonym ="),
             "device_erasures"
@@ -224,11 +420,12 @@ fn postgres_console_queries_read_through_indexes() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 11);
+    assert_eq!(checked, 12);
 }
 
 /// `import --from collector.db` adds the imported events to the roll-ups on the days
-/// they were received, and a second run (importing nothing new) adds nothing.
+/// they were received, and its consent records to the consent roll-up; a second run
+/// (importing nothing new) adds nothing.
 #[test]
 fn import_fills_the_roll_ups_once() {
     let mut sqlite = open(Backend::Sqlite);
@@ -241,6 +438,22 @@ fn import_fills_the_roll_ups_once() {
         .unwrap();
     a.ingest(&batch(&support::device(1), 1, 4, 5), (day + 1) * DAY_MS)
         .unwrap();
+    a.ingest(
+        &consent_batch(&support::device(1), 1, &[(6, Category::Os, true, "active")]),
+        day * DAY_MS + 9,
+    )
+    .unwrap();
+    a.ingest(
+        &consent_batch(
+            &support::device(1),
+            1,
+            &[(7, Category::Os, false, "not_granted")],
+        ),
+        (day + 1) * DAY_MS + 9,
+    )
+    .unwrap();
+    let (want_consent, _) = charts(sqlite.queries.as_mut(), day + 1);
+    assert_eq!(want_consent["os"][&(day + 1)], [0, 0, 1, 0]);
     let want_events = pairs(sqlite.queries.events_per_day(0).unwrap());
     let want_devices = pairs(sqlite.queries.devices_per_day(0).unwrap());
     assert_eq!(want_events, [(day, 4), (day + 1, 2)]);
@@ -253,5 +466,7 @@ fn import_fills_the_roll_ups_once() {
         assent_collector::pg::import_sqlite(&target, &path).unwrap();
         assert_eq!(pairs(q.events_per_day(0).unwrap()), want_events);
         assert_eq!(pairs(q.devices_per_day(0).unwrap()), want_devices);
+        let (consent, replay) = charts(&mut q, day + 1);
+        assert_eq!((&consent, &replay), (&want_consent, &want_consent));
     }
 }

@@ -17,6 +17,7 @@
 //! [`queries::ConsoleQueries`], one request at a time (a mutex), so the console can never
 //! take more than one database connection.
 
+pub mod consent_rollup;
 pub mod html;
 pub mod pages;
 pub mod pg;
@@ -444,14 +445,14 @@ pub fn render_overview(
 ) -> Result<String, crate::storage::StorageError> {
     let today = now_ms.div_euclid(86_400_000);
     let since = (today - pages::OVERVIEW_DAYS + 1) * 86_400_000;
-    let mut consent = pages::ConsentStates::new(today, pages::OVERVIEW_DAYS);
-    q.consent_timeline(&mut |point| consent.add(point))?;
+    let first_day = today - pages::OVERVIEW_DAYS + 1;
+    let consent = consent_rollup::per_day(&q.consent_days(first_day, today)?, first_day, today);
     let overview = pages::Overview {
         today,
         totals: q.totals()?,
         devices_per_day: q.devices_per_day(since)?,
         events_per_day: q.events_per_day(since)?,
-        consent: consent.finish(),
+        consent,
         gaps: q.gaps_by_reason()?,
         erasures_per_day: q.erasures_per_day(since)?,
         erasures: q.erasures(None, 20)?,

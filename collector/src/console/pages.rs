@@ -23,30 +23,18 @@ pub struct Overview {
     pub totals: Totals,
     pub devices_per_day: Vec<DayCount>,
     pub events_per_day: Vec<DayCount>,
-    /// (category, day) -> devices per consent series, from [`consent_states`].
+    /// (category, day) -> devices per consent series ([`ConsentStates`] defines it).
     pub consent: BTreeMap<String, BTreeMap<i64, [u64; 4]>>,
     pub gaps: Vec<GapTotal>,
     pub erasures_per_day: Vec<DayCount>,
     pub erasures: Vec<ErasureRow>,
 }
 
-/// Which [`CONSENT_SERIES`] a record puts its (device, category) in; `was_granted`
-/// says whether it was ever active before.
-fn consent_series(point: &ConsentPoint, was_granted: bool) -> usize {
-    if point.active {
-        0
-    } else if point.state == "refused" {
-        1
-    } else if was_granted {
-        2
-    } else {
-        3
-    }
-}
-
 /// The fleet's consent state per category at the end of each of the `days` ending with
 /// `today`, from the timeline in received order: each (device, category) counts in the
-/// series of its latest record.
+/// series of its latest record. This replay defines what the overview's consent chart
+/// shows; the overview reads the same numbers from the roll-up
+/// ([`super::consent_rollup`]), and the tests and the bench check the two agree.
 #[derive(Debug)]
 pub struct ConsentStates {
     first_day: i64,
@@ -106,7 +94,7 @@ impl ConsentStates {
         };
         let previous = self.current.get(&key).copied();
         let was_granted = previous.is_some_and(|(s, ever)| ever || s == 0);
-        let series = consent_series(&point, was_granted);
+        let series = super::consent_rollup::series(point.active, &point.state, was_granted);
         let counts = match self.counts.get_mut(&point.category) {
             Some(counts) => counts,
             None => self.counts.entry(point.category).or_insert([0; 4]),

@@ -8,14 +8,16 @@
 //! received order), `erasure_log_device_at` and `erasure_log_at` (erasures);
 //! `gaps_by_reason` and `totals` scan their tables, as on SQLite.
 
+use super::consent_rollup::{ConsentDeltas, ConsentStep};
 use super::queries::{
-    CategoryHeld, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow, ErasureRow,
-    GapRow, GapTotal, LatestEvent, Totals,
+    CategoryHeld, ConsentDay, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow,
+    ErasureRow, GapRow, GapTotal, LatestEvent, Totals,
 };
 use crate::config::PgTarget;
-use crate::pg::{connect, db, unbits, DAY_MS};
+use crate::pg::{connect, db, unbits, DAY_MS, ROLLUP_SHARDS};
 use crate::storage::StorageError;
 use assent_wire::Pseudonym;
+use assent_wire::{Batch, Record};
 use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
 
@@ -28,6 +30,10 @@ const DEVICES_PER_DAY: &str = "SELECT day, '', SUM(devices)::bigint FROM daily_d
      WHERE day >= $1 GROUP BY day ORDER BY day";
 const EVENTS_PER_DAY: &str = "SELECT day, category, SUM(events)::bigint FROM daily_events \
      WHERE day >= $1 GROUP BY day, category ORDER BY day, category";
+const CONSENT_DAYS: &str = "SELECT GREATEST(day, $1::bigint - 1) AS d, category, \
+     SUM(granted)::bigint, SUM(refused)::bigint, SUM(withdrawn)::bigint, \
+     SUM(not_granted)::bigint FROM daily_consent WHERE day <= $2 \
+     GROUP BY 1, 2 ORDER BY 1, 2";
 const CONSENT_TIMELINE: &str =
     "SELECT device, category, active, state, received_at_ms FROM consent_records \
      ORDER BY received_at_ms, device, buffer_id, seq";
@@ -74,6 +80,7 @@ pub fn queries_for_plan_checks() -> Vec<PlanCheck> {
         ("totals", TOTALS, vec![]),
         ("devices_per_day", DEVICES_PER_DAY, vec![n(20_000)]),
         ("events_per_day", EVENTS_PER_DAY, vec![n(20_000)]),
+        ("consent_days", CONSENT_DAYS, vec![n(20_000), n(20_029)]),
         ("consent_timeline", CONSENT_TIMELINE, vec![]),
         ("gaps_by_reason", GAPS_BY_REASON, vec![]),
         (
@@ -89,6 +96,166 @@ pub fn queries_for_plan_checks() -> Vec<PlanCheck> {
         ("consent_history", CONSENT_HISTORY, vec![device(), n(200)]),
         ("device_gaps", DEVICE_GAPS, vec![device(), n(200)]),
     ]
+}
+
+// The consent roll-up's writers, called by `crate::pg` inside its transactions, after
+// the device's row is locked (so the device's records read here are all that are
+// committed, and no other transaction changes them before this one commits).
+
+/// The device's consent records, read through the device-led primary key.
+pub(crate) fn device_consent_steps(
+    tx: &mut Transaction<'_>,
+    device: &str,
+) -> Result<Vec<ConsentStep>, StorageError> {
+    let rows = tx
+        .query(
+            "SELECT category, received_at_ms, buffer_id, seq, active, state \
+             FROM consent_records WHERE device = $1",
+            &[&device],
+        )
+        .map_err(db)?;
+    Ok(rows.iter().map(consent_step).collect())
+}
+
+fn consent_step(r: &Row) -> ConsentStep {
+    ConsentStep {
+        category: r.get(0),
+        received_at_ms: r.get(1),
+        buffer_id: r.get(2),
+        seq: r.get(3),
+        active: r.get(4),
+        state: r.get(5),
+    }
+}
+
+/// Adds `deltas` to the shard row of this connection (as `daily_events`), in (day,
+/// category) order, so two transactions sharing a shard cannot deadlock.
+pub(crate) fn write_consent_deltas(
+    tx: &mut Transaction<'_>,
+    deltas: &ConsentDeltas,
+) -> Result<(), StorageError> {
+    let mut days = Vec::new();
+    let mut categories = Vec::new();
+    let mut series: [Vec<i64>; 4] = Default::default();
+    for (day, category, counts) in deltas.rows() {
+        days.push(day);
+        categories.push(category);
+        for (column, n) in series.iter_mut().zip(counts) {
+            column.push(n);
+        }
+    }
+    if days.is_empty() {
+        return Ok(());
+    }
+    let [granted, refused, withdrawn, not_granted] = &series;
+    tx.execute(
+        "INSERT INTO daily_consent (day, category, shard, granted, refused, withdrawn, \
+         not_granted) \
+         SELECT d, c, (pg_backend_pid() % $7)::smallint, g, r, w, n \
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+         $6::bigint[]) AS u(d, c, g, r, w, n) ORDER BY d, c \
+         ON CONFLICT (day, category, shard) DO UPDATE SET \
+         granted = daily_consent.granted + EXCLUDED.granted, \
+         refused = daily_consent.refused + EXCLUDED.refused, \
+         withdrawn = daily_consent.withdrawn + EXCLUDED.withdrawn, \
+         not_granted = daily_consent.not_granted + EXCLUDED.not_granted",
+        &[
+            &days,
+            &categories,
+            granted,
+            refused,
+            withdrawn,
+            not_granted,
+            &i32::from(ROLLUP_SHARDS),
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The roll-up's changes for a group's stored records (`batches` in device order), read
+/// and written before the records are inserted.
+pub(crate) fn add_ingested_consent(
+    tx: &mut Transaction<'_>,
+    batches: &[(&Batch, Vec<&Record>)],
+    now: i64,
+) -> Result<(), StorageError> {
+    let mut deltas = ConsentDeltas::default();
+    let mut i = 0;
+    while let Some((first, _)) = batches.get(i) {
+        let device = first.device.as_str();
+        let mut added = Vec::new();
+        while let Some((batch, records)) =
+            batches.get(i).filter(|(b, _)| b.device.as_str() == device)
+        {
+            for record in records {
+                if let Record::Consent(c) = record {
+                    added.push(ConsentStep::of(c, batch.buffer_id, now));
+                }
+            }
+            i += 1;
+        }
+        if !added.is_empty() {
+            let before = device_consent_steps(tx, device)?;
+            deltas.merge(ConsentDeltas::for_ingest(before, added));
+        }
+    }
+    write_consent_deltas(tx, &deltas)
+}
+
+/// Takes a device out of the roll-up, before a full erasure deletes its consent records.
+pub(crate) fn remove_device_consent(
+    tx: &mut Transaction<'_>,
+    device: &str,
+) -> Result<(), StorageError> {
+    let mut gone = ConsentDeltas::default();
+    gone.add_device(device_consent_steps(tx, device)?, -1);
+    write_consent_deltas(tx, &gone)
+}
+
+/// Changes the roll-up from the device's contribution with its records `before` to that
+/// with the records it holds now (import).
+pub(crate) fn refresh_device_consent(
+    tx: &mut Transaction<'_>,
+    device: &str,
+    before: Vec<ConsentStep>,
+) -> Result<(), StorageError> {
+    let mut deltas = ConsentDeltas::default();
+    deltas.add_device(before, -1);
+    deltas.add_device(device_consent_steps(tx, device)?, 1);
+    write_consent_deltas(tx, &deltas)
+}
+
+/// Fills `daily_consent` anew from every consent record, streamed one device at a time
+/// (the migration that adds it).
+pub(crate) fn rebuild_consent_rollup(tx: &mut Transaction<'_>) -> Result<(), StorageError> {
+    tx.execute("DELETE FROM daily_consent", &[]).map_err(db)?;
+    let portal = tx
+        .bind(
+            "SELECT category, received_at_ms, buffer_id, seq, active, state, device \
+             FROM consent_records ORDER BY device",
+            &[],
+        )
+        .map_err(db)?;
+    let mut all = ConsentDeltas::default();
+    let mut device: Option<String> = None;
+    let mut steps = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, TIMELINE_CHUNK).map_err(db)?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            let d: String = r.get(6);
+            if device.as_deref() != Some(d.as_str()) {
+                all.add_device(std::mem::take(&mut steps), 1);
+                device = Some(d);
+            }
+            steps.push(consent_step(r));
+        }
+    }
+    all.add_device(steps, 1);
+    write_consent_deltas(tx, &all)
 }
 
 /// The console's PostgreSQL connection, reopened on the next call when it was lost.
@@ -184,6 +351,18 @@ impl ConsoleQueries for PgConsoleQueries {
 
     fn events_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
         self.day_counts(EVENTS_PER_DAY, since_ms.div_euclid(DAY_MS))
+    }
+
+    fn consent_days(
+        &mut self,
+        first_day: i64,
+        today: i64,
+    ) -> Result<Vec<ConsentDay>, StorageError> {
+        self.list(CONSENT_DAYS, &[&first_day, &today], |r| ConsentDay {
+            day: r.get(0),
+            category: r.get(1),
+            counts: [r.get(2), r.get(3), r.get(4), r.get(5)],
+        })
     }
 
     fn consent_timeline(&mut self, sink: &mut dyn FnMut(ConsentPoint)) -> Result<(), StorageError> {

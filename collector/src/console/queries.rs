@@ -4,9 +4,10 @@
 //! `gaps`, `consent_records`, `erasure_log`), so a backend ports them one by one; the
 //! SQLite versions are in [`super::sqlite`]. Days are UTC days since the epoch,
 //! `received_at_ms / 86_400_000`. Every list a device page shows is bounded by a limit.
-//! Aggregation over time that SQL would make backend-specific (the fleet's consent state
-//! per day) is done by the console from [`ConsoleQueries::consent_timeline`].
+//! The fleet's consent state per day comes from a roll-up the writers keep
+//! ([`super::consent_rollup`]); the running sums over days are done by the console.
 
+pub use super::consent_rollup::ConsentDay;
 use crate::storage::StorageError;
 use assent_wire::Pseudonym;
 
@@ -125,8 +126,15 @@ pub trait ConsoleQueries: Send {
     /// retention do not lower these counts.
     fn events_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError>;
 
+    /// The consent roll-up (`daily_consent`) summed per day and category, for days up to
+    /// `today`, with every day before `first_day` summed into `first_day - 1`: what
+    /// [`super::consent_rollup::per_day`] turns into the overview's consent chart.
+    fn consent_days(&mut self, first_day: i64, today: i64)
+        -> Result<Vec<ConsentDay>, StorageError>;
+
     /// Every consent record of the fleet (device, category, state), oldest received
-    /// first, passed to `sink` one at a time.
+    /// first, passed to `sink` one at a time: the replay the roll-up is checked against
+    /// (tests, bench); the overview does not read it.
     fn consent_timeline(&mut self, sink: &mut dyn FnMut(ConsentPoint)) -> Result<(), StorageError>;
 
     /// Gap records and lost events per reason, over everything held.

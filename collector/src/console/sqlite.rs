@@ -7,9 +7,10 @@
 //! rows), `consent_received` (the timeline in received order), `erasure_log_device` and
 //! `erasure_log_at` (erasures); `gaps_by_reason` and `totals` scan their tables.
 
+use super::consent_rollup::{ConsentDeltas, ConsentStep};
 use super::queries::{
-    CategoryHeld, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow, ErasureRow,
-    GapRow, GapTotal, LatestEvent, Totals,
+    CategoryHeld, ConsentDay, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow,
+    ErasureRow, GapRow, GapTotal, LatestEvent, Totals,
 };
 use crate::storage::StorageError;
 use assent_wire::Pseudonym;
@@ -69,6 +70,86 @@ impl DailyCounts {
         }
         Ok(())
     }
+}
+
+/// The consent roll-up (see [`super::consent_rollup`]), added by the upgrade to schema
+/// version 1 in [`crate::sqlite`]; rows are changes per (day, category), summed when read.
+pub const CONSENT_ROLLUP_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS daily_consent (
+    day INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    granted INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    withdrawn INTEGER NOT NULL,
+    not_granted INTEGER NOT NULL,
+    PRIMARY KEY (day, category)
+) WITHOUT ROWID;
+";
+
+/// The device's consent records, read through the `(device, buffer_id, seq)` index.
+pub fn device_consent_steps(
+    conn: &Connection,
+    device: &str,
+) -> Result<Vec<ConsentStep>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT category, received_at_ms, buffer_id, seq, active, state FROM consent_records \
+         WHERE device = ?1",
+    )?;
+    let rows = stmt.query_map(params![device], consent_step)?;
+    rows.collect()
+}
+
+fn consent_step(r: &Row<'_>) -> Result<ConsentStep, rusqlite::Error> {
+    Ok(ConsentStep {
+        category: r.get(0)?,
+        received_at_ms: r.get(1)?,
+        buffer_id: r.get(2)?,
+        seq: r.get(3)?,
+        active: r.get(4)?,
+        state: r.get(5)?,
+    })
+}
+
+/// Adds `deltas` to `daily_consent`, inside the caller's transaction.
+pub fn write_consent_deltas(
+    conn: &Connection,
+    deltas: &ConsentDeltas,
+) -> Result<(), rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO daily_consent (day, category, granted, refused, withdrawn, not_granted) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (day, category) DO UPDATE SET \
+         granted = granted + excluded.granted, refused = refused + excluded.refused, \
+         withdrawn = withdrawn + excluded.withdrawn, \
+         not_granted = not_granted + excluded.not_granted",
+    )?;
+    for (day, category, [g, r, w, n]) in deltas.rows() {
+        stmt.execute(params![day, category, g, r, w, n])?;
+    }
+    Ok(())
+}
+
+/// Fills `daily_consent` anew from every consent record, one device at a time (an older
+/// database's upgrade, and the bench's bulk fill).
+pub fn rebuild_consent_rollup(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.execute("DELETE FROM daily_consent", [])?;
+    let mut stmt = conn.prepare(
+        "SELECT category, received_at_ms, buffer_id, seq, active, state, device \
+         FROM consent_records ORDER BY device",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut all = ConsentDeltas::default();
+    let mut device: Option<String> = None;
+    let mut steps = Vec::new();
+    while let Some(r) = rows.next()? {
+        let d: String = r.get(6)?;
+        if device.as_deref() != Some(d.as_str()) {
+            all.add_device(std::mem::take(&mut steps), 1);
+            device = Some(d);
+        }
+        steps.push(consent_step(r)?);
+    }
+    all.add_device(steps, 1);
+    write_consent_deltas(conn, &all)
 }
 
 /// The console's read connection.
@@ -136,6 +217,10 @@ const DEVICES_PER_DAY: &str =
     "SELECT day, '', devices FROM daily_devices WHERE day >= ?1 / ?2 ORDER BY day";
 const EVENTS_PER_DAY: &str = "SELECT day, category, events FROM daily_events WHERE day >= ?1 / ?2 \
              ORDER BY day, category";
+const CONSENT_DAYS: &str =
+    "SELECT max(day, ?1 - 1) AS d, category, SUM(granted), SUM(refused), SUM(withdrawn), \
+     SUM(not_granted) FROM daily_consent WHERE day <= ?2 GROUP BY d, category \
+     ORDER BY d, category";
 const CONSENT_TIMELINE: &str =
     "SELECT device, category, active, state, received_at_ms FROM consent_records \
                  ORDER BY received_at_ms, device, buffer_id, seq";
@@ -192,6 +277,20 @@ impl ConsoleQueries for SqliteConsoleQueries {
 
     fn events_per_day(&mut self, since_ms: i64) -> Result<Vec<DayCount>, StorageError> {
         self.day_counts(EVENTS_PER_DAY, since_ms)
+    }
+
+    fn consent_days(
+        &mut self,
+        first_day: i64,
+        today: i64,
+    ) -> Result<Vec<ConsentDay>, StorageError> {
+        self.list(CONSENT_DAYS, &[&first_day, &today], |r| {
+            Ok(ConsentDay {
+                day: r.get(0)?,
+                category: r.get(1)?,
+                counts: [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+            })
+        })
     }
 
     fn consent_timeline(&mut self, sink: &mut dyn FnMut(ConsentPoint)) -> Result<(), StorageError> {
@@ -347,7 +446,8 @@ mod tests {
         }
         conn.execute_batch(
             "INSERT INTO daily_events VALUES (0, 'os', 6), (1, 'os', 1);
-             INSERT INTO daily_devices VALUES (0, 3), (1, 1);",
+             INSERT INTO daily_devices VALUES (0, 3), (1, 1);
+             INSERT INTO daily_consent VALUES (0, 'os', 3, 0, 0, 0), (1, 'os', -1, 0, 1, 0);",
         )
         .unwrap();
         // Counting all rows and grouping all gaps read whole tables by nature (a b-tree
@@ -355,6 +455,7 @@ mod tests {
         for (name, sql) in [
             ("devices per day", DEVICES_PER_DAY),
             ("events per day", EVENTS_PER_DAY),
+            ("consent days", CONSENT_DAYS),
             ("consent timeline", CONSENT_TIMELINE),
             ("erasures per day", ERASURES_PER_DAY),
             ("device erasures", DEVICE_ERASURES),
@@ -381,92 +482,5 @@ mod tests {
                 "{name}: {scans} full-scan steps, {auto} automatic indexes, {sorts} sorts\n{sql}"
             );
         }
-    }
-
-    /// The ingest transaction keeps the roll-ups: arrivals per day and category, a
-    /// device counted once per day; a full erasure and retention remove the device's
-    /// `device_days` rows, and the counts stay.
-    #[test]
-    fn roll_ups_follow_ingest_erasure_and_retention() {
-        use crate::storage::Storage;
-        use assent_platform::Category;
-        use assent_wire::{AppEvent, Batch, BootId, ErasureRequest, Event, Payload, Record};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let mut storage = crate::sqlite::SqliteStorage::open(&path).unwrap();
-        let device = Pseudonym::parse("abcdefghijklmnopqrstuvwxyz").unwrap();
-        let batch = |first: u64, last: u64| Batch {
-            version: assent_wire::PROTOCOL_VERSION,
-            device: device.clone(),
-            buffer_id: 1,
-            first_seq: first,
-            last_seq: last,
-            records: (first..=last)
-                .map(|seq| {
-                    Record::Event(Event {
-                        seq,
-                        category: Category::AppEvents,
-                        kind: "k".into(),
-                        wall_time_ms: 0,
-                        boot_id: BootId::default(),
-                        monotonic_ns: 0,
-                        payload: Payload::AppEvent(AppEvent {
-                            name: "n".into(),
-                            attrs: Default::default(),
-                        }),
-                    })
-                })
-                .collect(),
-        };
-        let day = 20_000i64;
-        storage.ingest(&batch(1, 3), day * DAY_MS).unwrap();
-        // A resend stores nothing and counts nothing; a second batch the same day counts
-        // its events but not the device again.
-        storage.ingest(&batch(1, 3), day * DAY_MS + 1).unwrap();
-        storage.ingest(&batch(4, 5), day * DAY_MS + 2).unwrap();
-        storage.ingest(&batch(6, 6), (day + 1) * DAY_MS).unwrap();
-        let mut q = SqliteConsoleQueries::open(&path).unwrap();
-        let pairs = |rows: Vec<DayCount>| -> Vec<(i64, u64)> {
-            rows.into_iter().map(|r| (r.day, r.count)).collect()
-        };
-        assert_eq!(
-            pairs(q.events_per_day(0).unwrap()),
-            [(day, 5), (day + 1, 1)]
-        );
-        assert_eq!(
-            pairs(q.devices_per_day(0).unwrap()),
-            [(day, 1), (day + 1, 1)]
-        );
-        assert_eq!(
-            pairs(q.devices_per_day((day + 1) * DAY_MS).unwrap()),
-            [(day + 1, 1)]
-        );
-        let device_days = |q: &SqliteConsoleQueries| -> i64 {
-            q.conn
-                .query_row("SELECT COUNT(*) FROM device_days", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(device_days(&q), 2);
-        storage.sweep_retention((day + 1) * DAY_MS).unwrap();
-        assert_eq!(device_days(&q), 1);
-        storage
-            .erase(
-                &assent_wire::Erasure::from(ErasureRequest {
-                    version: assent_wire::PROTOCOL_VERSION,
-                    device: device.clone(),
-                    categories: None,
-                }),
-                (day + 2) * DAY_MS,
-            )
-            .unwrap();
-        assert_eq!(device_days(&q), 0);
-        assert_eq!(
-            pairs(q.events_per_day(0).unwrap()),
-            [(day, 5), (day + 1, 1)]
-        );
-        assert_eq!(
-            pairs(q.devices_per_day(0).unwrap()),
-            [(day, 1), (day + 1, 1)]
-        );
     }
 }
