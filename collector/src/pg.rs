@@ -20,8 +20,8 @@
 
 use crate::config::{PgTarget, PgTls};
 use crate::storage::{
-    fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome, IngestPlan,
-    Stats, Storage, StorageError, MAX_SEQ,
+    devices_query, fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome,
+    IngestPlan, Stats, Storage, StorageError, MAX_SEQ,
 };
 use assent_platform::Category;
 use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
@@ -1092,20 +1092,7 @@ impl Storage for PgStorage {
         sink: &mut dyn FnMut(DeviceSummary) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         use postgres::fallible_iterator::FallibleIterator;
-        // Each count reads the device's rows through its table's device-led key.
-        let sql = format!(
-            "SELECT pseudonym, first_seen_ms, last_seen_ms, \
-             (SELECT count(*) FROM events WHERE device = pseudonym), \
-             (SELECT count(*) FROM consent_records WHERE device = pseudonym), \
-             (SELECT count(*) FROM gaps WHERE device = pseudonym), \
-             (SELECT count(*) FROM erasure_log WHERE device = pseudonym) \
-             FROM devices {} ORDER BY pseudonym",
-            if only.is_some() {
-                "WHERE pseudonym = $1"
-            } else {
-                ""
-            }
-        );
+        let sql = devices_query(only.is_some());
         let client = self.client()?;
         let params: Vec<&str> = only.map(Pseudonym::as_str).into_iter().collect();
         // Streamed: a fleet's device list need not fit in memory.

@@ -7,8 +7,8 @@
 use crate::console::consent_rollup::{ConsentDeltas, ConsentStep};
 use crate::console::sqlite as console_sqlite;
 use crate::storage::{
-    fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome, IngestPlan,
-    Stats, Storage, StorageError,
+    devices_query, fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome,
+    IngestPlan, Stats, Storage, StorageError,
 };
 use assent_platform::Category;
 use assent_wire::{Batch, Erasure, ErasureRequest, Pseudonym, Record};
@@ -573,20 +573,7 @@ impl Storage for SqliteStorage {
         only: Option<&Pseudonym>,
         sink: &mut dyn FnMut(DeviceSummary) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
-        // Each count reads the device's rows through its table's (device, ...) index.
-        let sql = format!(
-            "SELECT pseudonym, first_seen_ms, last_seen_ms, \
-             (SELECT COUNT(*) FROM events WHERE device = pseudonym), \
-             (SELECT COUNT(*) FROM consent_records WHERE device = pseudonym), \
-             (SELECT COUNT(*) FROM gaps WHERE device = pseudonym), \
-             (SELECT COUNT(*) FROM erasure_log WHERE device = pseudonym) \
-             FROM devices {} ORDER BY pseudonym",
-            if only.is_some() {
-                "WHERE pseudonym = ?1"
-            } else {
-                ""
-            }
-        );
+        let sql = devices_query(only.is_some());
         let mut stmt = self.conn.prepare(&sql).map_err(db)?;
         let mut rows = match only {
             Some(d) => stmt.query(params![d.as_str()]),

@@ -74,6 +74,21 @@ pub struct DeviceSummary {
     pub erasures: u64,
 }
 
+/// The query behind [`Storage::devices`], the same text on both backends (SQLite binds
+/// `$1` by position too): each count reads the device's rows through its table's
+/// device-led key. With `one`, only the device `$1`.
+pub fn devices_query(one: bool) -> String {
+    format!(
+        "SELECT pseudonym, first_seen_ms, last_seen_ms, \
+         (SELECT COUNT(*) FROM events WHERE device = pseudonym), \
+         (SELECT COUNT(*) FROM consent_records WHERE device = pseudonym), \
+         (SELECT COUNT(*) FROM gaps WHERE device = pseudonym), \
+         (SELECT COUNT(*) FROM erasure_log WHERE device = pseudonym) \
+         FROM devices {} ORDER BY pseudonym",
+        if one { "WHERE pseudonym = $1" } else { "" }
+    )
+}
+
 /// One stored record as `export` prints it: a JSON object per line.
 pub type ExportLine = serde_json::Value;
 

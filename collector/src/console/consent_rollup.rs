@@ -151,6 +151,29 @@ impl ConsentDeltas {
     }
 }
 
+/// The contributions of many devices' records, given ordered by device (a rebuild).
+#[derive(Debug, Default)]
+pub struct ByDevice {
+    all: ConsentDeltas,
+    device: Option<String>,
+    steps: Vec<ConsentStep>,
+}
+
+impl ByDevice {
+    pub fn push(&mut self, device: String, step: ConsentStep) {
+        if self.device.as_ref() != Some(&device) {
+            self.all.add_device(std::mem::take(&mut self.steps), 1);
+            self.device = Some(device);
+        }
+        self.steps.push(step);
+    }
+
+    pub fn finish(mut self) -> ConsentDeltas {
+        self.all.add_device(self.steps, 1);
+        self.all
+    }
+}
+
 /// A row of `daily_consent` summed per (day, category), as
 /// [`super::queries::ConsoleQueries::consent_days`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

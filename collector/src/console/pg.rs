@@ -8,7 +8,7 @@
 //! received order), `erasure_log_device_at` and `erasure_log_at` (erasures);
 //! `gaps_by_reason` and `totals` scan their tables, as on SQLite.
 
-use super::consent_rollup::{ConsentDeltas, ConsentStep};
+use super::consent_rollup::{ByDevice, ConsentDeltas, ConsentStep};
 use super::queries::{
     CategoryHeld, ConsentDay, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow,
     ErasureRow, GapRow, GapTotal, LatestEvent, Totals,
@@ -237,25 +237,17 @@ pub(crate) fn rebuild_consent_rollup(tx: &mut Transaction<'_>) -> Result<(), Sto
             &[],
         )
         .map_err(db)?;
-    let mut all = ConsentDeltas::default();
-    let mut device: Option<String> = None;
-    let mut steps = Vec::new();
+    let mut all = ByDevice::default();
     loop {
         let rows = tx.query_portal(&portal, TIMELINE_CHUNK).map_err(db)?;
         if rows.is_empty() {
             break;
         }
         for r in &rows {
-            let d: String = r.get(6);
-            if device.as_deref() != Some(d.as_str()) {
-                all.add_device(std::mem::take(&mut steps), 1);
-                device = Some(d);
-            }
-            steps.push(consent_step(r));
+            all.push(r.get(6), consent_step(r));
         }
     }
-    all.add_device(steps, 1);
-    write_consent_deltas(tx, &all)
+    write_consent_deltas(tx, &all.finish())
 }
 
 /// The console's PostgreSQL connection, reopened on the next call when it was lost.

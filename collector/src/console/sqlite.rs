@@ -7,7 +7,7 @@
 //! rows), `consent_received` (the timeline in received order), `erasure_log_device` and
 //! `erasure_log_at` (erasures); `gaps_by_reason` and `totals` scan their tables.
 
-use super::consent_rollup::{ConsentDeltas, ConsentStep};
+use super::consent_rollup::{ByDevice, ConsentDeltas, ConsentStep};
 use super::queries::{
     CategoryHeld, ConsentDay, ConsentPoint, ConsentRow, ConsoleQueries, DayCount, DeviceRow,
     ErasureRow, GapRow, GapTotal, LatestEvent, Totals,
@@ -137,19 +137,11 @@ pub fn rebuild_consent_rollup(conn: &Connection) -> Result<(), rusqlite::Error> 
          FROM consent_records ORDER BY device",
     )?;
     let mut rows = stmt.query([])?;
-    let mut all = ConsentDeltas::default();
-    let mut device: Option<String> = None;
-    let mut steps = Vec::new();
+    let mut all = ByDevice::default();
     while let Some(r) = rows.next()? {
-        let d: String = r.get(6)?;
-        if device.as_deref() != Some(d.as_str()) {
-            all.add_device(std::mem::take(&mut steps), 1);
-            device = Some(d);
-        }
-        steps.push(consent_step(r)?);
+        all.push(r.get(6)?, consent_step(r)?);
     }
-    all.add_device(steps, 1);
-    write_consent_deltas(conn, &all)
+    write_consent_deltas(conn, &all.finish())
 }
 
 /// The console's read connection.
