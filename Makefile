@@ -73,7 +73,8 @@ bench:
 	$(CARGO) bench -q -p assent-collector --bench ingest
 	ASSENT_TEST_PG="$${ASSENT_TEST_PG_BENCH:-$$(ASSENT_PG_FSYNC=on scripts/pg-test-cluster.sh target/pg-bench 55433)}" \
 		$(CARGO) bench -q -p assent-collector --bench backends
-	$(CARGO) bench -q -p assent-collector --bench console
+	ASSENT_TEST_PG="$${ASSENT_TEST_PG_BENCH:-$$(ASSENT_PG_FSYNC=on scripts/pg-test-cluster.sh target/pg-bench 55433)}" \
+		$(CARGO) bench -q -p assent-collector --bench console
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
 	@$(MAKE) --no-print-directory cross-build TARGET=$(HOST_TARGET) >/dev/null

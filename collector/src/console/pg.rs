@@ -228,7 +228,7 @@ pub(crate) fn refresh_device_consent(
 
 /// Fills `daily_consent` anew from every consent record, streamed one device at a time
 /// (the migration that adds it).
-pub(crate) fn rebuild_consent_rollup(tx: &mut Transaction<'_>) -> Result<(), StorageError> {
+pub fn rebuild_consent_rollup(tx: &mut Transaction<'_>) -> Result<(), StorageError> {
     tx.execute("DELETE FROM daily_consent", &[]).map_err(db)?;
     let portal = tx
         .bind(
