@@ -459,6 +459,17 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
     /// A file whose first line is the bearer token scrapers must send.
     pub token_file: Option<PathBuf>,
+    /// HTTPS instead of plain HTTP.
+    pub tls: Option<OperatorTls>,
+}
+
+/// `tls_cert_file` and `tls_key_file` of an operator listener: it speaks HTTPS with this
+/// certificate chain and key (no client certificates: operators and scrapers sign in
+/// with their tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// `[console]`: the operators' read-only web pages and the erase action.
@@ -467,6 +478,8 @@ pub struct ConsoleConfig {
     pub listen: SocketAddr,
     /// `operator-name token` per line (the devices' tokens file format).
     pub operators_file: PathBuf,
+    /// HTTPS instead of plain HTTP.
+    pub tls: Option<OperatorTls>,
 }
 
 fn read_listen(t: &mut Table<'_>, default: &str) -> SocketAddr {
@@ -481,10 +494,31 @@ fn read_listen(t: &mut Table<'_>, default: &str) -> SocketAddr {
     .unwrap_or(fallback)
 }
 
+fn read_operator_tls(t: &mut Table<'_>) -> Option<OperatorTls> {
+    let cert_file = t.path("tls_cert_file");
+    let key_file = t.path("tls_key_file");
+    match (cert_file, key_file) {
+        (Some(cert_file), Some(key_file)) => Some(OperatorTls {
+            cert_file,
+            key_file,
+        }),
+        (Some(_), None) if !t.contains("tls_key_file") => {
+            t.error("tls_cert_file", "needs `tls_key_file` beside it");
+            None
+        }
+        (None, Some(_)) if !t.contains("tls_cert_file") => {
+            t.error("tls_key_file", "needs `tls_cert_file` beside it");
+            None
+        }
+        _ => None,
+    }
+}
+
 fn read_operator(root: &mut Table<'_>) -> OperatorConfig {
     let metrics = root.table("metrics").map(|mut t| MetricsConfig {
         listen: read_listen(&mut t, DEFAULT_METRICS_LISTEN),
         token_file: t.path("token_file"),
+        tls: read_operator_tls(&mut t),
     });
     let console = root.table("console").map(|mut t| {
         let listen = read_listen(&mut t, DEFAULT_CONSOLE_LISTEN);
@@ -495,6 +529,7 @@ fn read_operator(root: &mut Table<'_>) -> OperatorConfig {
         ConsoleConfig {
             listen,
             operators_file: operators_file.unwrap_or_default(),
+            tls: read_operator_tls(&mut t),
         }
     });
     OperatorConfig { metrics, console }

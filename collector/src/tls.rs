@@ -1,8 +1,9 @@
 //! The server's rustls config: TLS 1.2 and 1.3 with the ring provider, the server
 //! certificate, and, when `client_ca_file` is set, required client certificates verified
-//! against it with [`WebPkiClientVerifier`].
+//! against it with [`WebPkiClientVerifier`]. The operator listeners use the same setup
+//! with their own certificate and no client certificates.
 
-use crate::config::TlsConfig;
+use crate::config::{OperatorTls, TlsConfig};
 use assent_confcheck::{Diagnostic, Diagnostics};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -42,7 +43,6 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, Diagnostic> {
 
 /// Builds the rustls server config. Every unreadable or unusable file is reported.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Diagnostics> {
-    let mut problems = Vec::new();
     let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) else {
         return Err(Diagnostic::whole_file(
             Path::new("[tls]"),
@@ -50,9 +50,24 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Diagnostics> 
         )
         .into());
     };
+    build(cert_file, key_file, tls.client_ca_file.as_deref())
+}
+
+/// The same for an operator listener (`[metrics]`, `[console]`): its certificate and
+/// key, no client certificates.
+pub fn operator_server_config(tls: &OperatorTls) -> Result<Arc<ServerConfig>, Diagnostics> {
+    build(&tls.cert_file, &tls.key_file, None)
+}
+
+fn build(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: Option<&Path>,
+) -> Result<Arc<ServerConfig>, Diagnostics> {
+    let mut problems = Vec::new();
     let chain = certificates(cert_file).map_err(|d| problems.push(d)).ok();
     let key = private_key(key_file).map_err(|d| problems.push(d)).ok();
-    let roots = tls.client_ca_file.as_ref().and_then(|ca| {
+    let roots = client_ca_file.and_then(|ca| {
         let certs = certificates(ca).map_err(|d| problems.push(d)).ok()?;
         let mut roots = RootCertStore::empty();
         let (_, bad) = roots.add_parsable_certificates(certs);
@@ -63,7 +78,7 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, Diagnostics> 
             ));
             return None;
         }
-        Some((ca.clone(), roots))
+        Some((ca.to_path_buf(), roots))
     });
     let (Some(chain), Some(key)) = (chain, key) else {
         return Err(Diagnostics(problems));

@@ -569,3 +569,84 @@ fn console_http_rules(backend: Backend) {
     assert_eq!(status, 200);
     assert!(headers.contains("content-type: text/css"), "{headers}");
 }
+
+/// `tls_cert_file` and `tls_key_file` make the console and the metrics listener speak
+/// HTTPS with that certificate (here the test PKI's, for 127.0.0.1), checked by curl
+/// against the CA; plain HTTP and an unverified certificate get nothing; the console's
+/// own origin is then `https://`; half a key pair or a missing file is a config error.
+#[test]
+fn operator_listeners_speak_https_with_their_own_certificate() {
+    let secrets = tempfile::tempdir().unwrap();
+    let operators = secrets.path().join("operators");
+    std::fs::write(&operators, format!("{OPERATOR} {OPERATOR_TOKEN}\n")).unwrap();
+    let tls = "tls_cert_file = \"pki/server.pem\"\ntls_key_file = \"pki/server.key\"\n";
+    let collector = Collector::start_with(Options {
+        extra_config: format!(
+            "\n[console]\nlisten = \"127.0.0.1:0\"\noperators_file = \"{}\"\n{tls}\
+             \n[metrics]\nlisten = \"127.0.0.1:0\"\n{tls}",
+            operators.display()
+        ),
+        ..Options::default()
+    });
+    let ca = collector.pki.ca_file.display().to_string();
+    let basic = format!("{OPERATOR}:{OPERATOR_TOKEN}");
+    let console = collector.logged_addr("console at https://");
+    let base = format!("https://{console}");
+    let (status, body, headers) = curl(&["--cacert", &ca, "-u", &basic, &format!("{base}/")]);
+    assert_eq!(status, 200, "{headers}");
+    assert!(body.contains("Fleet overview"));
+    // Plain HTTP on the TLS port, and TLS without trusting the CA, get no page.
+    let (status, body, _) = curl(&["-u", &basic, &format!("http://{console}/")]);
+    assert!(
+        status != 200 && !body.contains("Fleet overview"),
+        "{status}"
+    );
+    let (status, _, _) = curl(&["-u", &basic, &format!("{base}/")]);
+    assert_eq!(status, 0, "curl accepted a certificate it cannot verify");
+    // The erase action's origin check knows the console is on https now: an http origin
+    // is another site; the https one passes it (and is then refused for want of a CSRF
+    // token).
+    let erase = format!("{base}/devices/{}/erase", device(1));
+    for (origin, from_elsewhere) in [(format!("http://{console}"), true), (base.clone(), false)] {
+        let (status, body, _) = curl(&[
+            "--cacert",
+            &ca,
+            "-u",
+            &basic,
+            "-H",
+            &format!("Origin: {origin}"),
+            "-d",
+            "confirm=x",
+            &erase,
+        ]);
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(
+            body.contains("did not come from the console"),
+            from_elsewhere,
+            "{origin}: {body}"
+        );
+    }
+    let metrics = collector.logged_addr("metrics at https://");
+    let (status, body, _) = curl(&["--cacert", &ca, &format!("https://{metrics}/metrics")]);
+    assert_eq!(status, 200);
+    assert!(body.contains("assent_collector_build_info"), "{body}");
+
+    // check-config: half a pair names the missing key; a missing file is named.
+    let config = std::fs::read_to_string(&collector.config_path).unwrap();
+    for (broken, says) in [
+        (
+            config.replacen("tls_key_file = \"pki/server.key\"\n", "", 1),
+            "key `console.tls_cert_file`: needs `tls_key_file` beside it",
+        ),
+        (
+            config.replacen("pki/server.key", "pki/absent.key", 1),
+            "absent.key",
+        ),
+    ] {
+        std::fs::write(&collector.config_path, &broken).unwrap();
+        let out = collector.cli(&["check-config"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}

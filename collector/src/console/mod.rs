@@ -66,12 +66,57 @@ pub fn check_files(config: &Config) -> assent_confcheck::Diagnostics {
             all.extend(d);
         }
     }
+    for tls in [
+        config
+            .operator
+            .metrics
+            .as_ref()
+            .and_then(|m| m.tls.as_ref()),
+        config
+            .operator
+            .console
+            .as_ref()
+            .and_then(|c| c.tls.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Err(d) = crate::tls::operator_server_config(tls) {
+            all.extend(d);
+        }
+    }
     all
+}
+
+/// The TLS acceptor of an operator listener, when it has a certificate.
+fn acceptor(
+    tls: Option<&crate::config::OperatorTls>,
+) -> Result<Option<futures_rustls::TlsAcceptor>, ServerError> {
+    tls.map(|t| {
+        crate::tls::operator_server_config(t)
+            .map(futures_rustls::TlsAcceptor::from)
+            .map_err(ServerError::Config)
+    })
+    .transpose()
+}
+
+/// `http` or `https`, for the log line saying where a listener is.
+fn scheme(tls: &Option<futures_rustls::TlsAcceptor>) -> &'static str {
+    if tls.is_some() {
+        "https"
+    } else {
+        "http"
+    }
 }
 
 /// The operators' listeners as configured, loaded but not yet bound.
 pub struct OperatorListeners {
-    metrics: Option<(std::net::SocketAddr, Option<String>)>,
+    /// (listen, bearer token, TLS).
+    metrics: Option<(
+        std::net::SocketAddr,
+        Option<String>,
+        Option<futures_rustls::TlsAcceptor>,
+    )>,
     console: Option<ConsoleSetup>,
     header_timeout: Duration,
 }
@@ -87,6 +132,7 @@ impl std::fmt::Debug for OperatorListeners {
 
 struct ConsoleSetup {
     listen: std::net::SocketAddr,
+    tls: Option<futures_rustls::TlsAcceptor>,
     operators: Tokens,
     queries: Box<dyn ConsoleQueries>,
 }
@@ -106,13 +152,14 @@ impl OperatorListeners {
                     }
                     None => None,
                 };
-                Some((m.listen, token))
+                Some((m.listen, token, acceptor(m.tls.as_ref())?))
             }
             None => None,
         };
         let console = match (&config.operator.console, queries) {
             (Some(c), Some(queries)) => Some(ConsoleSetup {
                 listen: c.listen,
+                tls: acceptor(c.tls.as_ref())?,
                 operators: Tokens::load(&c.operators_file).map_err(ServerError::Config)?,
                 queries,
             }),
@@ -137,19 +184,20 @@ impl OperatorListeners {
         ex: &Arc<Executor<'static>>,
         eraser: Eraser,
     ) -> Result<(), ServerError> {
-        if let Some((listen, token)) = self.metrics {
+        if let Some((listen, token, tls)) = self.metrics {
             let listener = local_http::bind(listen, "metrics")
                 .await
                 .map_err(ServerError::Io)?;
             let local = listener
                 .local_addr()
                 .map_err(|e| ServerError::Io(e.to_string()))?;
-            log::info!("metrics at http://{local}/metrics");
+            log::info!("metrics at {}://{local}/metrics", scheme(&tls));
             ex.spawn(local_http::serve(
                 ex.clone(),
                 listener,
                 crate::metrics::handler(token),
                 self.header_timeout,
+                tls,
             ))
             .detach();
         }
@@ -160,13 +208,19 @@ impl OperatorListeners {
             let local = listener
                 .local_addr()
                 .map_err(|e| ServerError::Io(e.to_string()))?;
-            log::info!("console at http://{local}/");
-            let console = Arc::new(Console::new(setup.operators, setup.queries, eraser)?);
+            log::info!("console at {}://{local}/", scheme(&setup.tls));
+            let console = Arc::new(Console::new(
+                setup.operators,
+                setup.queries,
+                eraser,
+                scheme(&setup.tls),
+            )?);
             ex.spawn(local_http::serve(
                 ex.clone(),
                 listener,
                 handler(console),
                 self.header_timeout,
+                setup.tls,
             ))
             .detach();
         }
@@ -175,6 +229,8 @@ impl OperatorListeners {
 }
 
 struct Console {
+    /// `http` or `https`: the scheme of this console's own origin.
+    scheme: &'static str,
     operators: Tokens,
     queries: Arc<Mutex<Box<dyn ConsoleQueries>>>,
     eraser: Eraser,
@@ -186,6 +242,7 @@ impl Console {
         operators: Tokens,
         queries: Box<dyn ConsoleQueries>,
         eraser: Eraser,
+        scheme: &'static str,
     ) -> Result<Console, ServerError> {
         let rng = ring::rand::SystemRandom::new();
         let csrf_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
@@ -195,6 +252,7 @@ impl Console {
             queries: Arc::new(Mutex::new(queries)),
             eraser,
             csrf_key,
+            scheme,
         })
     }
 
@@ -524,7 +582,7 @@ async fn device_page(
 /// `Sec-Fetch-Site` and `Origin`, when sent, must name this origin. (Pages are served
 /// with `Referrer-Policy: same-origin`: under `no-referrer` a browser sends `Origin:
 /// null` even for the console's own forms.)
-fn same_origin(req: &Request<Incoming>) -> bool {
+fn same_origin(req: &Request<Incoming>, scheme: &str) -> bool {
     let h = req.headers();
     if let Some(site) = h.get("sec-fetch-site") {
         if site.as_bytes() != b"same-origin" {
@@ -533,7 +591,7 @@ fn same_origin(req: &Request<Incoming>) -> bool {
     }
     if let Some(origin) = h.get(header::ORIGIN) {
         let host = h.get(header::HOST).map(|v| v.as_bytes()).unwrap_or(b"");
-        let mut want = b"http://".to_vec();
+        let mut want = format!("{scheme}://").into_bytes();
         want.extend_from_slice(host);
         if origin.as_bytes() != want.as_slice() {
             return false;
@@ -556,7 +614,7 @@ async fn erase(
             Vec::new(),
         )
     };
-    if !same_origin(&req) {
+    if !same_origin(&req, console.scheme) {
         return refused("the request did not come from the console's own page; nothing was erased");
     }
     let body = match read_form(req.into_body()).await {
