@@ -306,14 +306,26 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    fn start(dir: &Path, target: SocketAddr, token_file: &Path) -> Prometheus {
+    /// Scrapes `target` over HTTPS, trusting `ca_file`, when given one.
+    fn start(
+        dir: &Path,
+        target: SocketAddr,
+        token_file: &Path,
+        ca_file: Option<&Path>,
+    ) -> Prometheus {
         let config = dir.join("prometheus.yml");
+        let tls = ca_file.map_or(String::new(), |ca| {
+            format!(
+                "    scheme: https\n    tls_config:\n      ca_file: {}\n",
+                ca.display()
+            )
+        });
         std::fs::write(
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
                  scrape_configs:\n  - job_name: assent-collector\n    \
-                 authorization:\n      credentials_file: {}\n    \
+                 authorization:\n      credentials_file: {}\n{tls}    \
                  static_configs:\n      - targets: ['{target}']\n",
                 token_file.display()
             ),
@@ -375,7 +387,12 @@ fn a_real_prometheus_scrapes_the_counters(backend: Backend) {
     let (collector, secrets) = start(backend);
     let addr = collector.logged_addr("metrics at http://");
     let caused = cause_traffic(&collector);
-    let prometheus = Prometheus::start(secrets.path(), addr, &secrets.path().join("metrics.token"));
+    let prometheus = Prometheus::start(
+        secrets.path(),
+        addr,
+        &secrets.path().join("metrics.token"),
+        None,
+    );
     prometheus.wait_for("up{job=\"assent-collector\"}", 1.0);
     prometheus.wait_for(
         "assent_collector_events_total{category=\"app_events\"}",
@@ -402,6 +419,37 @@ fn a_real_prometheus_scrapes_the_counters(backend: Backend) {
     prometheus.wait_for(
         "assent_collector_events_total{category=\"app_events\"}",
         caused.app_events as f64 + 3.0,
+    );
+}
+
+/// With `tls_cert_file` and `tls_key_file`, a real Prometheus scrapes the metrics over
+/// HTTPS, verifying the certificate against the test CA, and sees the counters.
+#[test]
+fn a_real_prometheus_scrapes_over_https() {
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("metrics.token");
+    std::fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
+    let collector = Collector::start_with(Options {
+        extra_config: format!(
+            "\n[metrics]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n\
+             tls_cert_file = \"pki/server.pem\"\ntls_key_file = \"pki/server.key\"\n",
+            token_file.display()
+        ),
+        ..Options::default()
+    });
+    let addr = collector.logged_addr("metrics at https://");
+    let mut client = collector.mtls_client();
+    client.ack(&app_batch(&device(9), 1, 1, 4), Encoding::Json);
+    let prometheus = Prometheus::start(
+        secrets.path(),
+        addr,
+        &token_file,
+        Some(&collector.pki.ca_file),
+    );
+    prometheus.wait_for("up{job=\"assent-collector\"}", 1.0);
+    prometheus.wait_for(
+        "assent_collector_events_total{category=\"app_events\"}",
+        4.0,
     );
 }
 
