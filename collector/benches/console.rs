@@ -23,6 +23,7 @@ use assent_collector::console::queries::ConsoleQueries;
 use assent_collector::console::sqlite::SqliteConsoleQueries;
 use assent_collector::console::{read_device, render_overview};
 use assent_collector::sqlite::SqliteStorage;
+use assent_collector::storage::Storage;
 use assent_testkit::pg as pg_support;
 use assent_wire::Pseudonym;
 use rusqlite::params;
@@ -257,8 +258,12 @@ fn ms(d: Duration) -> String {
 }
 
 /// The figures of one backend, in the order of [`ROWS`], and whether the roll-up's
-/// consent chart equals the replay's.
-fn measure(q: &mut dyn ConsoleQueries, now: i64) -> (Vec<Duration>, bool) {
+/// consent chart equals the replay's. `storage` is for the `devices` command's listing.
+fn measure(
+    q: &mut dyn ConsoleQueries,
+    storage: &mut dyn Storage,
+    now: i64,
+) -> (Vec<Duration>, bool) {
     let today = now.div_euclid(DAY_MS);
     let first_day = today - OVERVIEW_DAYS + 1;
     let since = first_day * DAY_MS;
@@ -293,6 +298,16 @@ fn measure(q: &mut dyn ConsoleQueries, now: i64) -> (Vec<Duration>, bool) {
         std::hint::black_box(html.len());
     }
     out.push(started.elapsed() / sample.len() as u32);
+    out.push(time(1, || {
+        let mut n = 0u64;
+        storage
+            .devices(None, &mut |d| {
+                n += d.events;
+                Ok(())
+            })
+            .unwrap();
+        n
+    }));
     let rolled = per_day(&q.consent_days(first_day, today).unwrap(), first_day, today);
     let mut replay = ConsentStates::new(today, OVERVIEW_DAYS);
     q.consent_timeline(&mut |p| replay.add(p)).unwrap();
@@ -300,7 +315,7 @@ fn measure(q: &mut dyn ConsoleQueries, now: i64) -> (Vec<Duration>, bool) {
 }
 
 /// (row name, aim in ms) of the table, in the order [`measure`] returns them.
-const ROWS: [(&str, &str); 9] = [
+const ROWS: [(&str, &str); 10] = [
     ("overview page (all below but the replay, + render)", "1000"),
     ("&nbsp; totals", ""),
     ("&nbsp; devices per day (30 days)", ""),
@@ -313,6 +328,10 @@ const ROWS: [(&str, &str); 9] = [
         "",
     ),
     ("device page (mean of 200 devices)", "10"),
+    (
+        "`devices` command: all devices with their counts (one run)",
+        "",
+    ),
 ];
 
 fn main() {
@@ -328,7 +347,11 @@ fn main() {
         size / 1_000_000,
         started.elapsed().as_secs_f64()
     );
-    let (sqlite, sqlite_same) = measure(&mut SqliteConsoleQueries::open(&path).unwrap(), now);
+    let (sqlite, sqlite_same) = measure(
+        &mut SqliteConsoleQueries::open(&path).unwrap(),
+        &mut SqliteStorage::open_read_only(&path).unwrap(),
+        now,
+    );
     drop(dir);
 
     let url = pg_support::fresh_database();
@@ -345,7 +368,9 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let mut q = PgConsoleQueries::open(&pg_support::target(&url)).unwrap();
-    let (postgres, postgres_same) = measure(&mut q, now);
+    let mut storage = assent_collector::pg::PgStorage::open(&pg_support::target(&url)).unwrap();
+    let (postgres, postgres_same) = measure(&mut q, &mut storage, now);
+    drop(storage);
     drop(q);
     // The fleet takes about a gigabyte: not left on the shared cluster.
     pg_support::client("postgres")
