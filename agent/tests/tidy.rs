@@ -313,8 +313,7 @@ fn no_string_errors_in_the_agent_outside_cli_and_config() {
             continue;
         }
         for error in result_error_types(&text) {
-            if ["String", "std::string::String", "&str", "&'staticstr"].contains(&error.as_str())
-            {
+            if ["String", "std::string::String", "&str", "&'staticstr"].contains(&error.as_str()) {
                 hits.push(format!("{file}: Result<_, {error}>"));
             }
         }

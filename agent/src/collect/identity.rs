@@ -200,8 +200,8 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::State(e) => write!(f, "{e}"),
-            LoadError::FleetKey(e) => write!(f, "{e}"),
+            LoadError::State(e) => std::fmt::Display::fmt(e, f),
+            LoadError::FleetKey(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }

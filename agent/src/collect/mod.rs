@@ -92,7 +92,7 @@ impl std::fmt::Display for NoPseudonym {
             NoPseudonym::NoIdentity => {
                 f.write_str("no identity yet: it is created on the first collection")
             }
-            NoPseudonym::Identity(e) => write!(f, "{e}"),
+            NoPseudonym::Identity(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }

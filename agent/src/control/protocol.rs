@@ -134,7 +134,7 @@ pub enum RequestError {
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RequestError::Json(e) => write!(f, "{e}"),
+            RequestError::Json(e) => std::fmt::Display::fmt(e, f),
             RequestError::NotAnObject => f.write_str("a request is a JSON object"),
             RequestError::Missing(field) => write!(f, "missing field `{field}`"),
             RequestError::CommandNotAString => f.write_str("`command` must be a string"),

@@ -190,9 +190,9 @@ pub enum DaemonError {
 impl std::fmt::Display for DaemonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DaemonError::Buffer(e) => write!(f, "{e}"),
-            DaemonError::EventsSocket(e) => write!(f, "{e}"),
-            DaemonError::Identity(e) => write!(f, "{e}"),
+            DaemonError::Buffer(e) => std::fmt::Display::fmt(e, f),
+            DaemonError::EventsSocket(e) => std::fmt::Display::fmt(e, f),
+            DaemonError::Identity(e) => std::fmt::Display::fmt(e, f),
             DaemonError::Signals(e) => write!(f, "cannot handle signals: {e}"),
             DaemonError::ConsentWatcher(e) => write!(f, "consent watcher: {e}"),
             DaemonError::ControlSocket(e) => write!(f, "control socket: {e}"),
@@ -674,8 +674,8 @@ enum CollectionError {
 impl std::fmt::Display for CollectionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CollectionError::Identity(e) => write!(f, "{e}"),
-            CollectionError::Buffer(e) => write!(f, "{e}"),
+            CollectionError::Identity(e) => std::fmt::Display::fmt(e, f),
+            CollectionError::Buffer(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }

@@ -38,7 +38,7 @@ pub enum EmitError {
 impl std::fmt::Display for EmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EmitError::Argument(e) => write!(f, "{e}"),
+            EmitError::Argument(e) => std::fmt::Display::fmt(e, f),
             EmitError::Refused(e) | EmitError::BadAnswer(e) => f.write_str(e),
             EmitError::Socket { path, what } => write!(f, "{}: {what}", path.display()),
             EmitError::NoAnswer(timeout) => write!(

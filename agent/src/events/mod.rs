@@ -71,7 +71,7 @@ impl std::fmt::Display for BindError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BindError::Group(key, e) => write!(f, "{key}: {e}"),
-            BindError::Socket(e) => write!(f, "{e}"),
+            BindError::Socket(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }

@@ -43,10 +43,10 @@ impl std::fmt::Display for BufferError {
             BufferError::Open(dir, e) => write!(f, "{}: buffer: {e}", dir.display()),
             BufferError::Io(path, e) => write!(f, "{}: {e}", path.display()),
             BufferError::ConsentLog(dir, e) => write!(f, "{}: consent log: {e}", dir.display()),
-            BufferError::ConsentEdit(e) => write!(f, "{e}"),
+            BufferError::ConsentEdit(e) => std::fmt::Display::fmt(e, f),
             BufferError::Meta(key, e) => write!(f, "buffer meta `{key}`: {e}"),
-            BufferError::Payload(e) => write!(f, "{e}"),
-            BufferError::Encode(e) => write!(f, "{e}"),
+            BufferError::Payload(e) => std::fmt::Display::fmt(e, f),
+            BufferError::Encode(e) => std::fmt::Display::fmt(e, f),
             BufferError::ConsentRecord(e) => write!(f, "consent record: {e}"),
         }
     }

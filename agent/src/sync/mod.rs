@@ -93,16 +93,16 @@ impl std::fmt::Display for SyncError {
                 "{}: no [collector] section: nothing can be sent",
                 config.display()
             ),
-            SyncError::Tls(e) => write!(f, "{e}"),
+            SyncError::Tls(e) => std::fmt::Display::fmt(e, f),
             SyncError::TokenFile(path, e) | SyncError::DeadLetter(path, e) => {
                 write!(f, "{}: {e}", path.display())
             }
-            SyncError::Buffer(e) => write!(f, "{e}"),
-            SyncError::Identity(e) => write!(f, "{e}"),
-            SyncError::Pseudonym(e) => write!(f, "{e}"),
-            SyncError::Wire(None, e) => write!(f, "{e}"),
+            SyncError::Buffer(e) => std::fmt::Display::fmt(e, f),
+            SyncError::Identity(e) => std::fmt::Display::fmt(e, f),
+            SyncError::Pseudonym(e) => std::fmt::Display::fmt(e, f),
+            SyncError::Wire(None, e) => std::fmt::Display::fmt(e, f),
             SyncError::Wire(Some(what), e) => write!(f, "{what}: {e}"),
-            SyncError::DeadLetterJson(e) => write!(f, "{e}"),
+            SyncError::DeadLetterJson(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }
@@ -137,9 +137,9 @@ enum UnsendableEvent {
 impl std::fmt::Display for UnsendableEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UnsendableEvent::Consent(e) => write!(f, "{e}"),
-            UnsendableEvent::Category(e) => write!(f, "{e}"),
-            UnsendableEvent::Payload(e) => write!(f, "{e}"),
+            UnsendableEvent::Consent(e) => std::fmt::Display::fmt(e, f),
+            UnsendableEvent::Category(e) => std::fmt::Display::fmt(e, f),
+            UnsendableEvent::Payload(e) => std::fmt::Display::fmt(e, f),
             UnsendableEvent::Mismatch { payload, stored } => {
                 write!(f, "payload of {payload} stored as {stored}")
             }
