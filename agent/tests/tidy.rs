@@ -256,3 +256,70 @@ fn config_docs_and_config_code_name_the_same_keys() {
         "in docs/config.md but never read by the config code: {unread:?}"
     );
 }
+
+/// The error types of each `Result<...>` in `text`: its last top-level type argument
+/// when it has two (so `io::Result<String>` is not one).
+fn result_error_types(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("Result<") {
+        let before = text[..i].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue; // `ParseResult<`, `TryResult<`
+        }
+        let mut depth = 0usize;
+        let mut args = vec![String::new()];
+        for c in text[i + "Result".len()..].chars() {
+            match c {
+                '<' => {
+                    depth += 1;
+                    if depth == 1 {
+                        continue;
+                    }
+                }
+                '>' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                ',' if depth == 1 => {
+                    args.push(String::new());
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(last) = args.last_mut() {
+                last.push(c);
+            }
+        }
+        if args.last().is_some_and(|a| a.trim().is_empty()) {
+            args.pop(); // a trailing comma
+        }
+        if args.len() == 2 {
+            out.push(args[1].split_whitespace().collect());
+        }
+    }
+    out
+}
+
+/// Outside the CLI and the config (whose messages are the user-facing end), the agent's
+/// errors are types that keep their context, not strings.
+#[test]
+fn no_string_errors_in_the_agent_outside_cli_and_config() {
+    const ALLOWED: [&str; 2] = ["agent/src/cli/", "agent/src/config/"];
+    let mut hits = Vec::new();
+    for (file, text) in rust_sources() {
+        if !file.starts_with("agent/src/") || ALLOWED.iter().any(|a| file.starts_with(a)) {
+            continue;
+        }
+        for error in result_error_types(&text) {
+            if ["String", "std::string::String", "&str", "&'staticstr"].contains(&error.as_str()) {
+                hits.push(format!("{file}: Result<_, {error}>"));
+            }
+        }
+    }
+    assert!(hits.is_empty(), "string errors: {hits:#?}");
+    // The rule sees what it is meant to see.
+    let sample = "fn a() -> Result<(), String> {}\nfn b() -> Result<\n    Vec<u8>,\n    String,\n> {}\nfn c() -> io::Result<String> {}\nfn d() -> Result<BTreeMap<String, u8>, E> {}";
+    assert_eq!(result_error_types(sample), ["String", "String", "E"]);
+}

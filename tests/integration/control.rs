@@ -1,6 +1,7 @@
 //! The control socket as a device's own settings screen uses it: a non-root user in the
 //! admin group sees each category's purpose and state, grants and withdraws, and the
-//! consent log records that user; a user outside the group is refused. Creates real
+//! consent log records that user; a user outside the group is refused, by the socket
+//! file's mode and, where the mode lets it connect, by the daemon's peer policy. Creates real
 //! users and a group (`useradd`, `groupadd`; the tests run as root).
 
 use assent_testkit::*;
@@ -159,7 +160,9 @@ fn an_admin_group_user_grants_and_withdraws_over_the_control_socket_and_others_a
     assert_eq!(file_hardware["by"], by.as_str(), "{view}");
 
     // A user outside the admin group cannot use the socket, and changes nothing.
-    let before = std::fs::read(device.state_dir().join("consent.log")).unwrap();
+    let consent_file = device.state_dir().join("consent.toml");
+    let log_before = std::fs::read(device.state_dir().join("consent.log")).unwrap();
+    let file_before = std::fs::read(&consent_file).unwrap();
     let withdraw = serde_json::json!({"command": "consent-withdraw", "categories": [required[0]]});
     let refused = control_as(OTHER_USER, &device, &withdraw.to_string());
     assert!(!refused.status.success());
@@ -167,8 +170,46 @@ fn an_admin_group_user_grants_and_withdraws_over_the_control_socket_and_others_a
     assert!(stderr.contains("Permission denied"), "{stderr}");
     assert_eq!(
         std::fs::read(device.state_dir().join("consent.log")).unwrap(),
-        before
+        log_before
     );
+
+    // With the file mode opened to everyone (a misconfigured path or an ACL), the same
+    // user connects, and the daemon's peer policy refuses it with the documented answer.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let other_uid = String::from_utf8(run_ok(Command::new("id").args(["-u", OTHER_USER])).stdout)
+        .unwrap()
+        .trim()
+        .parse::<u32>()
+        .unwrap();
+    let refused = control_as(OTHER_USER, &device, &withdraw.to_string());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains(&format!("uid {other_uid} may not use the control socket")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Permission denied"), "{stderr}");
+    daemon.wait_log(
+        &format!("control socket: refused uid {other_uid} (pid "),
+        Duration::from_secs(5),
+    );
+    // The answer comes after any change would have been made: nothing was.
+    assert_eq!(
+        std::fs::read(device.state_dir().join("consent.log")).unwrap(),
+        log_before
+    );
+    assert_eq!(std::fs::read(&consent_file).unwrap(), file_before);
+    let still: Value =
+        serde_json::from_slice(&device.run_ok(&["consent", "show", "--json"]).stdout).unwrap();
+    assert!(
+        still["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["category"] == required[0].as_str() && c["state"] == "active"),
+        "{still}"
+    );
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660)).unwrap();
 
     // Withdrawn by the kiosk user: nothing is active (a required category is gone),
     // and the log says who.

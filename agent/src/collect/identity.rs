@@ -191,19 +191,45 @@ pub struct Identity {
 }
 
 /// Why the identity could not be loaded: its own files, or the operator's fleet key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LoadError {
-    State(String),
-    FleetKey(String),
+    State(IdentityError),
+    FleetKey(FleetKeyError),
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::State(e) | LoadError::FleetKey(e) => f.write_str(e),
+            LoadError::State(e) => std::fmt::Display::fmt(e, f),
+            LoadError::FleetKey(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }
+
+impl std::error::Error for LoadError {}
+
+/// Why the fleet key file is not usable.
+#[derive(Debug)]
+pub enum FleetKeyError {
+    Read(PathBuf, std::io::Error),
+    /// Fewer than 16 bytes once surrounding whitespace is dropped.
+    TooShort(PathBuf),
+}
+
+impl fmt::Display for FleetKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetKeyError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            FleetKeyError::TooShort(path) => write!(
+                f,
+                "{}: a fleet key must hold at least 16 bytes",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FleetKeyError {}
 
 impl Identity {
     /// Loads the identity of the device `config` describes, creating it on first use
@@ -211,9 +237,8 @@ impl Identity {
     pub fn load(config: &crate::config::Config) -> Result<Identity, LoadError> {
         let dir = &config.state_dir;
         fsutil::ensure_private_dir(dir)
-            .map_err(|e| LoadError::State(format!("{}: {e}", dir.display())))?;
-        let state =
-            IdentityState::load_or_create(dir).map_err(|e| LoadError::State(e.to_string()))?;
+            .map_err(|e| LoadError::State(IdentityError::Io(dir.clone(), e)))?;
+        let state = IdentityState::load_or_create(dir).map_err(LoadError::State)?;
         let fleet_key = match &config.identity.fleet_key_file {
             Some(path) => Some(read_fleet_key(path).map_err(LoadError::FleetKey)?),
             None => None,
@@ -238,14 +263,11 @@ impl Identity {
 }
 
 /// Reads the fleet key file: its bytes (surrounding whitespace dropped), at least 16.
-pub fn read_fleet_key(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_fleet_key(path: &Path) -> Result<Vec<u8>, FleetKeyError> {
+    let bytes = std::fs::read(path).map_err(|e| FleetKeyError::Read(path.to_path_buf(), e))?;
     let trimmed = bytes.trim_ascii();
     if trimmed.len() < 16 {
-        return Err(format!(
-            "{}: a fleet key must hold at least 16 bytes",
-            path.display()
-        ));
+        return Err(FleetKeyError::TooShort(path.to_path_buf()));
     }
     Ok(trimmed.to_vec())
 }

@@ -15,7 +15,7 @@ use assent_platform::location::GpsdOptions;
 use assent_platform::{Category, Facts, ReadOptions, Root};
 pub use assent_wire::{DeviceIdentity, Payload};
 pub use identity::Derivation;
-use identity::{Identity, Pseudonym};
+use identity::{Identity, IdentityError, Pseudonym};
 use std::time::Duration;
 
 /// The source of facts: the platform readers, or a test double that counts calls.
@@ -77,11 +77,39 @@ pub enum Outcome {
     NotCollected(String),
 }
 
+/// Why no pseudonym could be established in a collection run. Serialized as its
+/// message (the reason `collect --preview --json` shows).
+#[derive(Debug)]
+pub enum NoPseudonym {
+    /// No identity exists yet, and a preview may not create one.
+    NoIdentity,
+    Identity(IdentityError),
+}
+
+impl std::fmt::Display for NoPseudonym {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoPseudonym::NoIdentity => {
+                f.write_str("no identity yet: it is created on the first collection")
+            }
+            NoPseudonym::Identity(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for NoPseudonym {}
+
+impl serde::Serialize for NoPseudonym {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// One collection run under consent.
 #[derive(Debug)]
 pub struct Collection {
     /// The pseudonym batches would carry now, when it could be established.
-    pub pseudonym: Result<(Pseudonym, Derivation), String>,
+    pub pseudonym: Result<(Pseudonym, Derivation), NoPseudonym>,
     pub outcomes: Vec<(Category, Outcome)>,
 }
 
@@ -105,11 +133,10 @@ pub fn collect(
 ) -> Collection {
     let device_id_active = view.is_active(Category::DeviceId);
     let mut outcomes = Vec::new();
-    let mut pseudonym: Result<(Pseudonym, Derivation), String> =
-        Err("no identity yet: it is created on the first collection".to_string());
+    let mut pseudonym = Err(NoPseudonym::NoIdentity);
     if let Some(identity) = identity {
         if !device_id_active {
-            pseudonym = identity.pseudonym(None).map_err(|e| e.to_string());
+            pseudonym = identity.pseudonym(None).map_err(NoPseudonym::Identity);
         }
     }
     for category in categories.iter().copied() {
@@ -140,9 +167,7 @@ pub fn collect(
                     }
                     Err(e) => Outcome::NotCollected(e.to_string()),
                 },
-                None => Outcome::NotCollected(
-                    "no identity yet: it is created on the first collection".to_string(),
-                ),
+                None => Outcome::NotCollected(NoPseudonym::NoIdentity.to_string()),
             },
             other => match payload_of(other) {
                 Some(payload) => Outcome::Collected(payload),
@@ -298,7 +323,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let identity = identity_in(dir.path());
         let collection = collect(&view, &Category::ALL, &readers, Some(&identity));
-        let (pseudonym, derivation) = collection.pseudonym.clone().unwrap();
+        let (pseudonym, derivation) = collection.pseudonym.as_ref().unwrap().clone();
         assert_eq!(derivation, Derivation::HardwareDeviceSecret);
         let raw = assent_platform::device_id::read(&readers.inner.root);
         let raw_values = raw.exposed_values();

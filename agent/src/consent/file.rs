@@ -47,8 +47,9 @@ impl ConsentFile {
                     let policy_version = table
                         .u64("policy_version", 1..=u64::from(u32::MAX))
                         .and_then(|v| u32::try_from(v).ok());
-                    let at = table.string_with("at", check_rfc3339);
-                    let by = table.string_with("by", check_by);
+                    let at =
+                        table.string_with("at", |s| check_rfc3339(s).map_err(|e| e.to_string()));
+                    let by = table.string_with("by", |s| check_by(s).map_err(|e| e.to_string()));
                     if !table.contains("granted") {
                         table.missing("granted");
                     }
@@ -98,20 +99,39 @@ impl ConsentFile {
     }
 }
 
-fn check_rfc3339(s: &str) -> Result<String, String> {
-    humantime::parse_rfc3339_weak(s)
-        .map(|_| s.to_string())
-        .map_err(|_| {
-            format!("expected an RFC 3339 time such as \"2026-11-22T10:00:00Z\", found {s:?}")
-        })
+/// Why an `at` or `by` value is refused (confcheck reports it with the key's position).
+#[derive(Debug)]
+enum FieldError {
+    NotRfc3339(String),
+    TooLong,
+    ControlCharacters,
 }
 
-fn check_by(s: &str) -> Result<String, String> {
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldError::NotRfc3339(s) => write!(
+                f,
+                "expected an RFC 3339 time such as \"2026-11-22T10:00:00Z\", found {s:?}"
+            ),
+            FieldError::TooLong => write!(f, "longer than {MAX_BY_LEN} bytes"),
+            FieldError::ControlCharacters => f.write_str("contains control characters"),
+        }
+    }
+}
+
+fn check_rfc3339(s: &str) -> Result<String, FieldError> {
+    humantime::parse_rfc3339_weak(s)
+        .map(|_| s.to_string())
+        .map_err(|_| FieldError::NotRfc3339(s.to_string()))
+}
+
+fn check_by(s: &str) -> Result<String, FieldError> {
     if s.len() > MAX_BY_LEN {
-        return Err(format!("longer than {MAX_BY_LEN} bytes"));
+        return Err(FieldError::TooLong);
     }
     if s.chars().any(char::is_control) {
-        return Err("contains control characters".to_string());
+        return Err(FieldError::ControlCharacters);
     }
     Ok(s.to_string())
 }

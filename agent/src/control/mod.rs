@@ -142,7 +142,7 @@ async fn execute<D: Target>(daemon: &Arc<D>, request: Request, peer: Peer) -> An
                         ..Answer::done()
                     }
                 }
-                Err(e) => Answer::failed(e),
+                Err(e) => Answer::failed(e.to_string()),
             }
         }
         Request::ResetId => match IdentityState::rotate(&daemon.config().state_dir) {
@@ -192,7 +192,7 @@ async fn decide<D: Target>(
                 ..Answer::done()
             }
         }
-        Err(e) => Answer::failed(e),
+        Err(e) => Answer::failed(e.to_string()),
     }
 }
 

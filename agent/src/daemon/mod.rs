@@ -20,7 +20,7 @@ use crate::collect::identity::{Identity, LoadError};
 use crate::collect::{self, Outcome, PlatformReaders};
 use crate::config::Config;
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
-use crate::local::buffer::{self, Timestamp};
+use crate::local::buffer::{self, BufferError, Timestamp};
 use crate::sync::connectivity::{Connectivity, RouteWatcher};
 use crate::sync::driver::{drive, Drive, End, Retry};
 use crate::sync::{backoff::Backoff, Step, Uploader};
@@ -174,7 +174,7 @@ impl Daemon {
 #[derive(Debug)]
 pub enum DaemonError {
     /// The buffer could not be opened.
-    Buffer(String),
+    Buffer(BufferError),
     /// The device identity could not be loaded or created.
     Identity(LoadError),
     /// Signal handlers could not be installed.
@@ -184,14 +184,15 @@ pub enum DaemonError {
     /// The control socket could not be bound.
     ControlSocket(SocketError),
     /// The events socket could not be bound.
-    EventsSocket(String),
+    EventsSocket(crate::events::BindError),
 }
 
 impl std::fmt::Display for DaemonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DaemonError::Buffer(e) | DaemonError::EventsSocket(e) => f.write_str(e),
-            DaemonError::Identity(e) => write!(f, "{e}"),
+            DaemonError::Buffer(e) => std::fmt::Display::fmt(e, f),
+            DaemonError::EventsSocket(e) => std::fmt::Display::fmt(e, f),
+            DaemonError::Identity(e) => std::fmt::Display::fmt(e, f),
             DaemonError::Signals(e) => write!(f, "cannot handle signals: {e}"),
             DaemonError::ConsentWatcher(e) => write!(f, "consent watcher: {e}"),
             DaemonError::ControlSocket(e) => write!(f, "control socket: {e}"),
@@ -663,11 +664,33 @@ async fn collect_now(daemon: &Arc<Daemon>, categories: &[Category]) -> usize {
     .await
 }
 
-fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, String> {
+/// Why a scheduled collection stored nothing.
+#[derive(Debug)]
+enum CollectionError {
+    Identity(LoadError),
+    Buffer(BufferError),
+}
+
+impl std::fmt::Display for CollectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CollectionError::Identity(e) => std::fmt::Display::fmt(e, f),
+            CollectionError::Buffer(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl From<BufferError> for CollectionError {
+    fn from(e: BufferError) -> CollectionError {
+        CollectionError::Buffer(e)
+    }
+}
+
+fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, CollectionError> {
     let config = daemon.config_snapshot();
     let view = daemon.view();
     let readers = PlatformReaders::new(Root::live(), &config);
-    let identity = Identity::load(&config).map_err(|e| e.to_string())?;
+    let identity = Identity::load(&config).map_err(CollectionError::Identity)?;
     let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = Timestamp::now();
     let mut events = Vec::new();
@@ -711,7 +734,7 @@ fn changed_snapshot(
     category: Category,
     payload: &[u8],
     at: Timestamp,
-) -> Result<Option<(String, Vec<u8>)>, String> {
+) -> Result<Option<(String, Vec<u8>)>, BufferError> {
     let digest = ring::digest::digest(&ring::digest::SHA256, payload);
     let key = format!("snapshot:{category}");
     let previous = daemon.store.get_meta(&key).map_err(buffer::store_error)?;

@@ -6,6 +6,7 @@
 //! text (`version:=1.10` keeps the string "1.10"). Keys cannot contain `:`, so this is
 //! never ambiguous.
 
+use crate::events::parse::WordError;
 use assent_wire::AttrValue;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -23,7 +24,7 @@ const MAX_ANSWER_BYTES: u64 = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmitError {
     /// A command-line attribute is malformed (`key=value` expected).
-    Argument(String),
+    Argument(ArgumentError),
     /// The socket could not be used: `<path>: <what>`.
     Socket { path: PathBuf, what: String },
     /// The agent did not answer in time.
@@ -37,9 +38,8 @@ pub enum EmitError {
 impl std::fmt::Display for EmitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EmitError::Argument(e) | EmitError::Refused(e) | EmitError::BadAnswer(e) => {
-                f.write_str(e)
-            }
+            EmitError::Argument(e) => std::fmt::Display::fmt(e, f),
+            EmitError::Refused(e) | EmitError::BadAnswer(e) => f.write_str(e),
             EmitError::Socket { path, what } => write!(f, "{}: {what}", path.display()),
             EmitError::NoAnswer(timeout) => write!(
                 f,
@@ -51,6 +51,30 @@ impl std::fmt::Display for EmitError {
 }
 
 impl std::error::Error for EmitError {}
+
+/// Why a `key=value` argument is refused; each names the argument as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgumentError {
+    NotAPair(String),
+    Key { pair: String, error: WordError },
+    KeyTwice { pair: String, key: String },
+}
+
+impl std::fmt::Display for ArgumentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgumentError::NotAPair(pair) => {
+                write!(f, "`{pair}`: expected key=value or key:=text")
+            }
+            ArgumentError::Key { pair, error } => write!(f, "`{pair}`: key {error}"),
+            ArgumentError::KeyTwice { pair, key } => {
+                write!(f, "`{pair}`: key `{key}` given twice")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ArgumentError {}
 
 /// Sends one event to the agent at `socket`; returns its seq once the agent has stored it
 /// durably, or the agent's error text (without `error: `), or why it could not ask.
@@ -65,7 +89,7 @@ fn run_with_timeout(
     timeout: Duration,
 ) -> Result<u64, EmitError> {
     let attrs = parse_pairs(pairs).map_err(EmitError::Argument)?;
-    let line = message_line(name, &attrs).map_err(EmitError::Argument)?;
+    let line = message_line(name, &attrs);
     let at = |what: &str| EmitError::Socket {
         path: socket.to_path_buf(),
         what: what.to_string(),
@@ -117,19 +141,25 @@ fn parse_answer(answer: &[u8]) -> Result<u64, EmitError> {
 }
 
 /// Parses `key=value` and `key:=text` arguments. A key given twice is an error.
-pub fn parse_pairs(pairs: &[String]) -> Result<BTreeMap<String, AttrValue>, String> {
+pub fn parse_pairs(pairs: &[String]) -> Result<BTreeMap<String, AttrValue>, ArgumentError> {
     let mut attrs = BTreeMap::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(format!("`{pair}`: expected key=value or key:=text"));
+            return Err(ArgumentError::NotAPair(pair.clone()));
         };
         let (key, value) = match key.strip_suffix(':') {
             Some(key) => (key, AttrValue::Text(value.to_string())),
             None => (key, typed_value(value)),
         };
-        crate::events::parse::check_key(key).map_err(|e| format!("`{pair}`: key {e}"))?;
+        crate::events::parse::check_key(key).map_err(|error| ArgumentError::Key {
+            pair: pair.clone(),
+            error,
+        })?;
         if attrs.insert(key.to_string(), value).is_some() {
-            return Err(format!("`{pair}`: key `{key}` given twice"));
+            return Err(ArgumentError::KeyTwice {
+                pair: pair.clone(),
+                key: key.to_string(),
+            });
         }
     }
     Ok(attrs)
@@ -155,8 +185,9 @@ pub fn typed_value(s: &str) -> AttrValue {
     }
 }
 
-/// One message line, newline included.
-fn message_line(name: &str, attrs: &BTreeMap<String, AttrValue>) -> Result<Vec<u8>, String> {
+/// One message line, newline included. (A `Value` always serializes: its keys are
+/// strings.)
+fn message_line(name: &str, attrs: &BTreeMap<String, AttrValue>) -> Vec<u8> {
     let attrs: serde_json::Map<String, serde_json::Value> = attrs
         .iter()
         .map(|(k, v)| {
@@ -171,9 +202,9 @@ fn message_line(name: &str, attrs: &BTreeMap<String, AttrValue>) -> Result<Vec<u
         })
         .collect();
     let message = serde_json::json!({ "name": name, "attrs": attrs });
-    let mut line = serde_json::to_vec(&message).map_err(|e| e.to_string())?;
+    let mut line = message.to_string().into_bytes();
     line.push(b'\n');
-    Ok(line)
+    line
 }
 
 #[cfg(test)]
@@ -242,10 +273,15 @@ mod tests {
             ),
         ];
         for (pair, want) in bad {
-            assert_eq!(parse_pairs(&strings(&[pair])).unwrap_err(), *want);
+            assert_eq!(
+                parse_pairs(&strings(&[pair])).unwrap_err().to_string(),
+                *want
+            );
         }
         assert_eq!(
-            parse_pairs(&strings(&["a=1", "a:=2"])).unwrap_err(),
+            parse_pairs(&strings(&["a=1", "a:=2"]))
+                .unwrap_err()
+                .to_string(),
             "`a:=2`: key `a` given twice"
         );
     }

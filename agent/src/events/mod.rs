@@ -24,7 +24,7 @@ pub mod parse;
 
 use crate::config::EventsConfig;
 use crate::local::buffer::{payload_event, Timestamp};
-use assent_store::{Store, TrySubmit};
+use assent_store::{Store, StoreError, TrySubmit};
 use assent_wire::Payload;
 use serde::{Deserialize, Serialize};
 use smol::channel::{Receiver, Sender};
@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::unix::socket::{self, PeerPolicy, Server};
+use crate::unix::socket::{self, PeerPolicy, Server, SocketError};
 use parse::Limits;
 
 /// Answers one connection may have outstanding (lines read but not yet answered); the
@@ -59,20 +59,39 @@ const READ_CHUNK: usize = 8192;
 /// A bound events socket, ready for [`serve`].
 pub type EventsListener = Server;
 
+/// Why the events socket could not be bound: the config key whose group failed to
+/// resolve, or the socket itself.
+#[derive(Debug)]
+pub enum BindError {
+    Group(&'static str, SocketError),
+    Socket(SocketError),
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::Group(key, e) => write!(f, "{key}: {e}"),
+            BindError::Socket(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
 /// Creates the events socket (see [`socket::bind_unix_socket`]) with `socket_mode` and
 /// `socket_group`, and resolves the allowed groups (`socket_group` counts as one).
-pub fn bind(config: &EventsConfig) -> Result<EventsListener, String> {
+pub fn bind(config: &EventsConfig) -> Result<EventsListener, BindError> {
     let mut groups: Vec<&str> = config.allowed_groups.iter().map(String::as_str).collect();
     let gid = match &config.socket_group {
         Some(g) => {
             groups.push(g);
-            Some(socket::group_id(g).map_err(|e| format!("events.socket_group: {e}"))?)
+            Some(socket::group_id(g).map_err(|e| BindError::Group("events.socket_group", e))?)
         }
         None => None,
     };
     let policy = PeerPolicy::new(&config.allowed_uids, &groups)
-        .map_err(|e| format!("events.allowed_groups: {e}"))?;
-    Server::bind(&config.socket, config.socket_mode, gid, policy).map_err(|e| e.to_string())
+        .map_err(|e| BindError::Group("events.allowed_groups", e))?;
+    Server::bind(&config.socket, config.socket_mode, gid, policy).map_err(BindError::Socket)
 }
 
 /// What [`serve`] needs from the daemon.
@@ -288,7 +307,7 @@ async fn refuse(mut stream: UnixStream, line: String) {
 enum Answer {
     Ready(String),
     /// Waiting for the store's commit: the seq, or the store's error.
-    Committing(Receiver<Result<u64, String>>),
+    Committing(Receiver<Result<u64, StoreError>>),
 }
 
 async fn connection(stream: UnixStream, open: OpenConnection, policy: Arc<PeerPolicy>) {
@@ -422,7 +441,7 @@ async fn handle_line(
     let (done_tx, done_rx) = smol::channel::bounded(1);
     let done = move |result: Result<u64, assent_store::StoreError>| {
         // Runs on the committer thread: only a non-blocking send.
-        let _ = done_tx.try_send(result.map_err(|e| e.to_string()));
+        let _ = done_tx.try_send(result);
     };
     // Queued here unless the store is at its in-flight bound; only then does `submit`
     // block, so only then is it sent off the executor.
@@ -489,7 +508,7 @@ async fn write_answers(mut stream: UnixStream, rx: Receiver<Answer>, ctx: &Event
 
 /// The answer for a commit's outcome, counting it.
 fn committed(
-    result: Result<Result<u64, String>, smol::channel::RecvError>,
+    result: Result<Result<u64, StoreError>, smol::channel::RecvError>,
     ctx: &EventsContext,
 ) -> String {
     match result {

@@ -39,6 +39,128 @@ impl Limits {
     }
 }
 
+/// Why a line is refused; its `Display` is the one-line answer (after `line N: `).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineError {
+    TooLarge {
+        limit: usize,
+    },
+    Empty,
+    /// serde_json's message, without its position, and the column.
+    Json {
+        column: usize,
+        message: String,
+    },
+    NotAnObject {
+        found: &'static str,
+    },
+    /// An unknown top-level key, already made safe to quote.
+    UnknownKey(String),
+    DuplicateKey(String),
+    MissingName,
+    NameNotAString {
+        found: &'static str,
+    },
+    Name(WordError),
+    AttrsNotAnObject {
+        found: &'static str,
+    },
+    TooManyAttrs {
+        count: usize,
+        limit: usize,
+    },
+    /// A bad attribute key, already made safe to quote.
+    AttrKey {
+        key: String,
+        error: WordError,
+    },
+    DuplicateAttr(String),
+    NotFinite(String),
+    IntOutOfRange(String),
+    TextTooLong {
+        key: String,
+        bytes: usize,
+    },
+    TextWithNul(String),
+    WrongType {
+        key: String,
+        found: &'static str,
+    },
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::TooLarge { limit } => write!(f, "message larger than {limit} bytes"),
+            LineError::Empty => f.write_str("empty message"),
+            LineError::Json { column, message } => {
+                write!(f, "invalid JSON at column {column}: {message}")
+            }
+            LineError::NotAnObject { found } => write!(
+                f,
+                "expected a JSON object like {{\"name\": \"...\", \"attrs\": {{...}}}}, found {found}"
+            ),
+            LineError::UnknownKey(key) => write!(
+                f,
+                "unknown key `{key}` (only `name` and `attrs` are accepted)"
+            ),
+            LineError::DuplicateKey(key) => write!(f, "duplicate key `{key}`"),
+            LineError::MissingName => f.write_str("missing `name`"),
+            LineError::NameNotAString { found } => {
+                write!(f, "name: expected a string, found {found}")
+            }
+            LineError::Name(e) => write!(f, "name: {e}"),
+            LineError::AttrsNotAnObject { found } => {
+                write!(f, "attrs: expected an object, found {found}")
+            }
+            LineError::TooManyAttrs { count, limit } => write!(
+                f,
+                "attrs: {count} attributes, more than the limit of {limit}"
+            ),
+            LineError::AttrKey { key, error } => write!(f, "attrs: key `{key}`: {error}"),
+            LineError::DuplicateAttr(key) => write!(f, "attrs: duplicate key `{key}`"),
+            LineError::NotFinite(key) => write!(f, "attrs.{key}: number is not finite"),
+            LineError::IntOutOfRange(key) => write!(
+                f,
+                "attrs.{key}: integer out of range (must fit in 64 signed bits)"
+            ),
+            LineError::TextTooLong { key, bytes } => write!(
+                f,
+                "attrs.{key}: text of {bytes} bytes, longer than {MAX_TEXT_BYTES}"
+            ),
+            LineError::TextWithNul(key) => write!(f, "attrs.{key}: text must not contain NUL"),
+            LineError::WrongType { key, found } => write!(
+                f,
+                "attrs.{key}: expected a number, string or bool, found {found}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// Why an event name or attribute key is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordError {
+    Empty,
+    Character { found: char, allowed: &'static str },
+    TooLong { max_chars: usize },
+}
+
+impl fmt::Display for WordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WordError::Empty => f.write_str("must not be empty"),
+            WordError::Character { found, allowed } => {
+                write!(f, "has the character {found:?} (allowed: {allowed})")
+            }
+            WordError::TooLong { max_chars } => write!(f, "longer than {max_chars} characters"),
+        }
+    }
+}
+
+impl std::error::Error for WordError {}
+
 /// Parses and checks one message line (without its newline; a trailing `\r` is allowed).
 ///
 /// Rules: a JSON object with a string `name` (1 to 64 characters of `A-Z a-z 0-9 _ . : -`)
@@ -51,22 +173,20 @@ impl Limits {
 ///
 /// The error is one line naming what is wrong, e.g. `attrs.temp: expected a number,
 /// string or bool, found an object`.
-pub fn parse_event_line(line: &[u8], limits: &Limits) -> Result<AppEvent, String> {
+pub fn parse_event_line(line: &[u8], limits: &Limits) -> Result<AppEvent, LineError> {
     if line.len() > limits.max_message_bytes {
-        return Err(format!(
-            "message larger than {} bytes",
-            limits.max_message_bytes
-        ));
+        return Err(LineError::TooLarge {
+            limit: limits.max_message_bytes,
+        });
     }
     if line.iter().all(u8::is_ascii_whitespace) {
-        return Err("empty message".to_string());
+        return Err(LineError::Empty);
     }
     let json: Json = serde_json::from_slice(line).map_err(json_error)?;
     let Json::Object(pairs) = json else {
-        return Err(format!(
-            "expected a JSON object like {{\"name\": \"...\", \"attrs\": {{...}}}}, found {}",
-            json.type_name()
-        ));
+        return Err(LineError::NotAnObject {
+            found: json.type_name(),
+        });
     };
     let mut name = None;
     let mut attrs = None;
@@ -74,36 +194,29 @@ pub fn parse_event_line(line: &[u8], limits: &Limits) -> Result<AppEvent, String
         let slot = match key.as_str() {
             "name" => &mut name,
             "attrs" => &mut attrs,
-            other => {
-                return Err(format!(
-                    "unknown key `{}` (only `name` and `attrs` are accepted)",
-                    show(other)
-                ))
-            }
+            other => return Err(LineError::UnknownKey(show(other))),
         };
         if slot.is_some() {
-            return Err(format!("duplicate key `{key}`"));
+            return Err(LineError::DuplicateKey(key));
         }
         *slot = Some(value);
     }
     let name = match name {
-        None => return Err("missing `name`".to_string()),
-        Some(Json::String(s)) => check_name(&s).map_err(|e| format!("name: {e}"))?,
+        None => return Err(LineError::MissingName),
+        Some(Json::String(s)) => check_name(&s).map_err(LineError::Name)?,
         Some(other) => {
-            return Err(format!(
-                "name: expected a string, found {}",
-                other.type_name()
-            ))
+            return Err(LineError::NameNotAString {
+                found: other.type_name(),
+            })
         }
     };
     let attrs = match attrs {
         None => BTreeMap::new(),
         Some(Json::Object(pairs)) => check_attrs(pairs, limits.max_attributes)?,
         Some(other) => {
-            return Err(format!(
-                "attrs: expected an object, found {}",
-                other.type_name()
-            ))
+            return Err(LineError::AttrsNotAnObject {
+                found: other.type_name(),
+            })
         }
     };
     Ok(AppEvent { name, attrs })
@@ -112,44 +225,41 @@ pub fn parse_event_line(line: &[u8], limits: &Limits) -> Result<AppEvent, String
 fn check_attrs(
     pairs: Vec<(String, Json)>,
     max_attributes: usize,
-) -> Result<BTreeMap<String, AttrValue>, String> {
+) -> Result<BTreeMap<String, AttrValue>, LineError> {
     if pairs.len() > max_attributes {
-        return Err(format!(
-            "attrs: {} attributes, more than the limit of {max_attributes}",
-            pairs.len()
-        ));
+        return Err(LineError::TooManyAttrs {
+            count: pairs.len(),
+            limit: max_attributes,
+        });
     }
     let mut attrs = BTreeMap::new();
     for (key, value) in pairs {
-        check_key(&key).map_err(|e| format!("attrs: key `{}`: {e}", show(&key)))?;
+        check_key(&key).map_err(|error| LineError::AttrKey {
+            key: show(&key),
+            error,
+        })?;
         if attrs.contains_key(&key) {
-            return Err(format!("attrs: duplicate key `{key}`"));
+            return Err(LineError::DuplicateAttr(key));
         }
         let value = match value {
             Json::Bool(b) => AttrValue::Bool(b),
             Json::Int(i) => AttrValue::Int(i),
             Json::Float(f) if f.is_finite() => AttrValue::Float(f),
-            Json::Float(_) => return Err(format!("attrs.{key}: number is not finite")),
-            Json::BigInt => {
-                return Err(format!(
-                    "attrs.{key}: integer out of range (must fit in 64 signed bits)"
-                ))
-            }
+            Json::Float(_) => return Err(LineError::NotFinite(key)),
+            Json::BigInt => return Err(LineError::IntOutOfRange(key)),
             Json::String(s) if s.len() > MAX_TEXT_BYTES => {
-                return Err(format!(
-                    "attrs.{key}: text of {} bytes, longer than {MAX_TEXT_BYTES}",
-                    s.len()
-                ))
+                return Err(LineError::TextTooLong {
+                    key,
+                    bytes: s.len(),
+                })
             }
-            Json::String(s) if s.contains('\0') => {
-                return Err(format!("attrs.{key}: text must not contain NUL"))
-            }
+            Json::String(s) if s.contains('\0') => return Err(LineError::TextWithNul(key)),
             Json::String(s) => AttrValue::Text(s),
             other @ (Json::Null | Json::Array | Json::Object(_)) => {
-                return Err(format!(
-                    "attrs.{key}: expected a number, string or bool, found {}",
-                    other.type_name()
-                ))
+                return Err(LineError::WrongType {
+                    key,
+                    found: other.type_name(),
+                })
             }
         };
         attrs.insert(key, value);
@@ -158,7 +268,7 @@ fn check_attrs(
 }
 
 /// An event name: 1 to 64 characters of `A-Z a-z 0-9 _ . : -`.
-pub fn check_name(s: &str) -> Result<String, String> {
+pub fn check_name(s: &str) -> Result<String, WordError> {
     check_word(s, MAX_NAME_CHARS, "A-Z a-z 0-9 _ . : -", |c| {
         c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
     })?;
@@ -167,7 +277,7 @@ pub fn check_name(s: &str) -> Result<String, String> {
 
 /// An attribute key: 1 to 64 characters of `A-Z a-z 0-9 _ . -`. No `:`, so that
 /// `assent emit key:=text` is never ambiguous.
-pub fn check_key(s: &str) -> Result<(), String> {
+pub fn check_key(s: &str) -> Result<(), WordError> {
     check_word(s, MAX_KEY_CHARS, "A-Z a-z 0-9 _ . -", |c| {
         c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
     })
@@ -176,18 +286,21 @@ pub fn check_key(s: &str) -> Result<(), String> {
 fn check_word(
     s: &str,
     max_chars: usize,
-    allowed_text: &str,
+    allowed_text: &'static str,
     allowed: impl Fn(char) -> bool,
-) -> Result<(), String> {
+) -> Result<(), WordError> {
     if s.is_empty() {
-        return Err("must not be empty".to_string());
+        return Err(WordError::Empty);
     }
     if let Some(c) = s.chars().find(|c| !allowed(*c)) {
-        return Err(format!("has the character {c:?} (allowed: {allowed_text})"));
+        return Err(WordError::Character {
+            found: c,
+            allowed: allowed_text,
+        });
     }
     // Every allowed character is ASCII, so bytes count characters once they are checked.
     if s.len() > max_chars {
-        return Err(format!("longer than {max_chars} characters"));
+        return Err(WordError::TooLong { max_chars });
     }
     Ok(())
 }
@@ -202,12 +315,15 @@ fn show(s: &str) -> String {
 }
 
 /// serde_json's message with its position as a column (the line is always 1 here).
-fn json_error(e: serde_json::Error) -> String {
-    let text = e.to_string();
-    let message = text
-        .rfind(" at line ")
-        .map_or(text.as_str(), |i| &text[..i]);
-    format!("invalid JSON at column {}: {message}", e.column())
+fn json_error(e: serde_json::Error) -> LineError {
+    let mut message = e.to_string();
+    if let Some(i) = message.rfind(" at line ") {
+        message.truncate(i);
+    }
+    LineError::Json {
+        column: e.column(),
+        message,
+    }
 }
 
 /// A JSON value that keeps object members in order with their duplicates (serde_json's
@@ -315,7 +431,7 @@ mod tests {
     fn err(line: &[u8]) -> String {
         match parse_event_line(line, &LIMITS) {
             Ok(e) => panic!("{:?} accepted as {e:?}", String::from_utf8_lossy(line)),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
@@ -448,7 +564,9 @@ mod tests {
             max_message_bytes: 65536,
             max_attributes: 3,
         };
-        let e = parse_event_line(deep.as_bytes(), &limits).unwrap_err();
+        let e = parse_event_line(deep.as_bytes(), &limits)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("recursion limit exceeded"), "{e}");
         // Shallow nesting parses and is refused by type.
         let nested = r#"{"name":"x","attrs":{"k":[[[{"a":[]}]]]}}"#;
@@ -483,7 +601,9 @@ mod tests {
         };
         assert!(parse_event_line(br#"{"name":"x","attrs":{}}"#, &limits).is_ok());
         assert_eq!(
-            parse_event_line(br#"{"name":"x","attrs":{"a":1}}"#, &limits).unwrap_err(),
+            parse_event_line(br#"{"name":"x","attrs":{"a":1}}"#, &limits)
+                .unwrap_err()
+                .to_string(),
             "attrs: 1 attributes, more than the limit of 0"
         );
     }

@@ -561,7 +561,7 @@ fn bind_refuses_unknown_groups() {
         ..EventsConfig::default()
     };
     assert_eq!(
-        bind(&config).unwrap_err(),
+        bind(&config).unwrap_err().to_string(),
         "events.socket_group: no group named `no-such-group-assent`"
     );
     let config = EventsConfig {
@@ -570,7 +570,7 @@ fn bind_refuses_unknown_groups() {
         ..EventsConfig::default()
     };
     assert_eq!(
-        bind(&config).unwrap_err(),
+        bind(&config).unwrap_err().to_string(),
         "events.allowed_groups: no group named `no-such-group-assent`"
     );
     assert!(!dir.path().join("e.sock").exists());

@@ -9,15 +9,64 @@ use crate::local::outbox;
 use assent_platform::Category;
 use assent_store::{Durability, NewEvent, Store, StoreError, StoreOptions};
 use assent_wire::Payload;
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why the buffer side could not do its work: the store, its state directory, the
+/// consent edit or log it records, or a value kept in the store's `meta` table.
+#[derive(Debug)]
+pub enum BufferError {
+    /// The store failed.
+    Store(StoreError),
+    /// The store could not be opened in this state directory.
+    Open(PathBuf, StoreError),
+    /// A file or directory in the state directory could not be used.
+    Io(PathBuf, std::io::Error),
+    /// The consent log in this state directory could not be written.
+    ConsentLog(PathBuf, std::io::Error),
+    /// The consent file could not be edited.
+    ConsentEdit(consent::EditError),
+    /// A value in the `meta` table could not be encoded or decoded.
+    Meta(&'static str, serde_json::Error),
+    /// An event payload could not be encoded.
+    Payload(assent_wire::DecodeError),
+    /// A consent change could not be encoded.
+    Encode(postcard::Error),
+    /// A queued consent change could not be decoded.
+    ConsentRecord(postcard::Error),
+}
+
+impl std::fmt::Display for BufferError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BufferError::Store(e) => write!(f, "buffer: {e}"),
+            BufferError::Open(dir, e) => write!(f, "{}: buffer: {e}", dir.display()),
+            BufferError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+            BufferError::ConsentLog(dir, e) => write!(f, "{}: consent log: {e}", dir.display()),
+            BufferError::ConsentEdit(e) => std::fmt::Display::fmt(e, f),
+            BufferError::Meta(key, e) => write!(f, "buffer meta `{key}`: {e}"),
+            BufferError::Payload(e) => std::fmt::Display::fmt(e, f),
+            BufferError::Encode(e) => std::fmt::Display::fmt(e, f),
+            BufferError::ConsentRecord(e) => write!(f, "consent record: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BufferError {}
+
+impl From<StoreError> for BufferError {
+    fn from(e: StoreError) -> BufferError {
+        BufferError::Store(e)
+    }
+}
 
 /// The store category under which consent changes are queued for the collector.
 pub const CONSENT_CATEGORY: &str = "consent";
 
 /// Opens (or creates) `buffer.db` in the state directory with the config's bounds.
-pub fn open(config: &Config) -> Result<Store, String> {
+pub fn open(config: &Config) -> Result<Store, BufferError> {
     crate::unix::fsutil::ensure_private_dir(&config.state_dir)
-        .map_err(|e| format!("{}: {e}", config.state_dir.display()))?;
+        .map_err(|e| BufferError::Io(config.state_dir.clone(), e))?;
     let options = StoreOptions {
         max_bytes: config.buffer.max_bytes,
         retention_days: u32::try_from(config.buffer.retention_days).unwrap_or(u32::MAX),
@@ -34,7 +83,7 @@ pub fn open(config: &Config) -> Result<Store, String> {
         ..StoreOptions::default()
     };
     let (store, report) = Store::open(&config.state_dir, options)
-        .map_err(|e| format!("{}: buffer: {e}", config.state_dir.display()))?;
+        .map_err(|e| BufferError::Open(config.state_dir.clone(), e))?;
     if let Some(path) = &report.quarantined {
         log::error!(
             "the event buffer was corrupt ({}); moved to {} and replaced by an empty one; \
@@ -103,32 +152,36 @@ fn current_boot_id() -> [u8; 16] {
 }
 
 /// An event for a collected payload.
-pub fn payload_event(payload: &Payload, kind: &str, at: Timestamp) -> Result<NewEvent, String> {
+pub fn payload_event(
+    payload: &Payload,
+    kind: &str,
+    at: Timestamp,
+) -> Result<NewEvent, BufferError> {
     Ok(NewEvent {
         category: payload.category().name().to_string(),
         kind: kind.to_string(),
         wall_time_ms: at.wall_time_ms,
         boot_id: at.boot_id,
         monotonic_ns: at.monotonic_ns,
-        payload: payload.to_postcard().map_err(|e| e.to_string())?,
+        payload: payload.to_postcard().map_err(BufferError::Payload)?,
     })
 }
 
 /// An event for a consent change (sent as a consent record).
-fn consent_event(entry: &ConsentLogEntry, at: Timestamp) -> Result<NewEvent, String> {
+fn consent_event(entry: &ConsentLogEntry, at: Timestamp) -> Result<NewEvent, BufferError> {
     Ok(NewEvent {
         category: CONSENT_CATEGORY.to_string(),
         kind: "change".to_string(),
         wall_time_ms: at.wall_time_ms,
         boot_id: at.boot_id,
         monotonic_ns: at.monotonic_ns,
-        payload: postcard::to_stdvec(entry).map_err(|e| e.to_string())?,
+        payload: postcard::to_stdvec(entry).map_err(BufferError::Encode)?,
     })
 }
 
 /// Decodes a queued consent change.
-pub fn decode_consent(payload: &[u8]) -> Result<ConsentLogEntry, String> {
-    postcard::from_bytes(payload).map_err(|e| format!("consent record: {e}"))
+pub fn decode_consent(payload: &[u8]) -> Result<ConsentLogEntry, BufferError> {
+    postcard::from_bytes(payload).map_err(BufferError::ConsentRecord)
 }
 
 /// What applying consent to the buffer did.
@@ -150,11 +203,11 @@ pub fn decide_consent(
     mut categories: Vec<Category>,
     decision: consent::Decision,
     by: &str,
-) -> Result<(ConsentView, ConsentApplied), String> {
+) -> Result<(ConsentView, ConsentApplied), BufferError> {
     categories.sort();
     categories.dedup();
     consent::edit(config, &categories, decision, by, SystemTime::now())
-        .map_err(|e| e.to_string())?;
+        .map_err(BufferError::ConsentEdit)?;
     let (_, view) = consent::load(config);
     let applied = apply_consent(config, store, &view)?;
     Ok((view, applied))
@@ -167,10 +220,10 @@ pub fn apply_consent(
     config: &Config,
     store: &Store,
     view: &ConsentView,
-) -> Result<ConsentApplied, String> {
+) -> Result<ConsentApplied, BufferError> {
     let at = Timestamp::now();
     let changes = consent::log::record(&config.state_dir, view, SystemTime::now())
-        .map_err(|e| format!("{}: consent log: {e}", config.state_dir.display()))?;
+        .map_err(|e| BufferError::ConsentLog(config.state_dir.clone(), e))?;
     let events = changes
         .iter()
         .map(|c| consent_event(c, at))
@@ -215,6 +268,7 @@ pub fn apply_consent(
     })
 }
 
-pub fn store_error(e: StoreError) -> String {
-    format!("buffer: {e}")
+/// A store error in the buffer's words (`buffer: ...`).
+pub fn store_error(e: StoreError) -> BufferError {
+    BufferError::Store(e)
 }

@@ -2,6 +2,7 @@
 //! durable as the events: pending erasure requests, the pseudonym last sent under, a
 //! bounded log of sent batches (for the owner's export), and metered-link usage.
 
+use crate::local::buffer::BufferError;
 use assent_platform::Category;
 use assent_store::Store;
 use assent_wire::{BufferFence, Pseudonym};
@@ -27,7 +28,11 @@ struct PseudonymEpoch {
 /// category is refused); each change starts a new epoch and so a new key, which the
 /// collector treats as a new (device, buffer) starting at the next seq. Without it a
 /// pseudonym used again after a switch would resume behind a hole it can never fill.
-pub fn wire_buffer_id(store: &Store, buffer_id: u64, device: &Pseudonym) -> Result<u64, String> {
+pub fn wire_buffer_id(
+    store: &Store,
+    buffer_id: u64,
+    device: &Pseudonym,
+) -> Result<u64, BufferError> {
     let current: Option<PseudonymEpoch> = get(store, PSEUDONYM_EPOCH)?;
     let epoch = match current {
         Some(c) if &c.device == device => c.epoch,
@@ -92,38 +97,39 @@ pub struct MeteredUsage {
     pub bytes: u64,
 }
 
-fn get<T: for<'de> Deserialize<'de>>(store: &Store, key: &str) -> Result<Option<T>, String> {
-    match store.get_meta(key).map_err(|e| format!("buffer: {e}"))? {
+fn get<T: for<'de> Deserialize<'de>>(
+    store: &Store,
+    key: &'static str,
+) -> Result<Option<T>, BufferError> {
+    match store.get_meta(key)? {
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| format!("buffer meta `{key}`: {e}")),
+            .map_err(|e| BufferError::Meta(key, e)),
         None => Ok(None),
     }
 }
 
-fn put<T: Serialize>(store: &Store, key: &str, value: &T) -> Result<(), String> {
-    let bytes = serde_json::to_vec(value).map_err(|e| format!("buffer meta `{key}`: {e}"))?;
-    store
-        .set_meta(key, &bytes)
-        .map_err(|e| format!("buffer: {e}"))
+fn put<T: Serialize>(store: &Store, key: &'static str, value: &T) -> Result<(), BufferError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| BufferError::Meta(key, e))?;
+    Ok(store.set_meta(key, &bytes)?)
 }
 
-pub fn erasure_queue(store: &Store) -> Result<Vec<ErasureJob>, String> {
+pub fn erasure_queue(store: &Store) -> Result<Vec<ErasureJob>, BufferError> {
     Ok(get(store, ERASURE_QUEUE)?.unwrap_or_default())
 }
 
 /// Queues an erasure durably; it is sent before any further batch. Its fence (protocol
 /// v2) is taken now, before the caller purges: the last seq assigned in the buffer the
 /// job's pseudonym sends under.
-pub fn queue_erasure(store: &Store, job: ErasureJob) -> Result<(), String> {
+pub fn queue_erasure(store: &Store, job: ErasureJob) -> Result<(), BufferError> {
     let mut queue = erasure_queue(store)?;
     if !queue.contains(&job) {
         let mut fences: Vec<(ErasureJob, Vec<BufferFence>)> =
             get(store, ERASURE_FENCES)?.unwrap_or_default();
         let current: Option<PseudonymEpoch> = get(store, PSEUDONYM_EPOCH)?;
         if let Some(epoch) = current.filter(|c| c.device == job.device) {
-            let buffer_id = store.buffer_id().map_err(|e| format!("buffer: {e}"))?;
-            let last_seq = store.stats().map_err(|e| format!("buffer: {e}"))?.last_seq;
+            let buffer_id = store.buffer_id()?;
+            let last_seq = store.stats()?.last_seq;
             fences.push((
                 job.clone(),
                 vec![BufferFence {
@@ -139,7 +145,7 @@ pub fn queue_erasure(store: &Store, job: ErasureJob) -> Result<(), String> {
 }
 
 /// The fences taken when `job` was queued (none for a job queued by an older agent).
-pub fn erasure_fences(store: &Store, job: &ErasureJob) -> Result<Vec<BufferFence>, String> {
+pub fn erasure_fences(store: &Store, job: &ErasureJob) -> Result<Vec<BufferFence>, BufferError> {
     let fences: Vec<(ErasureJob, Vec<BufferFence>)> =
         get(store, ERASURE_FENCES)?.unwrap_or_default();
     Ok(fences
@@ -150,7 +156,7 @@ pub fn erasure_fences(store: &Store, job: &ErasureJob) -> Result<Vec<BufferFence
 }
 
 /// Removes the first queued erasure once the collector confirmed it.
-pub fn erasure_done(store: &Store, job: &ErasureJob) -> Result<(), String> {
+pub fn erasure_done(store: &Store, job: &ErasureJob) -> Result<(), BufferError> {
     let mut queue = erasure_queue(store)?;
     if let Some(i) = queue.iter().position(|j| j == job) {
         queue.remove(i);
@@ -166,22 +172,22 @@ pub fn erasure_done(store: &Store, job: &ErasureJob) -> Result<(), String> {
 
 /// The pseudonym batches were last sent under: erasures for data already sent must
 /// name it, even when the identity has changed since.
-pub fn last_pseudonym(store: &Store) -> Result<Option<Pseudonym>, String> {
+pub fn last_pseudonym(store: &Store) -> Result<Option<Pseudonym>, BufferError> {
     get(store, LAST_PSEUDONYM)
 }
 
-pub fn set_last_pseudonym(store: &Store, pseudonym: &Pseudonym) -> Result<(), String> {
+pub fn set_last_pseudonym(store: &Store, pseudonym: &Pseudonym) -> Result<(), BufferError> {
     if last_pseudonym(store)?.as_ref() == Some(pseudonym) {
         return Ok(());
     }
     put(store, LAST_PSEUDONYM, pseudonym)
 }
 
-pub fn sent_log(store: &Store) -> Result<Vec<SentBatch>, String> {
+pub fn sent_log(store: &Store) -> Result<Vec<SentBatch>, BufferError> {
     Ok(get(store, SENT_LOG)?.unwrap_or_default())
 }
 
-pub fn record_sent(store: &Store, entry: SentBatch) -> Result<(), String> {
+pub fn record_sent(store: &Store, entry: SentBatch) -> Result<(), BufferError> {
     let mut log = sent_log(store)?;
     log.push(entry);
     let excess = log.len().saturating_sub(SENT_LOG_LIMIT);
@@ -190,15 +196,15 @@ pub fn record_sent(store: &Store, entry: SentBatch) -> Result<(), String> {
 }
 
 /// Forgets what was sent (the owner's erasure).
-pub fn clear_sent_log(store: &Store) -> Result<(), String> {
+pub fn clear_sent_log(store: &Store) -> Result<(), BufferError> {
     put(store, SENT_LOG, &Vec::<SentBatch>::new())
 }
 
-pub fn metered_usage(store: &Store) -> Result<MeteredUsage, String> {
+pub fn metered_usage(store: &Store) -> Result<MeteredUsage, BufferError> {
     Ok(get(store, METERED_USAGE)?.unwrap_or_default())
 }
 
-pub fn add_metered_bytes(store: &Store, day: u64, bytes: u64) -> Result<MeteredUsage, String> {
+pub fn add_metered_bytes(store: &Store, day: u64, bytes: u64) -> Result<MeteredUsage, BufferError> {
     let mut usage = metered_usage(store)?;
     if usage.day != day {
         usage = MeteredUsage { day, bytes: 0 };

@@ -2,7 +2,7 @@
 //! and erasure (local, and optionally at the collector).
 
 use crate::consent;
-use crate::local::buffer;
+use crate::local::buffer::{self, BufferError};
 use crate::local::outbox::{self, ErasureJob};
 use assent_store::{Record, Store};
 use assent_wire::Payload;
@@ -12,7 +12,7 @@ use std::time::SystemTime;
 /// Everything held locally, as one JSON document a person can read: queued events with
 /// their data, the consent decisions and their history, what was sent and when, pending
 /// erasure requests and dead-lettered batches.
-pub fn export(config: &crate::config::Config, store: &Store) -> Result<Value, String> {
+pub fn export(config: &crate::config::Config, store: &Store) -> Result<Value, BufferError> {
     let (_, view) = consent::load(config);
     let records = store.export().map_err(buffer::store_error)?;
     let queued: Vec<Value> = records.into_iter().map(record_json).collect();
@@ -33,7 +33,7 @@ pub fn export(config: &crate::config::Config, store: &Store) -> Result<Value, St
         "consent": {
             "current": view,
             "history": consent::log::read_all(&config.state_dir)
-                .map_err(|e| format!("{}: {e}", config.state_dir.display()))?,
+                .map_err(|e| BufferError::Io(config.state_dir.clone(), e))?,
         },
         "buffer": {
             "queued_events": stats.count,
@@ -54,7 +54,7 @@ fn record_json(record: Record) -> Value {
             let data = if e.category == buffer::CONSENT_CATEGORY {
                 buffer::decode_consent(&e.payload)
                     .map(|c| json!(c))
-                    .unwrap_or_else(|err| json!({ "undecodable": err }))
+                    .unwrap_or_else(|err| json!({ "undecodable": err.to_string() }))
             } else {
                 Payload::from_postcard(&e.payload)
                     .map(|p| p.to_json())
@@ -102,7 +102,7 @@ pub fn erase(
     config: &crate::config::Config,
     store: &Store,
     remote: bool,
-) -> Result<Erased, String> {
+) -> Result<Erased, BufferError> {
     let mut erased = Erased::default();
     if remote {
         if let Some(device) = outbox::last_pseudonym(store)? {
@@ -131,7 +131,7 @@ pub fn erase(
     outbox::clear_sent_log(store)?;
     let dead = config.state_dir.join("dead-letter");
     if dead.exists() {
-        std::fs::remove_dir_all(&dead).map_err(|e| format!("{}: {e}", dead.display()))?;
+        std::fs::remove_dir_all(&dead).map_err(|e| BufferError::Io(dead.clone(), e))?;
     }
     Ok(erased)
 }

@@ -13,7 +13,7 @@ pub mod driver;
 pub mod http;
 pub mod tls;
 
-use crate::collect::identity::Identity;
+use crate::collect::identity::{Identity, IdentityError, LoadError};
 use crate::collect::{PlatformReaders, Readers};
 use crate::config::{Config, MeteredPolicy};
 use crate::consent::{self, ConsentView};
@@ -61,6 +61,92 @@ pub enum Step {
     },
 }
 
+/// Why the uploader could not be set up or could not take a step (a step's error
+/// becomes [`Step::Retry`]).
+#[derive(Debug)]
+pub enum SyncError {
+    /// The config at this path has no `[collector]` section.
+    NoCollector(PathBuf),
+    /// The TLS client configuration could not be built.
+    Tls(tls::TlsError),
+    /// The token file could not be read.
+    TokenFile(PathBuf, std::io::Error),
+    /// The buffer failed.
+    Buffer(buffer::BufferError),
+    /// The device identity could not be loaded.
+    Identity(LoadError),
+    /// No pseudonym could be derived.
+    Pseudonym(IdentityError),
+    /// A message could not be encoded, or an answer of the collector (`what`) decoded.
+    Wire(Option<&'static str>, wire::DecodeError),
+    /// A dead-lettered batch could not be kept at this path.
+    DeadLetter(PathBuf, std::io::Error),
+    /// A dead-lettered batch could not be written as JSON.
+    DeadLetterJson(serde_json::Error),
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncError::NoCollector(config) => write!(
+                f,
+                "{}: no [collector] section: nothing can be sent",
+                config.display()
+            ),
+            SyncError::Tls(e) => std::fmt::Display::fmt(e, f),
+            SyncError::TokenFile(path, e) | SyncError::DeadLetter(path, e) => {
+                write!(f, "{}: {e}", path.display())
+            }
+            SyncError::Buffer(e) => std::fmt::Display::fmt(e, f),
+            SyncError::Identity(e) => std::fmt::Display::fmt(e, f),
+            SyncError::Pseudonym(e) => std::fmt::Display::fmt(e, f),
+            SyncError::Wire(None, e) => std::fmt::Display::fmt(e, f),
+            SyncError::Wire(Some(what), e) => write!(f, "{what}: {e}"),
+            SyncError::DeadLetterJson(e) => std::fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl From<buffer::BufferError> for SyncError {
+    fn from(e: buffer::BufferError) -> SyncError {
+        SyncError::Buffer(e)
+    }
+}
+
+impl From<assent_store::StoreError> for SyncError {
+    fn from(e: assent_store::StoreError) -> SyncError {
+        SyncError::Buffer(buffer::BufferError::Store(e))
+    }
+}
+
+/// Why a stored event cannot be sent (it is reported as a gap instead).
+#[derive(Debug)]
+enum UnsendableEvent {
+    Consent(buffer::BufferError),
+    Category(assent_platform::category::UnknownCategory),
+    Payload(wire::DecodeError),
+    /// The payload's category is not the one it was stored under.
+    Mismatch {
+        payload: Category,
+        stored: Category,
+    },
+}
+
+impl std::fmt::Display for UnsendableEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnsendableEvent::Consent(e) => std::fmt::Display::fmt(e, f),
+            UnsendableEvent::Category(e) => std::fmt::Display::fmt(e, f),
+            UnsendableEvent::Payload(e) => std::fmt::Display::fmt(e, f),
+            UnsendableEvent::Mismatch { payload, stored } => {
+                write!(f, "payload of {payload} stored as {stored}")
+            }
+        }
+    }
+}
+
 /// The uploader for one collector.
 pub struct Uploader<'a> {
     config: &'a Config,
@@ -84,18 +170,16 @@ impl std::fmt::Debug for Uploader<'_> {
 }
 
 impl<'a> Uploader<'a> {
-    pub fn new(config: &'a Config, store: &'a Store) -> Result<Uploader<'a>, String> {
-        let collector = config.collector.as_ref().ok_or_else(|| {
-            format!(
-                "{}: no [collector] section: nothing can be sent",
-                config.path.display()
-            )
-        })?;
-        let tls = tls::client_config(collector)?;
+    pub fn new(config: &'a Config, store: &'a Store) -> Result<Uploader<'a>, SyncError> {
+        let collector = config
+            .collector
+            .as_ref()
+            .ok_or_else(|| SyncError::NoCollector(config.path.clone()))?;
+        let tls = tls::client_config(collector).map_err(SyncError::Tls)?;
         let token = match &collector.token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .map_err(|e| SyncError::TokenFile(path.clone(), e))?
                     .trim()
                     .to_string(),
             ),
@@ -132,14 +216,14 @@ impl<'a> Uploader<'a> {
     pub async fn step(&mut self) -> Step {
         match self.try_step().await {
             Ok(step) => step,
-            Err(reason) => Step::Retry {
-                reason,
+            Err(e) => Step::Retry {
+                reason: e.to_string(),
                 retry_after: None,
             },
         }
     }
 
-    async fn try_step(&mut self) -> Result<Step, String> {
+    async fn try_step(&mut self) -> Result<Step, SyncError> {
         let view = self.apply_consent()?;
         if let Some(reason) = self.metered_block()? {
             return Ok(Step::Deferred(reason));
@@ -147,20 +231,12 @@ impl<'a> Uploader<'a> {
         if let Some(job) = outbox::erasure_queue(self.store)?.into_iter().next() {
             return self.send_erasure(job).await;
         }
-        let Some(stored) = self
-            .store
-            .next_batch(self.max_events, self.max_bytes)
-            .map_err(buffer::store_error)?
-        else {
+        let Some(stored) = self.store.next_batch(self.max_events, self.max_bytes)? else {
             return Ok(Step::Idle);
         };
         let device = self.pseudonym(&view)?;
-        let buffer_id = outbox::wire_buffer_id(
-            self.store,
-            self.store.buffer_id().map_err(buffer::store_error)?,
-            &device,
-        )?;
-        let batch = to_wire_batch(&device, buffer_id, stored)?;
+        let buffer_id = outbox::wire_buffer_id(self.store, self.store.buffer_id()?, &device)?;
+        let batch = to_wire_batch(&device, buffer_id, stored);
         // Consent is checked again right before anything is sent.
         let now = consent::load(self.config).1;
         if let Some(category) = batch_categories(&batch).find(|c| !now.is_active(*c)) {
@@ -168,7 +244,7 @@ impl<'a> Uploader<'a> {
             self.apply_consent()?;
             return Box::pin(self.try_step()).await;
         }
-        let body = wire::encode(&batch, self.encoding).map_err(|e| e.to_string())?;
+        let body = wire::encode(&batch, self.encoding).map_err(|e| SyncError::Wire(None, e))?;
         let response = match self
             .client
             .post(
@@ -188,7 +264,7 @@ impl<'a> Uploader<'a> {
     }
 
     /// Reads consent, logs changes, purges what is no longer allowed.
-    fn apply_consent(&self) -> Result<ConsentView, String> {
+    fn apply_consent(&self) -> Result<ConsentView, SyncError> {
         let (source, view) = consent::load(self.config);
         if let Some(problem) = source.problem() {
             log::warn!("{problem}");
@@ -199,8 +275,8 @@ impl<'a> Uploader<'a> {
 
     /// The pseudonym for this batch: from hardware identifiers only while `device_id`
     /// is active; otherwise from the install id, and no identifier is read.
-    fn pseudonym(&self, view: &ConsentView) -> Result<Pseudonym, String> {
-        let identity = Identity::load(self.config).map_err(|e| e.to_string())?;
+    fn pseudonym(&self, view: &ConsentView) -> Result<Pseudonym, SyncError> {
+        let identity = Identity::load(self.config).map_err(SyncError::Identity)?;
         let ids = if view.is_active(Category::DeviceId) {
             match PlatformReaders::new(Root::live(), self.config).read(Category::DeviceId) {
                 Some(Facts::DeviceId(ids)) => Some(ids),
@@ -216,12 +292,12 @@ impl<'a> Uploader<'a> {
                 identity
                     .pseudonym(None)
                     .map(|(p, _)| p)
-                    .map_err(|e| e.to_string())
+                    .map_err(SyncError::Pseudonym)
             }
         }
     }
 
-    async fn send_erasure(&mut self, job: ErasureJob) -> Result<Step, String> {
+    async fn send_erasure(&mut self, job: ErasureJob) -> Result<Step, SyncError> {
         let mut response = self.post_erasure(&job).await?;
         if !self.erasure_v1_only {
             if let Ok(r) = &response {
@@ -243,7 +319,7 @@ impl<'a> Uploader<'a> {
     async fn post_erasure(
         &mut self,
         job: &ErasureJob,
-    ) -> Result<Result<Response, TransportError>, String> {
+    ) -> Result<Result<Response, TransportError>, SyncError> {
         let body = if self.erasure_v1_only {
             let request = wire::ErasureRequest {
                 version: PROTOCOL_VERSION,
@@ -260,7 +336,7 @@ impl<'a> Uploader<'a> {
             };
             wire::encode(&request, self.encoding)
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| SyncError::Wire(None, e))?;
         Ok(self
             .client
             .post(
@@ -272,12 +348,12 @@ impl<'a> Uploader<'a> {
             .await)
     }
 
-    fn erasure_answer(&mut self, job: ErasureJob, response: Response) -> Result<Step, String> {
+    fn erasure_answer(&mut self, job: ErasureJob, response: Response) -> Result<Step, SyncError> {
         match response.status {
             200 => {
                 let encoding = response_encoding(&response, self.encoding);
                 let ack = wire::decode_erasure_ack(&response.body, encoding)
-                    .map_err(|e| format!("collector's erasure answer: {e}"))?;
+                    .map_err(|e| SyncError::Wire(Some("collector's erasure answer"), e))?;
                 outbox::erasure_done(self.store, &job)?;
                 log::info!(
                     "collector erased {} events of {} ({})",
@@ -300,20 +376,16 @@ impl<'a> Uploader<'a> {
         batch: &Batch,
         bytes: u64,
         response: Response,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, SyncError> {
         match response.status {
             200 => {
                 let encoding = response_encoding(&response, self.encoding);
                 let ack = wire::decode_batch_ack(&response.body, encoding)
-                    .map_err(|e| format!("collector's answer: {e}"))?;
+                    .map_err(|e| SyncError::Wire(Some("collector's answer"), e))?;
                 let through = ack.acked_through.min(batch.last_seq);
-                let before = self
-                    .store
-                    .stats()
-                    .map_err(buffer::store_error)?
-                    .acked_through;
+                let before = self.store.stats()?.acked_through;
                 if through > before {
-                    self.store.ack(through).map_err(buffer::store_error)?;
+                    self.store.ack(through)?;
                 }
                 outbox::set_last_pseudonym(self.store, device)?;
                 let events = batch
@@ -365,7 +437,7 @@ impl<'a> Uploader<'a> {
         batch: &Batch,
         status: u16,
         response: &Response,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, SyncError> {
         let reason = format!(
             "collector rejected batch {}..={} with {status}: {}",
             batch.first_seq,
@@ -374,7 +446,7 @@ impl<'a> Uploader<'a> {
         );
         let dir = self.config.state_dir.join("dead-letter");
         crate::unix::fsutil::ensure_private_dir(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+            .map_err(|e| SyncError::DeadLetter(dir.clone(), e))?;
         let path = dir.join(format!(
             "{}-{}-{}.json",
             now_ms(),
@@ -382,19 +454,17 @@ impl<'a> Uploader<'a> {
             batch.last_seq
         ));
         let doc = serde_json::json!({"status": status, "reason": reason, "batch": batch});
-        let text = serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?;
+        let text = serde_json::to_vec_pretty(&doc).map_err(SyncError::DeadLetterJson)?;
         crate::unix::fsutil::write_atomic(&path, &text, 0o600)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| SyncError::DeadLetter(path.clone(), e))?;
         prune_dead_letters(&dir);
-        self.store
-            .ack(batch.last_seq)
-            .map_err(buffer::store_error)?;
+        self.store.ack(batch.last_seq)?;
         log::error!("{reason}; kept in {}", path.display());
         Ok(Step::DeadLettered { path, reason })
     }
 
     /// Whether the current default route is metered and the policy forbids sending.
-    fn metered_block(&self) -> Result<Option<String>, String> {
+    fn metered_block(&self) -> Result<Option<String>, SyncError> {
         if self.allow_metered {
             return Ok(None);
         }
@@ -420,7 +490,7 @@ impl<'a> Uploader<'a> {
         }
     }
 
-    fn count_metered(&self, bytes: u64) -> Result<(), String> {
+    fn count_metered(&self, bytes: u64) -> Result<(), SyncError> {
         if metered_route(self.config).is_some() {
             outbox::add_metered_bytes(self.store, today(), bytes)?;
         }
@@ -552,11 +622,7 @@ fn prune_dead_letters(dir: &std::path::Path) {
 
 /// Turns a stored batch into a wire batch. A stored event that cannot be decoded is
 /// reported as a gap rather than sent or dropped.
-pub fn to_wire_batch(
-    device: &Pseudonym,
-    buffer_id: u64,
-    stored: assent_store::Batch,
-) -> Result<Batch, String> {
+pub fn to_wire_batch(device: &Pseudonym, buffer_id: u64, stored: assent_store::Batch) -> Batch {
     let records = stored
         .records
         .into_iter()
@@ -591,19 +657,19 @@ pub fn to_wire_batch(
             }),
         })
         .collect();
-    Ok(Batch {
+    Batch {
         version: PROTOCOL_VERSION,
         device: device.clone(),
         buffer_id,
         first_seq: stored.first_seq,
         last_seq: stored.last_seq,
         records,
-    })
+    }
 }
 
-fn event_record(e: assent_store::StoredEvent) -> Result<Record, String> {
+fn event_record(e: assent_store::StoredEvent) -> Result<Record, UnsendableEvent> {
     if e.category == buffer::CONSENT_CATEGORY {
-        let entry = buffer::decode_consent(&e.payload)?;
+        let entry = buffer::decode_consent(&e.payload).map_err(UnsendableEvent::Consent)?;
         return Ok(Record::Consent(wire::ConsentChange {
             seq: e.seq,
             observed_at: entry.observed_at,
@@ -615,13 +681,13 @@ fn event_record(e: assent_store::StoredEvent) -> Result<Record, String> {
             policy_version: entry.policy_version,
         }));
     }
-    let category: Category = e.category.parse().map_err(|err| format!("{err}"))?;
-    let payload = Payload::from_postcard(&e.payload).map_err(|err| err.to_string())?;
+    let category: Category = e.category.parse().map_err(UnsendableEvent::Category)?;
+    let payload = Payload::from_postcard(&e.payload).map_err(UnsendableEvent::Payload)?;
     if payload.category() != category {
-        return Err(format!(
-            "payload of {} stored as {category}",
-            payload.category()
-        ));
+        return Err(UnsendableEvent::Mismatch {
+            payload: payload.category(),
+            stored: category,
+        });
     }
     Ok(Record::Event(wire::Event {
         seq: e.seq,

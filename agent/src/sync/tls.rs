@@ -17,48 +17,92 @@ const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/ca-bundle.pem",
 ];
 
+/// Why the TLS client configuration could not be built.
+#[derive(Debug)]
+pub enum TlsError {
+    /// No `ca_file` is configured and no system bundle exists.
+    NoCaBundle,
+    /// A PEM file could not be read.
+    Pem(PathBuf, rustls::pki_types::pem::Error),
+    /// A certificate file holds no certificate.
+    NoCertificate(PathBuf),
+    /// rustls refused a CA certificate.
+    BadCa(PathBuf, rustls::Error),
+    /// rustls refused the protocol versions.
+    Setup(rustls::Error),
+    /// The client key file holds no usable key.
+    Key(PathBuf, rustls::pki_types::pem::Error),
+    /// rustls refused the client certificate and key.
+    ClientCert(PathBuf, rustls::Error),
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsError::NoCaBundle => {
+                f.write_str("no collector.ca_file set and no system CA bundle found")
+            }
+            TlsError::Pem(path, e) => write!(f, "{}: {e}", path.display()),
+            TlsError::NoCertificate(path) => {
+                write!(f, "{}: no PEM certificate in it", path.display())
+            }
+            TlsError::BadCa(path, e) => {
+                write!(f, "{}: unusable CA certificate: {e}", path.display())
+            }
+            TlsError::Setup(e) => write!(f, "TLS setup: {e}"),
+            TlsError::Key(path, e) => write!(f, "{}: no usable private key: {e}", path.display()),
+            TlsError::ClientCert(path, e) => {
+                write!(f, "{}: client certificate: {e}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TlsError {}
+
 /// Builds the client configuration for the collector.
-pub fn client_config(collector: &CollectorConfig) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(collector: &CollectorConfig) -> Result<Arc<ClientConfig>, TlsError> {
     let ca_file = match &collector.ca_file {
         Some(path) => path.clone(),
         None => SYSTEM_BUNDLES
             .iter()
             .map(PathBuf::from)
             .find(|p| p.exists())
-            .ok_or_else(|| "no collector.ca_file set and no system CA bundle found".to_string())?,
+            .ok_or(TlsError::NoCaBundle)?,
     };
     let mut roots = RootCertStore::empty();
     for cert in read_certs(&ca_file)? {
         roots
             .add(cert)
-            .map_err(|e| format!("{}: unusable CA certificate: {e}", ca_file.display()))?;
+            .map_err(|e| TlsError::BadCa(ca_file.clone(), e))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .map_err(TlsError::Setup)?
         .with_root_certificates(roots);
     let config = match (&collector.client_cert_file, &collector.client_key_file) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("{}: no usable private key: {e}", key.display()))?;
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key(key.clone(), e))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("{}: client certificate: {e}", cert.display()))?
+                .map_err(|e| TlsError::ClientCert(cert.clone(), e))?
         }
         _ => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = |e| TlsError::Pem(path.to_path_buf(), e);
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
+        .map_err(pem)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(pem)?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", path.display()));
+        return Err(TlsError::NoCertificate(path.to_path_buf()));
     }
     Ok(certs)
 }
