@@ -12,11 +12,12 @@
 //! never closes the connection.
 //!
 //! Threads and costs: [`serve`] runs its connections on a local executor inside its own
-//! future (no thread of its own). Each accepted line is queued with
-//! [`Store::try_submit`] on the executor; only when the store is at its in-flight bound
-//! does it go to the worker pool for the blocking [`Store::submit`]. One wake per line
-//! when the store's committer thread reports the commit. Memory per connection is
-//! bounded by `max_message_bytes` plus [`MAX_IN_FLIGHT_PER_CONNECTION`] answers.
+//! future (no thread of its own). The accepted lines of one read are queued together
+//! with [`Store::try_submit_many`] on the executor; only when the store is at its
+//! in-flight bound do they go to the worker pool for the blocking
+//! [`Store::submit_many`]. One wake per batch when the store's committer thread reports
+//! the commit. Memory per connection is bounded by `max_message_bytes` plus
+//! [`MAX_IN_FLIGHT_PER_CONNECTION`] lines (their events and answers).
 //! Nothing is polled: an idle server sleeps in `accept` and `read`.
 
 pub mod emit;
@@ -82,7 +83,7 @@ pub struct EventsContext {
     /// consent watcher and read for every line.
     pub app_events_active: Arc<AtomicBool>,
     pub config: EventsConfig,
-    /// Called after each committed event (wakes the uploader). Runs on the server's
+    /// Called after each commit that stored events (wakes the uploader). Runs on the server's
     /// executor: keep it short and non-blocking.
     pub on_accepted: Box<dyn Fn() + Send + Sync>,
     /// Set by [`EventsContext::shut_down`].
