@@ -12,9 +12,10 @@
 //! never closes the connection.
 //!
 //! Threads and costs: [`serve`] runs its connections on a local executor inside its own
-//! future (no thread of its own). The accepted lines of one read are queued together
-//! with [`Store::try_submit_many`] on the executor; only when the store is at its
-//! in-flight bound do they go to the worker pool for the blocking
+//! future (the daemon gives it a thread, `assent-events`, so that the uploader's work
+//! on the daemon's executor cannot hold up the socket). The accepted lines of one read
+//! are queued together with [`Store::try_submit_many`] on the executor; only when the
+//! store is at its in-flight bound do they go to the worker pool for the blocking
 //! [`Store::submit_many`]. One wake per batch when the store's committer thread reports
 //! the commit. Memory per connection is bounded by `max_message_bytes` plus
 //! [`MAX_IN_FLIGHT_PER_CONNECTION`] lines (their events and answers).
