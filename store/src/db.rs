@@ -366,6 +366,8 @@ impl Db {
         db.set_max_page_count(limits.cap_pages)?;
         db.refresh_disk_limit();
         db.shrink_to_cap()?;
+        // `quick_check` read the whole file through the page cache.
+        db.release_memory();
         Ok(db)
     }
 
@@ -699,7 +701,19 @@ impl Db {
             tx.commit()
         })?;
         self.acked_through = through_seq;
-        self.give_back_free_pages()
+        self.give_back_free_pages()?;
+        if through_seq == last_seq {
+            // Drained: the daemon goes idle now, so the page cache filled by the batches
+            // just read goes back to the allocator (it refills from the OS cache).
+            self.release_memory();
+        }
+        Ok(())
+    }
+
+    /// Frees the connection's page cache and other unused memory
+    /// (`PRAGMA shrink_memory`); a failure only leaves the memory held.
+    pub(crate) fn release_memory(&self) {
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
     }
 
     /// Returns free pages to the filesystem once a good part of the file is free, so a

@@ -70,6 +70,15 @@ pub enum TrySubmit<F> {
     WouldBlock { event: NewEvent, done: F },
 }
 
+/// What [`Store::try_submit_many`] did.
+#[derive(Debug)]
+pub enum TrySubmitMany<F> {
+    /// Queued; `done` will be called as for [`Store::submit_many`].
+    Queued,
+    /// The in-flight bound is reached: nothing was queued, here are both back.
+    WouldBlock { events: Vec<NewEvent>, done: F },
+}
+
 /// One producer's request waiting for the committer.
 struct Request {
     events: Vec<NewEvent>,
@@ -276,6 +285,72 @@ impl Store {
         }
         self.shared.wake.notify_one();
         Ok(TrySubmit::Queued)
+    }
+
+    /// [`Store::submit`] for several events at once, with one callback for all of them:
+    /// `done` gets one seq per event, in order. Events that fit one group commit are
+    /// committed in one transaction (a larger list is split, as by
+    /// [`Store::append_many`], and on error the earlier parts may be stored). One request,
+    /// one wake-up of the committer and one callback for the whole list is what lets a
+    /// producer with many events at hand (a socket read holding many lines) keep up with
+    /// the committer. Blocks, errors and panics as for `submit`; an empty list calls
+    /// `done` at once with no seqs.
+    pub fn submit_many<F>(&self, events: Vec<NewEvent>, done: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(Result<Vec<u64>, StoreError>) + Send + 'static,
+    {
+        if events.is_empty() {
+            done(Ok(Vec::new()));
+            return Ok(());
+        }
+        self.enqueue(events, Box::new(done))
+    }
+
+    /// [`Store::submit_many`] that never blocks: when `max_in_flight_events` events are
+    /// in flight, the events and `done` are handed back ([`TrySubmitMany::WouldBlock`]).
+    /// Admitted while below the bound, so it may go over it by the list's length (as an
+    /// `append_many` may).
+    pub fn try_submit_many<F>(
+        &self,
+        events: Vec<NewEvent>,
+        done: F,
+    ) -> Result<TrySubmitMany<F>, StoreError>
+    where
+        F: FnOnce(Result<Vec<u64>, StoreError>) + Send + 'static,
+    {
+        if std::thread::current().id() == self.committer_id {
+            return Err(StoreError::CalledFromCallback);
+        }
+        if events.is_empty() {
+            done(Ok(Vec::new()));
+            return Ok(TrySubmitMany::Queued);
+        }
+        let bytes = self.checked_bytes(&events)?;
+        {
+            let mut q = lock(&self.shared.queue);
+            if q.shutdown {
+                return Err(StoreError::Closed);
+            }
+            if q.in_flight_events >= self.shared.options.max_in_flight_events {
+                return Ok(TrySubmitMany::WouldBlock { events, done });
+            }
+            q.pending_events += events.len();
+            q.in_flight_events += events.len();
+            q.pending.push_back(Request {
+                events,
+                bytes,
+                done: Box::new(done),
+            });
+        }
+        self.shared.wake.notify_one();
+        Ok(TrySubmitMany::Queued)
+    }
+
+    /// Whether `submit` would take `event`: refused ([`StoreError::EventTooLarge`]) when
+    /// it is larger than one group commit may hold. Lets a producer that submits many
+    /// events together refuse one without failing the rest.
+    pub fn check_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        self.checked_bytes(std::slice::from_ref(event)).map(|_| ())
     }
 
     /// The events' counted size, refusing any larger than one group commit may hold.

@@ -10,7 +10,7 @@
 
 mod common;
 
-use assent_store::{Durability, Record, Store, StoreError, StoreOptions, TrySubmit};
+use assent_store::{Durability, Record, Store, StoreError, StoreOptions, TrySubmit, TrySubmitMany};
 use common::{event, options};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
@@ -356,4 +356,118 @@ fn an_oversize_submission_is_refused_without_calling_back() {
     drop(store);
     assert!(!called.load(Ordering::SeqCst));
     assert_eq!(common::integrity_check(dir.path()), "ok");
+}
+
+/// `submit_many` and `try_submit_many`: one callback per list with one seq per event,
+/// in order, after the commit; lists from several producers interleave whole; the
+/// in-flight bound hands a list back without queuing any of it.
+#[test]
+fn lists_are_committed_whole_with_one_callback_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        max_in_flight_events: 100,
+        ..options(16 << 20)
+    };
+    let (store, _) = Store::open(dir.path(), opts).unwrap();
+    let store = Arc::new(store);
+    let (tx, rx) = channel::<(usize, Vec<u64>)>();
+    let producers: Vec<_> = (0..4)
+        .map(|p| {
+            let (store, tx) = (Arc::clone(&store), tx.clone());
+            std::thread::spawn(move || {
+                for list in 0..50u64 {
+                    let events: Vec<_> = (0..7).map(|i| event("a", list * 7 + i, 20)).collect();
+                    let tx = tx.clone();
+                    let done = move |r: Result<Vec<u64>, StoreError>| {
+                        tx.send((p, r.unwrap())).unwrap();
+                    };
+                    match store.try_submit_many(events, done).unwrap() {
+                        TrySubmitMany::Queued => {}
+                        TrySubmitMany::WouldBlock { events, done } => {
+                            assert_eq!(events.len(), 7, "handed back whole");
+                            store.submit_many(events, done).unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut last = [0u64; 4];
+    let mut all = Vec::new();
+    for (p, seqs) in rx {
+        assert_eq!(seqs.len(), 7);
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "one list, one run: {seqs:?}"
+        );
+        assert!(seqs[0] > last[p], "a producer's lists in order");
+        last[p] = seqs[6];
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=4 * 50 * 7).collect::<Vec<u64>>());
+    wait_until_idle(&store);
+    assert_eq!(common::event_seqs(&store.export().unwrap()), all);
+    // An empty list is answered at once, on the caller's thread.
+    let (empty_tx, empty_rx) = channel();
+    store
+        .submit_many(Vec::new(), move |r| empty_tx.send(r.unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(empty_rx.try_recv().unwrap(), Vec::<u64>::new());
+}
+
+/// At the in-flight bound `try_submit_many` hands the whole list back at once.
+#[test]
+fn try_submit_many_hands_back_at_the_in_flight_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        max_in_flight_events: 2,
+        ..options(16 << 20)
+    };
+    let (store, _) = Store::open(dir.path(), opts).unwrap();
+    let (release, released) = channel::<()>();
+    let (seqs_tx, seqs) = channel::<Vec<u64>>();
+    let hold = {
+        let seqs_tx = seqs_tx.clone();
+        move |r: Result<Vec<u64>, StoreError>| {
+            seqs_tx.send(r.unwrap()).unwrap();
+            released.recv().unwrap();
+        }
+    };
+    let first = vec![event("a", 0, 10), event("a", 1, 10)];
+    assert!(matches!(
+        store.try_submit_many(first, hold).unwrap(),
+        TrySubmitMany::Queued
+    ));
+    assert_eq!(
+        seqs.recv_timeout(Duration::from_secs(10)).unwrap(),
+        vec![1, 2]
+    );
+    let second = seqs_tx.clone();
+    let back = store
+        .try_submit_many(vec![event("a", 2, 10), event("a", 3, 10)], move |r| {
+            second.send(r.unwrap()).unwrap()
+        })
+        .unwrap();
+    let TrySubmitMany::WouldBlock { events, done } = back else {
+        panic!("queued beyond the in-flight bound");
+    };
+    assert_eq!(events.len(), 2);
+    release.send(()).unwrap();
+    store.submit_many(events, done).unwrap();
+    assert_eq!(
+        seqs.recv_timeout(Duration::from_secs(10)).unwrap(),
+        vec![3, 4]
+    );
+    // An event too large for one commit is refused by `check_event`, as by `submit`.
+    let huge = event("a", 4, 32 << 20);
+    assert!(matches!(
+        store.check_event(&huge),
+        Err(StoreError::EventTooLarge { .. })
+    ));
+    assert!(store.check_event(&event("a", 5, 10)).is_ok());
 }

@@ -14,9 +14,15 @@ use std::time::{Duration, Instant};
 const CLIENTS: usize = 8;
 const EVENTS_PER_CLIENT: usize = 5_000;
 const PIPELINE: usize = 100;
+/// Alternating socket and store runs.
+const ROUNDS: usize = 3;
+/// The store peer's events in flight per producer: what the socket allows a connection.
+const IN_FLIGHT: usize = 64;
 
 fn main() {
-    let assent = workspace().join("target/release/assent");
+    let assent = std::env::var_os("ASSENT_BENCH_AGENT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/release/assent"));
     assert!(
         assent.exists(),
         "build it first: cargo build --release -p assent"
@@ -102,19 +108,101 @@ fn main() {
         (switches1 - switches0) as f64 * 60.0 / idle_seconds as f64
     );
 
-    // Events through the socket, durably stored before each `ok`.
+    // Events through the socket, durably stored before each `ok`, beside the store's own
+    // pipelined submit with the daemon's store options on the same disk, in turns so
+    // that both see the same disk load.
     let socket_path = dir.path().join("events.sock");
-    let start = Instant::now();
-    let accepted =
-        assent_testkit::device::emit_pipelined(&socket_path, CLIENTS, EVENTS_PER_CLIENT, PIPELINE);
-    let seconds = start.elapsed().as_secs_f64();
+    let (mut socket_total, mut store_total) = (0.0, 0.0);
     println!(
-        "  events through the socket {:8.0} events/s ({accepted} accepted durably by {CLIENTS} pipelining clients, ~200-byte lines)",
-        accepted as f64 / seconds
+        "  events through the socket, {CLIENTS} pipelining clients (~200-byte lines), beside \
+         the store's submit with {CLIENTS} producers x {IN_FLIGHT} in flight:"
     );
-    assert_eq!(accepted, CLIENTS * EVENTS_PER_CLIENT);
+    for round in 1..=ROUNDS {
+        let start = Instant::now();
+        let accepted = assent_testkit::device::emit_pipelined(
+            &socket_path,
+            CLIENTS,
+            EVENTS_PER_CLIENT,
+            PIPELINE,
+        );
+        let socket_rate = accepted as f64 / start.elapsed().as_secs_f64();
+        assert_eq!(accepted, CLIENTS * EVENTS_PER_CLIENT);
+        let store_rate = store_submit_rate(&dir.path().join(format!("peer-{round}")));
+        println!(
+            "    round {round}: socket {socket_rate:8.0} events/s, store submit {store_rate:8.0} \
+             events/s, ratio {:.2}",
+            socket_rate / store_rate
+        );
+        socket_total += socket_rate;
+        store_total += store_rate;
+    }
+    println!(
+        "  events socket / store submit over {ROUNDS} rounds {:8.2} (aim >= 0.8)",
+        socket_total / store_total
+    );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Events per second the store accepts durably from `CLIENTS` producers each keeping
+/// `IN_FLIGHT` submitted, with the daemon's store options (this bench's `max_bytes`, the
+/// rest defaults) and events the size of the socket's (an `app_events` event of the
+/// bench's line, postcard-encoded by the agent: about 160 bytes of payload).
+fn store_submit_rate(dir: &std::path::Path) -> f64 {
+    use assent_store::{NewEvent, Store, StoreOptions};
+    use std::sync::{Arc, Condvar, Mutex};
+    let options = StoreOptions {
+        max_bytes: 268_435_456,
+        optional_categories: vec!["app_events".into()],
+        ..StoreOptions::default()
+    };
+    let (store, _) = Store::open(dir, options).unwrap();
+    let store = Arc::new(store);
+    let start = Instant::now();
+    let producers: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let slots = Arc::new((Mutex::new(0usize), Condvar::new()));
+                for n in 0..EVENTS_PER_CLIENT {
+                    {
+                        let (used, freed) = &*slots;
+                        let mut used = used.lock().unwrap();
+                        while *used >= IN_FLIGHT {
+                            used = freed.wait(used).unwrap();
+                        }
+                        *used += 1;
+                    }
+                    let event = NewEvent {
+                        category: "app_events".into(),
+                        kind: "bench".into(),
+                        wall_time_ms: 1_780_000_000_000 + n as i64,
+                        boot_id: [7; 16],
+                        monotonic_ns: n as u64,
+                        payload: vec![(c + n) as u8; 160],
+                    };
+                    let slots = Arc::clone(&slots);
+                    store
+                        .submit(event, move |result| {
+                            result.unwrap();
+                            let (used, freed) = &*slots;
+                            *used.lock().unwrap() -= 1;
+                            freed.notify_one();
+                        })
+                        .unwrap();
+                }
+                let (used, freed) = &*slots;
+                let mut used = used.lock().unwrap();
+                while *used > 0 {
+                    used = freed.wait(used).unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    (CLIENTS * EVENTS_PER_CLIENT) as f64 / start.elapsed().as_secs_f64()
 }
 
 fn status_field(pid: u32, field: &str) -> u64 {

@@ -84,7 +84,11 @@ fn main() {
     std::thread::sleep(Duration::from_secs(idle_seconds));
     let a = smaps_rollup(pid);
     let c = smaps_rollup(collectd_child.id());
-    println!("memory after {idle_seconds} s idle (kB, /proc/PID/smaps_rollup)");
+    println!(
+        "memory after {idle_seconds} s idle (kB, /proc/PID/smaps_rollup; agent environment \
+         from the unit: {:?})",
+        unit_environment()
+    );
     println!("  {:<28} {:>8} {:>8} {:>10}", "", "RSS", "PSS", "anonymous");
     println!(
         "  {:<28} {:>8} {:>8} {:>10}",
@@ -215,7 +219,11 @@ fn start_agent(agent: &Path, dir: &Path, config: &Path) -> Child {
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let child = Command::new(agent)
+    let mut command = Command::new(agent);
+    for (key, value) in unit_environment() {
+        command.env(key, value);
+    }
+    let child = command
         .args(["run", "--config"])
         .arg(config)
         .env("NOTIFY_SOCKET", &notify)
@@ -263,6 +271,23 @@ fn start_collectd(collectd: &Path, dir: &Path) -> Child {
         conf.display()
     );
     child
+}
+
+/// The `Environment=` settings of the shipped unit (`configs/assent.service`), given to
+/// the agent as systemd would, plus `ASSENT_BENCH_ENV` (`KEY=VALUE` separated by spaces)
+/// to try others.
+fn unit_environment() -> Vec<(String, String)> {
+    let unit = std::fs::read_to_string(workspace().join("configs/assent.service")).unwrap();
+    let extra = std::env::var("ASSENT_BENCH_ENV").unwrap_or_default();
+    unit.lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .flat_map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .chain(extra.split_whitespace().map(str::to_owned))
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 /// Sends `per_client` events from each of `CLIENTS` pipelining clients; returns how many

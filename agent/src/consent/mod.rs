@@ -622,5 +622,80 @@ mod tests {
         wait_for(&rx, |v| !v.active().is_empty());
         std::fs::remove_file(&config.consent_file).unwrap();
         wait_for(&rx, |v| v.active().is_empty());
+
+        // Created again, then written in place by a writer that keeps it open (seen
+        // on the file's own watch: no close, no rename).
+        write(&config, "");
+        wait_for(&rx, |v| v.active().is_empty() && v.problem.is_none());
+        let mut open = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&config.consent_file)
+            .unwrap();
+        use std::io::Write as _;
+        open.write_all(grant_text(&required(), 1).as_bytes())
+            .unwrap();
+        wait_for(&rx, |v| v.active().len() == required().len());
+        drop(open);
+    }
+
+    /// Voluntary context switches of the threads named `consent-watch` among `tids`.
+    fn watcher_switches(tids: &[String]) -> u64 {
+        tids.iter()
+            .map(|t| {
+                std::fs::read_to_string(format!("/proc/self/task/{t}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    fn threads_named(name: &str) -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+            })
+            .map(|t| t.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The buffer's WAL lives beside the consent file and is written at every commit:
+    /// those writes must not wake the watcher (each wake-up would take CPU from the
+    /// commits themselves).
+    #[test]
+    fn writes_to_other_files_beside_it_do_not_wake_the_watcher() {
+        let (_dir, config) = setup("");
+        write(&config, &grant_text(&required(), 1));
+        let before: Vec<String> = threads_named("consent-watch");
+        let (tx, rx) = mpsc::channel();
+        let _watcher = watch::ConsentWatcher::spawn(config.clone(), move |view| {
+            let _ = tx.send(view);
+        })
+        .unwrap();
+        wait_for(&rx, |v| !v.active().is_empty());
+        // Watchers of tests running at the same time are left out.
+        let mine: Vec<String> = threads_named("consent-watch")
+            .into_iter()
+            .filter(|t| !before.contains(t))
+            .collect();
+        assert!(!mine.is_empty(), "no watcher thread found");
+        let mut wal = std::fs::File::create(config.state_dir.join("buffer.db-wal")).unwrap();
+        let start = watcher_switches(&mine);
+        use std::io::Write as _;
+        for n in 0..200u32 {
+            wal.write_all(&n.to_be_bytes()).unwrap();
+            // Paced, so that each write would be a separate wake-up if it woke the
+            // watcher at all (inotify merges only events still unread).
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let woken = watcher_switches(&mine) - start;
+        assert!(
+            woken < 20,
+            "the watcher woke {woken} times for 200 writes to another file"
+        );
     }
 }

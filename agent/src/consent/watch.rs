@@ -1,8 +1,12 @@
 //! Watches the consent file and reports every change of the consent view.
 //!
-//! inotify on the file's directory sees in-place writes, replace-by-rename (how editors
-//! and `assent consent` write) and deletion. The watcher thread sleeps in `poll` until
-//! the kernel reports an event or it is stopped: no periodic wakeups.
+//! inotify on the file's directory sees replace-by-rename (how editors and `assent
+//! consent` write), creation, closes after writing and deletion; a second watch on the
+//! file itself sees in-place writes. The directory is watched without `IN_MODIFY`: it
+//! is usually the state directory, where every commit writes the buffer's WAL, and would
+//! wake the watcher thousands of times a second while local programs emit. The watcher
+//! thread sleeps in `poll` until the kernel reports an event or it is stopped: no
+//! periodic wakeups.
 
 use super::{load, ConsentView};
 use crate::config::Config;
@@ -22,9 +26,15 @@ fn watch_flags() -> AddWatchFlags {
         | AddWatchFlags::IN_CREATE
         | AddWatchFlags::IN_DELETE
         | AddWatchFlags::IN_ATTRIB
-        | AddWatchFlags::IN_MODIFY
         | AddWatchFlags::IN_DELETE_SELF
         | AddWatchFlags::IN_MOVE_SELF
+}
+
+/// Watches the consent file itself for in-place writes (a truncate, a writer that keeps
+/// it open). Whatever replaces it is seen on the directory, and the watch is set again
+/// on the new file then; a missing file has no watch until it appears.
+fn watch_file(inotify: &Inotify, config: &Config) {
+    let _ = inotify.add_watch(&config.consent_file, AddWatchFlags::IN_MODIFY);
 }
 
 /// How long to let a burst of events settle before re-reading the file.
@@ -93,15 +103,19 @@ fn run(config: &Config, mut stop: UnixStream, mut changed: impl FnMut(ConsentVie
                 continue;
             }
         };
-        if let Err(e) = inotify.add_watch(&dir, watch_flags()) {
-            log::debug!("consent watcher: {}: {e}; retrying", dir.display());
-            // The directory may appear later; meanwhile the view is re-read on retry.
-            changed(load(config).1);
-            if wait_stop(&stop, RETRY) {
-                return;
+        let dir_watch = match inotify.add_watch(&dir, watch_flags()) {
+            Ok(w) => w,
+            Err(e) => {
+                log::debug!("consent watcher: {}: {e}; retrying", dir.display());
+                // The directory may appear later; meanwhile the view is re-read on retry.
+                changed(load(config).1);
+                if wait_stop(&stop, RETRY) {
+                    return;
+                }
+                continue;
             }
-            continue;
-        }
+        };
+        watch_file(&inotify, config);
         // Anything that happened before the watch was set up.
         changed(load(config).1);
         loop {
@@ -124,12 +138,15 @@ fn run(config: &Config, mut stop: UnixStream, mut changed: impl FnMut(ConsentVie
                     break;
                 }
             };
+            // The file's own watch is dropped (IN_IGNORED) when it is replaced or deleted;
+            // only the directory's ending means starting over.
             let dir_gone = events.iter().any(|e| {
-                e.mask.intersects(
-                    AddWatchFlags::IN_DELETE_SELF
-                        | AddWatchFlags::IN_MOVE_SELF
-                        | AddWatchFlags::IN_IGNORED,
-                )
+                e.wd == dir_watch
+                    && e.mask.intersects(
+                        AddWatchFlags::IN_DELETE_SELF
+                            | AddWatchFlags::IN_MOVE_SELF
+                            | AddWatchFlags::IN_IGNORED,
+                    )
             });
             let relevant = dir_gone
                 || events
@@ -138,6 +155,7 @@ fn run(config: &Config, mut stop: UnixStream, mut changed: impl FnMut(ConsentVie
             if relevant {
                 std::thread::sleep(SETTLE);
                 let _ = inotify.read_events();
+                watch_file(&inotify, config);
                 changed(load(config).1);
             }
             if dir_gone {

@@ -1,7 +1,7 @@
 //! `assent run`: the daemon. Its tasks run on one smol executor driven by the main
 //! thread; blocking work goes to the two `worker` threads, the consent watcher has a
-//! thread of its own, and the events server runs its connections on a local executor
-//! inside its task. The parts:
+//! thread of its own, and so has the events server (`assent-events`, its connections
+//! on a local executor). The parts:
 //!
 //! - the consent watcher (a thread on inotify) feeds consent changes in: collection
 //!   starts and stops within a second, withdrawn categories are purged at once and an
@@ -185,6 +185,8 @@ pub enum DaemonError {
     ControlSocket(SocketError),
     /// The events socket could not be bound.
     EventsSocket(crate::events::BindError),
+    /// The events socket's thread could not be started.
+    EventsThread(std::io::Error),
 }
 
 impl std::fmt::Display for DaemonError {
@@ -196,6 +198,7 @@ impl std::fmt::Display for DaemonError {
             DaemonError::Signals(e) => write!(f, "cannot handle signals: {e}"),
             DaemonError::ConsentWatcher(e) => write!(f, "consent watcher: {e}"),
             DaemonError::ControlSocket(e) => write!(f, "control socket: {e}"),
+            DaemonError::EventsThread(e) => write!(f, "cannot start the events thread: {e}"),
         }
     }
 }
@@ -282,7 +285,18 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
     if let Ok(mut slot) = daemon.events.lock() {
         *slot = Some(events.clone());
     }
-    let events_server = ex.spawn(crate::events::serve(events_listener, events.clone()));
+    // On a thread of its own: the uploader's CPU bursts on this executor (reading,
+    // encoding and gzipping batches while programs emit) would otherwise hold up the
+    // socket's reads and answers (docs/performance.md).
+    let (served_tx, served_rx) = smol::channel::bounded::<()>(1);
+    let serving = events.clone();
+    std::thread::Builder::new()
+        .name("assent-events".to_string())
+        .spawn(move || {
+            smol::block_on(crate::events::serve(events_listener, serving));
+            let _ = served_tx.send_blocking(());
+        })
+        .map_err(DaemonError::EventsThread)?;
 
     log::info!(
         "running (state in {}, consent file {})",
@@ -310,12 +324,15 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
         }
     }
     drop(watcher);
-    events_server
-        .or(async {
-            Timer::after(Duration::from_millis(1500)).await;
-            log::warn!("events still in flight at the shutdown deadline");
-        })
-        .await;
+    async {
+        // Closed without a send only if the thread ended early; either way it is done.
+        let _ = served_rx.recv().await;
+    }
+    .or(async {
+        Timer::after(Duration::from_millis(1500)).await;
+        log::warn!("events still in flight at the shutdown deadline");
+    })
+    .await;
     Ok(())
 }
 

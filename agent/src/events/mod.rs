@@ -12,11 +12,13 @@
 //! never closes the connection.
 //!
 //! Threads and costs: [`serve`] runs its connections on a local executor inside its own
-//! future (no thread of its own). Each accepted line is queued with
-//! [`Store::try_submit`] on the executor; only when the store is at its in-flight bound
-//! does it go to the worker pool for the blocking [`Store::submit`]. One wake per line
-//! when the store's committer thread reports the commit. Memory per connection is
-//! bounded by `max_message_bytes` plus [`MAX_IN_FLIGHT_PER_CONNECTION`] answers.
+//! future (the daemon gives it a thread, `assent-events`, so that the uploader's work
+//! on the daemon's executor cannot hold up the socket). The accepted lines of one read
+//! are queued together with [`Store::try_submit_many`] on the executor; only when the
+//! store is at its in-flight bound do they go to the worker pool for the blocking
+//! [`Store::submit_many`]. One wake per batch when the store's committer thread reports
+//! the commit. Memory per connection is bounded by `max_message_bytes` plus
+//! [`MAX_IN_FLIGHT_PER_CONNECTION`] lines (their events and answers).
 //! Nothing is polled: an idle server sleeps in `accept` and `read`.
 
 pub mod emit;
@@ -24,7 +26,7 @@ pub mod parse;
 
 use crate::config::EventsConfig;
 use crate::local::buffer::{payload_event, Timestamp};
-use assent_store::{Store, StoreError, TrySubmit};
+use assent_store::{NewEvent, Store, StoreError, TrySubmitMany};
 use assent_wire::Payload;
 use serde::{Deserialize, Serialize};
 use smol::channel::{Receiver, Sender};
@@ -101,7 +103,7 @@ pub struct EventsContext {
     /// consent watcher and read for every line.
     pub app_events_active: Arc<AtomicBool>,
     pub config: EventsConfig,
-    /// Called after each committed event (wakes the uploader). Runs on the server's
+    /// Called after each commit that stored events (wakes the uploader). Runs on the server's
     /// executor: keep it short and non-blocking.
     pub on_accepted: Box<dyn Fn() + Send + Sync>,
     /// Set by [`EventsContext::shut_down`].
@@ -303,11 +305,74 @@ async fn refuse(mut stream: UnixStream, line: String) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-/// One line's answer, in the order lines arrived.
+/// Answers in the order lines arrived: one entry per refused line, one per group of
+/// accepted lines handed to the store together.
 enum Answer {
+    /// A refused line's error.
     Ready(String),
-    /// Waiting for the store's commit: the seq, or the store's error.
-    Committing(Receiver<Result<u64, StoreError>>),
+    /// `events` lines submitted in one request: the seqs once committed, or the store's
+    /// error (one answer per line either way).
+    Committing {
+        events: usize,
+        done: Receiver<Result<Vec<u64>, StoreError>>,
+    },
+    /// `events` lines the store refused at once, all for `reason`.
+    Failed { events: usize, reason: String },
+}
+
+impl Answer {
+    /// Lines this entry answers.
+    fn lines(&self) -> usize {
+        match self {
+            Answer::Ready(_) => 1,
+            Answer::Committing { events, .. } | Answer::Failed { events, .. } => *events,
+        }
+    }
+}
+
+/// Lines read and not yet answered on one connection, shared by its reader and writer
+/// (both run inside the connection's one future; atomic only because that future must
+/// be `Send`). The writer signals `room` when it answered some, which is what a reader
+/// at the bound waits for.
+struct InFlight {
+    lines: AtomicUsize,
+    room_tx: Sender<()>,
+    room_rx: Receiver<()>,
+}
+
+impl InFlight {
+    fn new() -> InFlight {
+        let (room_tx, room_rx) = smol::channel::bounded(1);
+        InFlight {
+            lines: AtomicUsize::new(0),
+            room_tx,
+            room_rx,
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.lines.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.lines.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn answered(&self, n: usize) {
+        self.lines.fetch_sub(n.min(self.get()), Ordering::Relaxed);
+        let _ = self.room_tx.try_send(());
+    }
+
+    /// Waits until fewer than [`MAX_IN_FLIGHT_PER_CONNECTION`] lines are unanswered;
+    /// false when the writer is gone.
+    async fn room(&self) -> bool {
+        while self.get() >= MAX_IN_FLIGHT_PER_CONNECTION {
+            if self.room_rx.recv().await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 async fn connection(stream: UnixStream, open: OpenConnection, policy: Arc<PeerPolicy>) {
@@ -330,22 +395,103 @@ async fn connection(stream: UnixStream, open: OpenConnection, policy: Arc<PeerPo
         refuse(stream, line).await;
         return;
     }
+    // Never full: every entry answers at least one line, and `in_flight` bounds the lines.
     let (tx, rx) = smol::channel::bounded(MAX_IN_FLIGHT_PER_CONNECTION);
-    let reader = read_lines(stream.clone(), tx, ctx);
-    let writer = write_answers(stream, rx, ctx);
+    let in_flight = InFlight::new();
+    let reader = read_lines(stream.clone(), tx, &in_flight, ctx);
+    let writer = write_answers(stream, rx, &in_flight, ctx);
     smol::future::zip(reader, writer).await;
 }
 
-/// Reads lines and turns each into an answer; ends at end of stream, on a read error,
-/// on shutdown, or when the writer gave up.
-async fn read_lines(mut stream: UnixStream, tx: Sender<Answer>, ctx: &EventsContext) {
+/// The lines of one connection being read: the accepted ones not yet handed to the
+/// store, and where the answers go.
+struct Lines<'a> {
+    ctx: &'a EventsContext,
+    tx: Sender<Answer>,
+    in_flight: &'a InFlight,
+    limits: Limits,
+    bucket: TokenBucket,
+    line_number: u64,
+    /// Accepted lines' events, handed to the store together at the end of a read (or
+    /// before a refused line's answer, which must come after theirs).
+    batch: Vec<NewEvent>,
+}
+
+impl Lines<'_> {
+    /// Queues an answer; false when the writer is gone.
+    async fn answer(&mut self, answer: Answer) -> bool {
+        self.in_flight.add(answer.lines());
+        self.tx.send(answer).await.is_ok()
+    }
+
+    /// Hands the batch to the store and queues its answer; false when the writer is gone.
+    async fn submit(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let events = std::mem::take(&mut self.batch);
+        let answer = submit(events, self.ctx).await;
+        self.answer(answer).await
+    }
+
+    /// One complete line (without its newline); false when the writer is gone.
+    async fn line(&mut self, line: &[u8], now: Instant) -> bool {
+        self.line_number += 1;
+        if self.in_flight.get() + self.batch.len() >= MAX_IN_FLIGHT_PER_CONNECTION
+            && !(self.submit().await && self.in_flight.room().await)
+        {
+            return false;
+        }
+        match check_line(line, self.line_number, now, self) {
+            Ok(event) => {
+                self.batch.push(event);
+                true
+            }
+            Err(refused) => {
+                self.submit().await && self.answer(Answer::Ready(refused.to_string())).await
+            }
+        }
+    }
+
+    /// A line over `max_message_bytes`, answered without being read whole.
+    async fn too_large(&mut self) -> bool {
+        self.line_number += 1;
+        bump(&self.ctx.counters.rejected_too_large);
+        let refused = format!(
+            "error: message larger than {} bytes",
+            self.limits.max_message_bytes
+        );
+        self.submit().await
+            && self.in_flight.room().await
+            && self.answer(Answer::Ready(refused)).await
+    }
+}
+
+/// Reads lines and answers each; ends at end of stream, on a read error, on shutdown,
+/// or when the writer gave up. Complete lines are parsed straight from the read buffer;
+/// only a line cut by the end of a read is copied.
+async fn read_lines(
+    mut stream: UnixStream,
+    tx: Sender<Answer>,
+    in_flight: &InFlight,
+    ctx: &EventsContext,
+) {
     let limits = Limits::from_config(&ctx.config);
-    let mut bucket = TokenBucket::new(ctx.config.rate_per_second, ctx.config.burst);
+    let max_message_bytes = limits.max_message_bytes;
+    let mut lines = Lines {
+        ctx,
+        tx,
+        in_flight,
+        limits,
+        bucket: TokenBucket::new(ctx.config.rate_per_second, ctx.config.burst),
+        line_number: 0,
+        batch: Vec::new(),
+    };
     let mut chunk = vec![0u8; READ_CHUNK];
-    let mut line: Vec<u8> = Vec::new();
+    // The start of a line cut by the end of the last read.
+    let mut partial: Vec<u8> = Vec::new();
     // Skipping the rest of an oversized line, whose error was already answered.
     let mut skipping = false;
-    let mut line_number: u64 = 0;
     loop {
         let read = async { Some(stream.read(&mut chunk).await) }
             .or(async {
@@ -357,6 +503,7 @@ async fn read_lines(mut stream: UnixStream, tx: Sender<Answer>, ctx: &EventsCont
             Some(Ok(0)) | Some(Err(_)) | None => break,
             Some(Ok(n)) => n,
         };
+        let now = Instant::now();
         let mut rest = chunk.get(..n).unwrap_or_default();
         while !rest.is_empty() {
             let (part, complete) = match rest.iter().position(|b| *b == b'\n') {
@@ -366,113 +513,166 @@ async fn read_lines(mut stream: UnixStream, tx: Sender<Answer>, ctx: &EventsCont
             rest = rest
                 .get(part.len() + usize::from(complete)..)
                 .unwrap_or_default();
-            if !skipping {
-                if line.len() + part.len() > limits.max_message_bytes {
-                    // Answered now, counted as this line's answer; the rest is dropped.
-                    line_number += 1;
-                    line.clear();
-                    skipping = !complete;
-                    bump(&ctx.counters.rejected_too_large);
-                    let answer = Answer::Ready(format!(
-                        "error: message larger than {} bytes",
-                        limits.max_message_bytes
-                    ));
-                    if tx.send(answer).await.is_err() {
-                        return;
-                    }
-                    continue;
+            if skipping {
+                skipping = !complete;
+                continue;
+            }
+            if partial.len() + part.len() > max_message_bytes {
+                // Answered now, counted as this line's answer; the rest is dropped.
+                partial.clear();
+                skipping = !complete;
+                if !lines.too_large().await {
+                    return;
                 }
-                line.extend_from_slice(part);
+                continue;
             }
             if !complete {
+                partial.extend_from_slice(part);
                 continue;
             }
-            if skipping {
-                skipping = false;
-                continue;
-            }
-            line_number += 1;
-            let answer = handle_line(&line, line_number, &limits, &mut bucket, ctx).await;
-            line.clear();
-            if tx.send(answer).await.is_err() {
+            let whole = if partial.is_empty() {
+                lines.line(part, now).await
+            } else {
+                partial.extend_from_slice(part);
+                let line = std::mem::take(&mut partial);
+                let ok = lines.line(&line, now).await;
+                partial = line;
+                partial.clear();
+                ok
+            };
+            if !whole {
                 return;
             }
+        }
+        if !lines.submit().await {
+            return;
         }
         // A flooding client always has data ready; let other connections run.
         smol::future::yield_now().await;
     }
+    let _ = lines.submit().await;
 }
 
-/// Checks one complete line and, if it passes, hands it to the store.
-async fn handle_line(
+/// Why one line was refused; its `Display` is the answer line sent back.
+enum Refusal {
+    ShuttingDown,
+    RateLimited,
+    NoConsent,
+    Malformed {
+        line_number: u64,
+        error: parse::LineError,
+    },
+    Encode(crate::local::buffer::BufferError),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::ShuttingDown => f.write_str("error: the agent is shutting down"),
+            Refusal::RateLimited => f.write_str("error: rate limit exceeded"),
+            Refusal::NoConsent => f.write_str("error: app_events consent is not granted"),
+            Refusal::Malformed { line_number, error } => {
+                write!(f, "error: line {line_number}: {error}")
+            }
+            Refusal::Encode(e) => write!(f, "error: cannot encode the event: {e}"),
+            Refusal::Store(e) => write!(f, "error: cannot store the event: {e}"),
+        }
+    }
+}
+
+/// Checks one complete line: the event to store, or why it is refused.
+fn check_line(
     line: &[u8],
     line_number: u64,
-    limits: &Limits,
-    bucket: &mut TokenBucket,
-    ctx: &EventsContext,
-) -> Answer {
+    now: Instant,
+    lines: &mut Lines<'_>,
+) -> Result<NewEvent, Refusal> {
+    let ctx = lines.ctx;
     let c = &ctx.counters;
     if ctx.stopping() {
-        return Answer::Ready("error: the agent is shutting down".to_string());
+        return Err(Refusal::ShuttingDown);
     }
-    if !bucket.take(Instant::now()) {
+    if !lines.bucket.take(now) {
         bump(&c.rejected_rate);
-        return Answer::Ready("error: rate limit exceeded".to_string());
+        return Err(Refusal::RateLimited);
     }
     if !ctx.app_events_active.load(Ordering::SeqCst) {
         bump(&c.rejected_consent);
-        return Answer::Ready("error: app_events consent is not granted".to_string());
+        return Err(Refusal::NoConsent);
     }
-    let event = match parse::parse_event_line(line, limits) {
-        Ok(e) => e,
-        Err(e) => {
-            bump(&c.rejected_malformed);
-            return Answer::Ready(format!("error: line {line_number}: {e}"));
-        }
+    let event = parse::parse_event_line(line, &lines.limits).map_err(|error| {
+        bump(&c.rejected_malformed);
+        Refusal::Malformed { line_number, error }
+    })?;
+    let payload = Payload::AppEvent(event);
+    let kind = match &payload {
+        Payload::AppEvent(event) => event.name.as_str(),
+        _ => "",
     };
-    let kind = event.name.clone();
-    let new_event = match payload_event(&Payload::AppEvent(event), &kind, Timestamp::now()) {
-        Ok(e) => e,
-        Err(e) => {
-            bump(&c.rejected_store);
-            return Answer::Ready(format!("error: cannot encode the event: {e}"));
-        }
-    };
+    let new_event = payload_event(&payload, kind, Timestamp::now()).map_err(|e| {
+        bump(&c.rejected_store);
+        Refusal::Encode(e)
+    })?;
+    // Refused here, one line at a time, so one event too large never fails its batch.
+    ctx.store.check_event(&new_event).map_err(|e| {
+        bump(&c.rejected_store);
+        Refusal::Store(e)
+    })?;
+    Ok(new_event)
+}
+
+/// Hands accepted lines' events to the store in one request. Queued on the executor
+/// unless the store is at its in-flight bound; only then does `submit_many` block, so
+/// only then is it sent off the executor.
+async fn submit(events: Vec<NewEvent>, ctx: &EventsContext) -> Answer {
+    let n = events.len();
     let (done_tx, done_rx) = smol::channel::bounded(1);
-    let done = move |result: Result<u64, assent_store::StoreError>| {
+    let done = move |result: Result<Vec<u64>, assent_store::StoreError>| {
         // Runs on the committer thread: only a non-blocking send.
         let _ = done_tx.try_send(result);
     };
-    // Queued here unless the store is at its in-flight bound; only then does `submit`
-    // block, so only then is it sent off the executor.
-    let submitted = match ctx.store.try_submit(new_event, done) {
-        Ok(TrySubmit::Queued) => Ok(()),
-        Ok(TrySubmit::WouldBlock { event, done }) => {
+    let submitted = match ctx.store.try_submit_many(events, done) {
+        Ok(TrySubmitMany::Queued) => Ok(()),
+        Ok(TrySubmitMany::WouldBlock { events, done }) => {
             let store = Arc::clone(&ctx.store);
-            crate::worker::run(move || store.submit(event, done)).await
+            crate::worker::run(move || store.submit_many(events, done)).await
         }
         Err(e) => Err(e),
     };
     match submitted {
-        Ok(()) => Answer::Committing(done_rx),
-        Err(e) => {
-            bump(&c.rejected_store);
-            Answer::Ready(format!("error: cannot store the event: {e}"))
-        }
+        Ok(()) => Answer::Committing {
+            events: n,
+            done: done_rx,
+        },
+        Err(e) => Answer::Failed {
+            events: n,
+            reason: e.to_string(),
+        },
     }
 }
 
 /// Writes answers in order, batching those already known into one write. Ends when the
 /// reader is done and every answer is written, or when the client stops reading.
-async fn write_answers(mut stream: UnixStream, rx: Receiver<Answer>, ctx: &EventsContext) {
+async fn write_answers(
+    mut stream: UnixStream,
+    rx: Receiver<Answer>,
+    in_flight: &InFlight,
+    ctx: &EventsContext,
+) {
     let mut out: Vec<u8> = Vec::new();
     while let Ok(first) = rx.recv().await {
         let mut next = Some(first);
         let mut written = true;
         while let Some(answer) = next.take() {
-            let line = match answer {
-                Answer::Ready(line) => line,
-                Answer::Committing(done) => {
+            let lines = answer.lines();
+            match answer {
+                Answer::Ready(line) => {
+                    out.extend_from_slice(line.as_bytes());
+                    out.push(b'\n');
+                }
+                Answer::Failed { events, reason } => store_failed(events, &reason, &mut out, ctx),
+                Answer::Committing { events, done } => {
                     let result = match done.try_recv() {
                         Ok(r) => Ok(r),
                         Err(_) => {
@@ -481,24 +681,25 @@ async fn write_answers(mut stream: UnixStream, rx: Receiver<Answer>, ctx: &Event
                             done.recv().await
                         }
                     };
-                    committed(result, ctx)
+                    committed(result, events, &mut out, ctx);
                 }
-            };
+            }
+            in_flight.answered(lines);
             if !written {
                 break;
             }
-            out.extend_from_slice(line.as_bytes());
-            out.push(b'\n');
             next = rx.try_recv().ok();
         }
         if !written || !flush(&mut stream, &mut out, ctx).await {
             // The client is gone or stuck: stop the reader too.
             let _ = stream.shutdown(std::net::Shutdown::Both);
             rx.close();
+            in_flight.room_rx.close();
             // Let in-flight commits finish; their answers have nowhere to go.
             while let Ok(answer) = rx.recv().await {
-                if let Answer::Committing(done) = answer {
-                    committed(done.recv().await, ctx);
+                if let Answer::Committing { events, done } = answer {
+                    committed(done.recv().await, events, &mut out, ctx);
+                    out.clear();
                 }
             }
             return;
@@ -506,26 +707,49 @@ async fn write_answers(mut stream: UnixStream, rx: Receiver<Answer>, ctx: &Event
     }
 }
 
-/// The answer for a commit's outcome, counting it.
+/// Appends the answers for a commit's outcome to `out`, counting them.
 fn committed(
-    result: Result<Result<u64, StoreError>, smol::channel::RecvError>,
+    result: Result<Result<Vec<u64>, StoreError>, smol::channel::RecvError>,
+    events: usize,
+    out: &mut Vec<u8>,
     ctx: &EventsContext,
-) -> String {
+) {
+    use std::io::Write;
     match result {
-        Ok(Ok(seq)) => {
-            bump(&ctx.counters.accepted);
-            (ctx.on_accepted)();
-            format!("ok {seq}")
+        Ok(Ok(seqs)) => {
+            for seq in seqs.iter().take(events) {
+                // Writing to a `Vec` cannot fail.
+                let _ = writeln!(out, "ok {seq}");
+            }
+            let answered = seqs.len().min(events);
+            ctx.counters
+                .accepted
+                .fetch_add(answered as u64, Ordering::Relaxed);
+            if answered > 0 {
+                (ctx.on_accepted)();
+            }
+            // The store reports one seq per event; an answer for every line regardless.
+            store_failed(
+                events - answered,
+                "the commit returned fewer seqs than events",
+                out,
+                ctx,
+            );
         }
-        Ok(Err(e)) => {
-            bump(&ctx.counters.rejected_store);
-            format!("error: cannot store the event: {e}")
-        }
-        Err(_) => {
-            bump(&ctx.counters.rejected_store);
-            "error: cannot store the event: the store closed".to_string()
-        }
+        Ok(Err(e)) => store_failed(events, &e.to_string(), out, ctx),
+        Err(_) => store_failed(events, "the store closed", out, ctx),
     }
+}
+
+/// Appends `events` answers saying the store did not take them, counting them.
+fn store_failed(events: usize, reason: &str, out: &mut Vec<u8>, ctx: &EventsContext) {
+    use std::io::Write;
+    for _ in 0..events {
+        let _ = writeln!(out, "error: cannot store the event: {reason}");
+    }
+    ctx.counters
+        .rejected_store
+        .fetch_add(events as u64, Ordering::Relaxed);
 }
 
 /// Writes `out` and clears it; false when the client is gone or does not read (for
