@@ -18,7 +18,7 @@
 //! Every key and index starts with the device pseudonym, so the schema distributes by
 //! `device` on a sharded PostgreSQL (docs/fleet.md).
 
-use crate::config::{PgTarget, PgTls};
+use crate::config::{PgTarget, PgTls, PgWriteMethod};
 use crate::storage::{
     fence_rows, is_fenced, plan_ingest, ExportLine, IngestOutcome, IngestPlan, Stats, Storage,
     StorageError, MAX_SEQ,
@@ -471,9 +471,10 @@ impl PgStorage {
             (batches[a].device.as_str(), batches[a].buffer_id)
                 .cmp(&(batches[b].device.as_str(), batches[b].buffer_id))
         });
+        let method = self.target.write_method;
         let result = self
             .client()
-            .and_then(|client| ingest_tx(client, batches, &order, received_at_ms));
+            .and_then(|client| ingest_tx(client, batches, &order, received_at_ms, method));
         let result = self.check(result);
         match result {
             Ok(outcomes) => {
@@ -512,6 +513,7 @@ fn ingest_tx(
     batches: &[&Batch],
     order: &[usize],
     now: i64,
+    method: PgWriteMethod,
 ) -> Result<Vec<IngestOutcome>, StorageError> {
     let mut tx = client.transaction().map_err(db)?;
     let upsert_device = tx
@@ -585,7 +587,7 @@ fn ingest_tx(
             }
         }
     }
-    write_records(&mut tx, &to_write, now)?;
+    write_records(&mut tx, &to_write, now, method)?;
     write_rollups(&mut tx, &to_write, now)?;
     tx.commit().map_err(db)?;
     Ok(outcomes)
@@ -668,47 +670,137 @@ impl Rollup {
     }
 }
 
-/// Events by binary COPY (one for the whole group), gaps and consent changes by INSERT
-/// (they are few).
+/// Rows per multi-row `INSERT` of events: 10 parameters a row keeps a statement far
+/// under PostgreSQL's 65,535 bind parameters, and a statement this size already spreads
+/// its round trip over many rows.
+const INSERT_ROWS_PER_STATEMENT: usize = 1000;
+
+/// One event as its `events` row, the columns in [`EVENT_TYPES`] order.
+struct EventRow<'a> {
+    device: &'a str,
+    buffer_id: i64,
+    seq: i64,
+    category: &'static str,
+    kind: &'a str,
+    wall_time_ms: i64,
+    boot_id: String,
+    monotonic_ns: i64,
+    payload: Json<serde_json::Value>,
+}
+
+impl EventRow<'_> {
+    fn push_params<'r>(&'r self, now: &'r i64, params: &mut Vec<&'r (dyn ToSql + Sync)>) {
+        params.extend_from_slice(&[
+            &self.device as &(dyn ToSql + Sync),
+            &self.buffer_id,
+            &self.seq,
+            &self.category,
+            &self.kind,
+            &self.wall_time_ms,
+            &self.boot_id,
+            &self.monotonic_ns,
+            &self.payload,
+            now,
+        ]);
+    }
+}
+
+/// The group's events as rows, in batch and seq order.
+fn event_rows<'a>(batches: &'a [(&'a Batch, Vec<&'a Record>)]) -> Vec<EventRow<'a>> {
+    let mut rows = Vec::new();
+    for (batch, records) in batches {
+        let device = batch.device.as_str();
+        let buffer_id = bits(batch.buffer_id);
+        for record in records {
+            if let Record::Event(e) = record {
+                rows.push(EventRow {
+                    device,
+                    buffer_id,
+                    seq: bits(e.seq),
+                    category: e.category.name(),
+                    kind: &e.kind,
+                    wall_time_ms: e.wall_time_ms,
+                    boot_id: e.boot_id.to_hex(),
+                    monotonic_ns: i64::try_from(e.monotonic_ns).unwrap_or(i64::MAX),
+                    payload: Json(e.payload.to_json()),
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// Events by binary COPY (one for the whole group).
+fn copy_events(
+    tx: &mut Transaction<'_>,
+    rows: &[EventRow<'_>],
+    now: i64,
+) -> Result<(), StorageError> {
+    let sink = tx
+        .copy_in(
+            "COPY events (device, buffer_id, seq, category, kind, wall_time_ms, boot_id, \
+             monotonic_ns, payload, received_at_ms) FROM STDIN BINARY",
+        )
+        .map_err(db)?;
+    let mut writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
+    let mut params = Vec::with_capacity(EVENT_TYPES.len());
+    for row in rows {
+        params.clear();
+        row.push_params(&now, &mut params);
+        writer.write(&params).map_err(db)?;
+    }
+    writer.finish().map_err(db)?;
+    Ok(())
+}
+
+/// Events by multi-row `INSERT ... VALUES`, [`INSERT_ROWS_PER_STATEMENT`] rows a
+/// statement. Each statement is parsed on every call: its text depends on the row count,
+/// and caching one per count would hold server memory per connection for little gain.
+fn insert_events(
+    tx: &mut Transaction<'_>,
+    rows: &[EventRow<'_>],
+    now: i64,
+) -> Result<(), StorageError> {
+    const CASTS: [&str; 10] = [
+        "text", "int8", "int8", "text", "text", "int8", "text", "int8", "jsonb", "int8",
+    ];
+    for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
+        let mut sql = String::with_capacity(200 + chunk.len() * 110);
+        sql.push_str(
+            "INSERT INTO events (device, buffer_id, seq, category, kind, wall_time_ms, \
+             boot_id, monotonic_ns, payload, received_at_ms) VALUES ",
+        );
+        let mut params = Vec::with_capacity(chunk.len() * CASTS.len());
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for (j, cast) in CASTS.iter().enumerate() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}::{cast}", i * CASTS.len() + j + 1));
+            }
+            sql.push(')');
+            row.push_params(&now, &mut params);
+        }
+        tx.execute(sql.as_str(), &params).map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Events by binary COPY or multi-row INSERT (`database_write_method`); gaps and consent
+/// changes by single-row INSERT (they are few).
 fn write_records(
     tx: &mut Transaction<'_>,
     batches: &[(&Batch, Vec<&Record>)],
     now: i64,
+    method: PgWriteMethod,
 ) -> Result<(), StorageError> {
-    let any_event = batches
-        .iter()
-        .any(|(_, rs)| rs.iter().any(|r| matches!(r, Record::Event(_))));
-    if any_event {
-        let sink = tx
-            .copy_in(
-                "COPY events (device, buffer_id, seq, category, kind, wall_time_ms, boot_id, \
-                 monotonic_ns, payload, received_at_ms) FROM STDIN BINARY",
-            )
-            .map_err(db)?;
-        let mut writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
-        for (batch, records) in batches {
-            let device = batch.device.as_str();
-            let buffer_id = bits(batch.buffer_id);
-            for record in records {
-                if let Record::Event(e) = record {
-                    let payload = e.payload.to_json();
-                    let row: [&(dyn ToSql + Sync); 10] = [
-                        &device,
-                        &buffer_id,
-                        &bits(e.seq),
-                        &e.category.name(),
-                        &e.kind,
-                        &e.wall_time_ms,
-                        &e.boot_id.to_hex(),
-                        &i64::try_from(e.monotonic_ns).unwrap_or(i64::MAX),
-                        &Json(&payload),
-                        &now,
-                    ];
-                    writer.write(&row).map_err(db)?;
-                }
-            }
+    let rows = event_rows(batches);
+    if !rows.is_empty() {
+        match method {
+            PgWriteMethod::Copy => copy_events(tx, &rows, now)?,
+            PgWriteMethod::Insert => insert_events(tx, &rows, now)?,
         }
-        writer.finish().map_err(db)?;
     }
     for (batch, records) in batches {
         let device = batch.device.as_str();

@@ -188,9 +188,10 @@ fn open_writers(database: &Database) -> Result<Vec<Box<dyn Storage>>, ServerErro
                 ));
             }
             log::info!(
-                "database {} ({} writers, schema version {})",
+                "database {} ({} writers, events by {}, schema version {})",
                 target.url,
                 target.writers,
+                target.write_method.name(),
                 crate::pg::SCHEMA_VERSION
             );
             Ok(writers)
