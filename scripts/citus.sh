@@ -22,7 +22,7 @@ if [ -f "$stamp" ] && [ -f "$pkglib/citus.so" ] && [ -f "$sharedir/extension/cit
 fi
 
 server=$(dpkg-query -W -f='${Version}' "postgresql-$major")
-packages=("postgresql-server-dev-$major=$server" liblz4-dev libzstd-dev libkrb5-dev libicu-dev)
+packages=("postgresql-server-dev-$major=$server" liblz4-dev libzstd-dev libkrb5-dev libicu-dev git)
 missing=()
 for p in "${packages[@]}"; do
     name=${p%%=*}
