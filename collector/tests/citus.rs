@@ -4,13 +4,15 @@
 //! coordinator, `configs/citus-distribute.sql` distributes it as docs/fleet.md says, and
 //! two collector replicas (one writing events by COPY, one by multi-row INSERT) ingest
 //! overlapping batches of several devices at once and erase through it: each seq once,
-//! erasures complete, fences kept.
+//! erasures complete, fences kept; retention drops and creates distributed partitions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assent_testkit::collector as support;
 use assent_testkit::pg as pg_support;
 
+use assent_collector::pg::PgStorage;
+use assent_collector::storage::Storage;
 use assent_wire::{encode, BufferFence, Encoding, ErasureRequestV2};
 use pg_support::PrivateCluster;
 use std::collections::BTreeMap;
@@ -274,4 +276,57 @@ fn the_schema_distributed_by_device_on_citus_ingests_exactly_once_and_erases() {
         serde_json::from_slice(&cli(&config, &["stats"]).stdout).unwrap();
     assert_eq!(stats["devices"], devices.len());
     assert_eq!(stats["erasures"], 1);
+
+    // Retention: a partition made after distribution is distributed too, so the sweep
+    // recreates a missing day ahead as a distributed partition and drops an old one.
+    let day_name = |db: &mut postgres::Client, day: i64| -> String {
+        db.query_one(
+            "SELECT to_char(to_timestamp($1::bigint * 86400) AT TIME ZONE 'UTC', 'YYYYMMDD')",
+            &[&day],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let day_ms = 86_400_000i64;
+    let today = assent_collector::server::now_ms().div_euclid(day_ms);
+    let ahead = format!("events_{}", day_name(&mut db, today + 7));
+    db.batch_execute(&format!("DROP TABLE {ahead}")).unwrap();
+    let old_day = today - 400;
+    let old = format!("events_{}", day_name(&mut db, old_day));
+    db.batch_execute(&format!(
+        "CREATE TABLE {old} PARTITION OF events FOR VALUES FROM ({}) TO ({})",
+        old_day * day_ms,
+        (old_day + 1) * day_ms
+    ))
+    .unwrap();
+    db.execute(
+        "INSERT INTO events VALUES ($1, 5, 1, 'app_events', 'k', 0, '00', 0, '{}', $2)",
+        &[&device(devices[2]).as_str(), &(old_day * day_ms + 1)],
+    )
+    .unwrap();
+    let mut storage = PgStorage::open(&pg_support::target(&url)).unwrap();
+    let swept = storage
+        .sweep_retention(assent_collector::server::now_ms() - 30 * day_ms)
+        .unwrap();
+    assert_eq!(swept, 0, "the old row went with its partition");
+    let exists = |db: &mut postgres::Client, table: &str| -> bool {
+        db.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .unwrap()
+            .get(0)
+    };
+    assert!(!exists(&mut db, &old), "{old} not dropped");
+    assert!(exists(&mut db, &ahead), "{ahead} not recreated");
+    let ahead_distributed: bool = db
+        .query_one(
+            "SELECT count(*) = 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)",
+            &[&ahead],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ahead_distributed, "{ahead} is a local table");
+    let total: i64 = db
+        .query_one("SELECT count(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(total, ((devices.len() as u64 - 1) * rounds * 20 + 2) as i64);
 }
