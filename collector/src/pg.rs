@@ -689,9 +689,9 @@ struct EventRow<'a> {
 }
 
 impl EventRow<'_> {
-    fn push_params<'r>(&'r self, now: &'r i64, params: &mut Vec<&'r (dyn ToSql + Sync)>) {
-        params.extend_from_slice(&[
-            &self.device as &(dyn ToSql + Sync),
+    fn params<'r>(&'r self, now: &'r i64) -> [&'r (dyn ToSql + Sync); 10] {
+        [
+            &self.device,
             &self.buffer_id,
             &self.seq,
             &self.category,
@@ -701,39 +701,39 @@ impl EventRow<'_> {
             &self.monotonic_ns,
             &self.payload,
             now,
-        ]);
+        ]
     }
 }
 
-/// The group's events as rows, in batch and seq order.
-fn event_rows<'a>(batches: &'a [(&'a Batch, Vec<&'a Record>)]) -> Vec<EventRow<'a>> {
-    let mut rows = Vec::new();
-    for (batch, records) in batches {
+/// The group's events as rows, in batch and seq order, made one at a time so that only
+/// the rows being written hold their JSON.
+fn event_rows<'a>(
+    batches: &'a [(&'a Batch, Vec<&'a Record>)],
+) -> impl Iterator<Item = EventRow<'a>> + 'a {
+    batches.iter().flat_map(|(batch, records)| {
         let device = batch.device.as_str();
         let buffer_id = bits(batch.buffer_id);
-        for record in records {
-            if let Record::Event(e) = record {
-                rows.push(EventRow {
-                    device,
-                    buffer_id,
-                    seq: bits(e.seq),
-                    category: e.category.name(),
-                    kind: &e.kind,
-                    wall_time_ms: e.wall_time_ms,
-                    boot_id: e.boot_id.to_hex(),
-                    monotonic_ns: i64::try_from(e.monotonic_ns).unwrap_or(i64::MAX),
-                    payload: Json(e.payload.to_json()),
-                });
-            }
-        }
-    }
-    rows
+        records.iter().filter_map(move |record| match record {
+            Record::Event(e) => Some(EventRow {
+                device,
+                buffer_id,
+                seq: bits(e.seq),
+                category: e.category.name(),
+                kind: &e.kind,
+                wall_time_ms: e.wall_time_ms,
+                boot_id: e.boot_id.to_hex(),
+                monotonic_ns: i64::try_from(e.monotonic_ns).unwrap_or(i64::MAX),
+                payload: Json(e.payload.to_json()),
+            }),
+            _ => None,
+        })
+    })
 }
 
-/// Events by binary COPY (one for the whole group).
-fn copy_events(
+/// Events by binary COPY (one for the whole group), streamed row by row.
+fn copy_events<'a>(
     tx: &mut Transaction<'_>,
-    rows: &[EventRow<'_>],
+    rows: impl Iterator<Item = EventRow<'a>>,
     now: i64,
 ) -> Result<(), StorageError> {
     let sink = tx
@@ -743,11 +743,8 @@ fn copy_events(
         )
         .map_err(db)?;
     let mut writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
-    let mut params = Vec::with_capacity(EVENT_TYPES.len());
     for row in rows {
-        params.clear();
-        row.push_params(&now, &mut params);
-        writer.write(&params).map_err(db)?;
+        writer.write(&row.params(&now)).map_err(db)?;
     }
     writer.finish().map_err(db)?;
     Ok(())
@@ -756,15 +753,19 @@ fn copy_events(
 /// Events by multi-row `INSERT ... VALUES`, [`INSERT_ROWS_PER_STATEMENT`] rows a
 /// statement. Each statement is parsed on every call: its text depends on the row count,
 /// and caching one per count would hold server memory per connection for little gain.
-fn insert_events(
+fn insert_events<'a>(
     tx: &mut Transaction<'_>,
-    rows: &[EventRow<'_>],
+    mut rows: impl Iterator<Item = EventRow<'a>>,
     now: i64,
 ) -> Result<(), StorageError> {
     const CASTS: [&str; 10] = [
         "text", "int8", "int8", "text", "text", "int8", "text", "int8", "jsonb", "int8",
     ];
-    for chunk in rows.chunks(INSERT_ROWS_PER_STATEMENT) {
+    loop {
+        let chunk: Vec<EventRow<'a>> = rows.by_ref().take(INSERT_ROWS_PER_STATEMENT).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
         let mut sql = String::with_capacity(200 + chunk.len() * 110);
         sql.push_str(
             "INSERT INTO events (device, buffer_id, seq, category, kind, wall_time_ms, \
@@ -780,11 +781,10 @@ fn insert_events(
                 sql.push_str(&format!("${}::{cast}", i * CASTS.len() + j + 1));
             }
             sql.push(')');
-            row.push_params(&now, &mut params);
+            params.extend_from_slice(&row.params(&now));
         }
         tx.execute(sql.as_str(), &params).map_err(db)?;
     }
-    Ok(())
 }
 
 /// Events by binary COPY or multi-row INSERT (`database_write_method`); gaps and consent
@@ -795,11 +795,13 @@ fn write_records(
     now: i64,
     method: PgWriteMethod,
 ) -> Result<(), StorageError> {
-    let rows = event_rows(batches);
-    if !rows.is_empty() {
+    let any_event = batches
+        .iter()
+        .any(|(_, rs)| rs.iter().any(|r| matches!(r, Record::Event(_))));
+    if any_event {
         match method {
-            PgWriteMethod::Copy => copy_events(tx, &rows, now)?,
-            PgWriteMethod::Insert => insert_events(tx, &rows, now)?,
+            PgWriteMethod::Copy => copy_events(tx, event_rows(batches), now)?,
+            PgWriteMethod::Insert => insert_events(tx, event_rows(batches), now)?,
         }
     }
     for (batch, records) in batches {
