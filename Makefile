@@ -279,7 +279,7 @@ QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \
 	--skip live::live_values_match_independent_tools \
 	--skip sigkill_never_loses_an_accepted_event --skip power_cuts_ \
 	--skip sync:: --skip daemon:: --skip reliability:: --skip clock:: --skip dev_run:: \
-	--skip nspawn:: --skip nginx:: --skip stalled_collector::
+	--skip nspawn:: --skip nginx:: --skip stalled_collector:: --skip protocol_fallback::
 
 test-aarch64: ; @$(MAKE) --no-print-directory test-cross TARGET=aarch64-unknown-linux-gnu
 test-armv7: ; @$(MAKE) --no-print-directory test-cross TARGET=armv7-unknown-linux-gnueabihf

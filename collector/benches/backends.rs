@@ -1,12 +1,14 @@
-//! `cargo bench -p assent-collector --bench backends`: batches/s and events/s through the
-//! real server (loopback TLS, one connection per simulated device) for SQLite and for
-//! PostgreSQL with 1 and 4 writers, for batches of 6 (an inventory), 100 and 1,000 app
-//! events. The ceiling, measured in the same run on the same database, is this bench's
-//! own binary COPY of the same rows in 1,000-row transactions on 4 connections: what the
+//! `cargo bench -p assent-collector --bench backends`: batches/s, events/s and request
+//! latency (median and 99th percentile, from the clients) through the real server
+//! (loopback TLS, one connection per simulated device) for SQLite and for PostgreSQL
+//! with 1 and 4 writers, each writing events by binary COPY and by multi-row INSERT
+//! (`database_write_method`), for batches of 6 (an inventory), 100 and 1,000 app events.
+//! The ceiling, measured in the same run on the same database, is this bench's own
+//! binary COPY of the same rows in 1,000-row transactions on 4 connections: what the
 //! database takes in bulk, without the collector, its locks or its per-batch commits.
 //!
 //! Needs `ASSENT_TEST_PG` (`make bench` starts a cluster with fsync on). Figures are
-//! printed, never asserted. About 40 s.
+//! printed, never asserted. About 70 s.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,8 +33,16 @@ fn clients_for(size: u64) -> u64 {
     }
 }
 
-/// (batches/s, events/s) through the server.
-fn through_server(c: &Collector, size: u64, base: u64) -> (f64, f64) {
+/// What clients measured through the server.
+struct Measured {
+    batches_per_second: f64,
+    events_per_second: f64,
+    /// Median and 99th percentile of the acknowledged requests' round trips.
+    p50: Duration,
+    p99: Duration,
+}
+
+fn through_server(c: &Collector, size: u64, base: u64) -> Measured {
     let cert = c.pki.client("bench");
     let until = Instant::now() + RUN;
     let started = Instant::now();
@@ -42,10 +52,11 @@ fn through_server(c: &Collector, size: u64, base: u64) -> (f64, f64) {
             std::thread::spawn(move || {
                 let dev = device(base + n);
                 let mut client = Client::connect(addr, &ca, Some(&cert), None).unwrap();
-                let (mut acked, mut batches) = (0u64, 0u64);
+                let (mut acked, mut latencies) = (0u64, Vec::new());
                 while Instant::now() < until {
                     let batch = app_batch(&dev, 1, acked + 1, acked + size);
                     let body = encode(&batch, Encoding::Postcard).unwrap();
+                    let sent = Instant::now();
                     let reply = client
                         .request(
                             "POST",
@@ -55,22 +66,32 @@ fn through_server(c: &Collector, size: u64, base: u64) -> (f64, f64) {
                         )
                         .unwrap();
                     if reply.status == 200 {
+                        latencies.push(sent.elapsed());
                         acked += size;
-                        batches += 1;
                     }
                 }
-                (batches, acked)
+                (acked, latencies)
             })
         })
         .collect();
-    let (mut batches, mut events) = (0u64, 0u64);
+    let (mut events, mut latencies) = (0u64, Vec::new());
     for t in threads {
-        let (b, e) = t.join().unwrap();
-        batches += b;
+        let (e, l) = t.join().unwrap();
         events += e;
+        latencies.extend(l);
     }
     let secs = started.elapsed().as_secs_f64();
-    (batches as f64 / secs, events as f64 / secs)
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    Measured {
+        batches_per_second: latencies.len() as f64 / secs,
+        events_per_second: events as f64 / secs,
+        p50: at(0.5),
+        p99: at(0.99),
+    }
 }
 
 /// (transactions/s, events/s) of binary COPY of `size`-row transactions of the same rows
@@ -146,42 +167,63 @@ fn copy_ceiling(url: &str, size: u64, base: u64) -> (f64, f64) {
     (batches as f64 / secs, events as f64 / secs)
 }
 
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
 fn main() {
     println!("## collector backends: ingest through the server (loopback TLS, postcard)\n");
     println!(
-        "| backend | batch | clients | batches/s | events/s | COPY ceiling events/s | of ceiling |"
+        "| backend | events by | batch | clients | batches/s | events/s | p50 ms | p99 ms | \
+         of COPY ceiling |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut base = 1_000u64;
     let ceiling_db = pg_support::fresh_database();
-    let (_, ceiling) = copy_ceiling(&ceiling_db, 1000, base);
+    let (ceiling_tps, ceiling) = copy_ceiling(&ceiling_db, 1000, base);
     for size in [6u64, 100, 1000] {
         base += 100;
-        let runs: [(&str, Backend, Option<u64>); 3] = [
-            ("sqlite", Backend::Sqlite, None),
-            ("postgresql, 1 writer", Backend::Postgres, Some(1)),
-            ("postgresql, 4 writers", Backend::Postgres, Some(4)),
+        let runs: [(&str, Backend, Option<u64>, &str); 5] = [
+            ("sqlite", Backend::Sqlite, None, "-"),
+            ("postgresql, 1 writer", Backend::Postgres, Some(1), "copy"),
+            ("postgresql, 1 writer", Backend::Postgres, Some(1), "insert"),
+            ("postgresql, 4 writers", Backend::Postgres, Some(4), "copy"),
+            (
+                "postgresql, 4 writers",
+                Backend::Postgres,
+                Some(4),
+                "insert",
+            ),
         ];
-        for (label, backend, writers) in runs {
+        for (label, backend, writers, method) in runs {
             let c = Collector::start_with(Options {
                 log_level: "info".into(),
                 database_writers: writers,
+                database_write_method: (backend == Backend::Postgres).then(|| method.into()),
                 limits: "ingest_queue_length = 1024\nmax_batch_events = 10000\n".into(),
                 ..backend.options()
             });
-            let (bps, eps) = through_server(&c, size, base);
+            let m = through_server(&c, size, base);
             base += 100;
             let share = if backend == Backend::Postgres {
-                format!("{:.2}", eps / ceiling)
+                format!("{:.2}", m.events_per_second / ceiling)
             } else {
                 "-".into()
             };
             println!(
-                "| {label} | {size} | {} | {bps:.0} | {eps:.0} | {ceiling:.0} | {share} |",
-                clients_for(size)
+                "| {label} | {method} | {size} | {} | {:.0} | {:.0} | {} | {} | {share} |",
+                clients_for(size),
+                m.batches_per_second,
+                m.events_per_second,
+                ms(m.p50),
+                ms(m.p99),
             );
         }
     }
+    println!(
+        "| COPY ceiling (bench's own, 4 connections) | copy | 1000 | 4 | {ceiling_tps:.0} | \
+         {ceiling:.0} | | | 1 |"
+    );
     println!(
         "\nPostgreSQL: the cluster of ASSENT_TEST_PG on this machine (make bench: fsync on); \
          SQLite: WAL, synchronous = FULL. Server and clients share the machine's cores."

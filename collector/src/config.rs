@@ -43,6 +43,9 @@ pub struct Config {
     pub retention_sweep_interval_seconds: u64,
     /// The most verbose level logged.
     pub log_level: String,
+    /// The newest protocol version served: 2, or 1 to answer like a collector that
+    /// predates fenced erasures (staged upgrades, docs/protocol.md "Upgrade order").
+    pub max_protocol: u16,
     /// `[tls]`.
     pub tls: TlsConfig,
     /// `[auth]`.
@@ -80,6 +83,28 @@ pub struct PgTarget {
     pub ca_file: Option<PathBuf>,
     /// Writer threads, each with its own connection.
     pub writers: u64,
+    /// How an ingest transaction writes its events.
+    pub write_method: PgWriteMethod,
+}
+
+/// How the ingest transaction writes a group's events (`database_write_method`); both
+/// store the same rows under the same locks, measured side by side by `make bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PgWriteMethod {
+    /// One binary `COPY ... FROM STDIN BINARY` per group (`"copy"`, the default).
+    Copy,
+    /// Multi-row `INSERT ... VALUES (...), (...)` statements (`"insert"`).
+    Insert,
+}
+
+impl PgWriteMethod {
+    /// The value as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            PgWriteMethod::Copy => "copy",
+            PgWriteMethod::Insert => "insert",
+        }
+    }
 }
 
 /// TLS to PostgreSQL: only the two modes that mean something; `require` (encrypted but
@@ -237,6 +262,13 @@ impl Config {
                 "tls.enabled = false: run this only behind a TLS-terminating proxy".to_string(),
             );
         }
+        if self.max_protocol < assent_wire::PROTOCOL_VERSION_FENCED_ERASURE {
+            notes.push(format!(
+                "max_protocol = {}: erasures are taken without fences (agents fall back); \
+                 remove it once every replica runs this version",
+                self.max_protocol
+            ));
+        }
         if self.tls.enabled && self.tls.client_ca_file.is_none() {
             notes.push("no tls.client_ca_file: clients are authenticated by token only".into());
         }
@@ -263,6 +295,14 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         .choice("log_level", &["error", "warn", "info", "debug", "trace"])
         .unwrap_or("info")
         .to_string();
+    let max_protocol = root
+        .u64(
+            "max_protocol",
+            u64::from(assent_wire::PROTOCOL_VERSION)
+                ..=u64::from(assent_wire::PROTOCOL_VERSION_FENCED_ERASURE),
+        )
+        .and_then(|v| u16::try_from(v).ok())
+        .unwrap_or(assent_wire::PROTOCOL_VERSION_FENCED_ERASURE);
     let auth = AuthConfig {
         tokens_file: root.table("auth").and_then(|mut t| t.path("tokens_file")),
     };
@@ -276,6 +316,7 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         retention_days,
         retention_sweep_interval_seconds,
         log_level,
+        max_protocol,
         tls,
         auth,
         limits,
@@ -288,6 +329,15 @@ fn read_database(path: &Path, root: &mut Table<'_>) -> Database {
     let writers = root.u64("database_writers", 1..=256);
     let password_file = root.path("database_password_file");
     let ca_file = root.path("database_ca_file");
+    let write_method = root
+        .choice("database_write_method", &["copy", "insert"])
+        .map(|m| {
+            if m == "insert" {
+                PgWriteMethod::Insert
+            } else {
+                PgWriteMethod::Copy
+            }
+        });
     let raw = root.string_with("database", |s| {
         if s.is_empty() {
             Err("must not be empty".to_string())
@@ -314,6 +364,7 @@ fn read_database(path: &Path, root: &mut Table<'_>) -> Database {
                 password_file,
                 ca_file,
                 writers: writers.unwrap_or(DEFAULT_PG_WRITERS),
+                write_method: write_method.unwrap_or(PgWriteMethod::Copy),
             })
         }
         other => {
@@ -321,6 +372,7 @@ fn read_database(path: &Path, root: &mut Table<'_>) -> Database {
                 "database_password_file",
                 "database_ca_file",
                 "database_writers",
+                "database_write_method",
             ] {
                 if root.contains(key) {
                     root.error(key, "applies to a `postgresql://` database only");
@@ -598,6 +650,7 @@ mod tests {
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.retention_days, 365);
         assert_eq!(c.retention_sweep_interval_seconds, 3600);
+        assert_eq!(c.max_protocol, assent_wire::PROTOCOL_VERSION_FENCED_ERASURE);
         assert!(c.tls.enabled && c.tls.client_ca_file.is_some());
         assert!(c.auth.tokens_file.is_some());
     }
@@ -626,6 +679,24 @@ mod tests {
             panic!("not postgres")
         };
         assert_eq!((t.tls, t.writers), (PgTls::Disable, 8));
+        assert_eq!(t.write_method, PgWriteMethod::Copy);
+        let c = parse(&format!(
+            "database = \"postgresql://a@/d?host=/run/pg\"\ndatabase_write_method = \"insert\"\n{tls}"
+        ))
+        .unwrap();
+        let Database::Postgres(t) = c.database else {
+            panic!("not postgres")
+        };
+        assert_eq!(t.write_method, PgWriteMethod::Insert);
+        let err = parse(&format!(
+            "database = \"postgresql://a@/d?host=/run/pg\"\ndatabase_write_method = \"rows\"\n{tls}"
+        ))
+        .unwrap_err();
+        assert!(err.contains("/etc/c.toml:2:"), "{err}");
+        assert!(
+            err.contains("`copy`, `insert`") || err.contains("copy"),
+            "{err}"
+        );
         for (url, want) in [
             ("postgresql://a:secret@h/d", "holds a password"),
             ("postgresql://a@h/d?password=x", "holds a password"),
@@ -667,6 +738,25 @@ mod tests {
         let err = parse(&format!("{base}[console]\nlisten = \"x\"\n")).unwrap_err();
         assert!(err.contains("/etc/c.toml:6:10: "), "{err}");
         assert!(err.contains("operators_file"), "{err}");
+    }
+
+    #[test]
+    fn max_protocol_is_1_or_2_and_warned_about_when_1() {
+        let tls = "[tls]\nenabled = false\n[auth]\ntokens_file = \"/t\"\n";
+        let c = parse(tls).unwrap();
+        assert_eq!(c.max_protocol, 2);
+        assert!(!c.warnings().iter().any(|w| w.contains("max_protocol")));
+        let c = parse(&format!("max_protocol = 1\n{tls}")).unwrap();
+        assert_eq!(c.max_protocol, 1);
+        assert!(
+            c.warnings().iter().any(|w| w.contains("without fences")),
+            "{:?}",
+            c.warnings()
+        );
+        for bad in ["0", "3", "\"1\""] {
+            let err = parse(&format!("max_protocol = {bad}\n{tls}")).unwrap_err();
+            assert!(err.contains("/etc/c.toml:1:16: "), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! Every key and index starts with the device pseudonym, so the schema distributes by
 //! `device` on a sharded PostgreSQL (docs/fleet.md).
 
-use crate::config::{PgTarget, PgTls};
+use crate::config::{PgTarget, PgTls, PgWriteMethod};
 use crate::storage::{
     devices_query, fence_rows, is_fenced, plan_ingest, DeviceSummary, ExportLine, IngestOutcome,
     IngestPlan, Stats, Storage, StorageError, MAX_SEQ,
@@ -492,9 +492,10 @@ impl PgStorage {
             (batches[a].device.as_str(), batches[a].buffer_id)
                 .cmp(&(batches[b].device.as_str(), batches[b].buffer_id))
         });
+        let method = self.target.write_method;
         let result = self
             .client()
-            .and_then(|client| ingest_tx(client, batches, &order, received_at_ms));
+            .and_then(|client| ingest_tx(client, batches, &order, received_at_ms, method));
         let result = self.check(result);
         match result {
             Ok(outcomes) => {
@@ -533,6 +534,7 @@ fn ingest_tx(
     batches: &[&Batch],
     order: &[usize],
     now: i64,
+    method: PgWriteMethod,
 ) -> Result<Vec<IngestOutcome>, StorageError> {
     let mut tx = client.transaction().map_err(db)?;
     let upsert_device = tx
@@ -607,7 +609,7 @@ fn ingest_tx(
         }
     }
     crate::console::pg::add_ingested_consent(&mut tx, &to_write, now)?;
-    write_records(&mut tx, &to_write, now)?;
+    write_records(&mut tx, &to_write, now, method)?;
     write_rollups(&mut tx, &to_write, now)?;
     tx.commit().map_err(db)?;
     Ok(outcomes)
@@ -690,47 +692,139 @@ impl Rollup {
     }
 }
 
-/// Events by binary COPY (one for the whole group), gaps and consent changes by INSERT
-/// (they are few).
+/// Rows per multi-row `INSERT` of events: 10 parameters a row keeps a statement far
+/// under PostgreSQL's 65,535 bind parameters, and a statement this size already spreads
+/// its round trip over many rows.
+const INSERT_ROWS_PER_STATEMENT: usize = 1000;
+
+/// One event as its `events` row, the columns in [`EVENT_TYPES`] order.
+struct EventRow<'a> {
+    device: &'a str,
+    buffer_id: i64,
+    seq: i64,
+    category: &'static str,
+    kind: &'a str,
+    wall_time_ms: i64,
+    boot_id: String,
+    monotonic_ns: i64,
+    payload: Json<serde_json::Value>,
+}
+
+impl EventRow<'_> {
+    fn params<'r>(&'r self, now: &'r i64) -> [&'r (dyn ToSql + Sync); 10] {
+        [
+            &self.device,
+            &self.buffer_id,
+            &self.seq,
+            &self.category,
+            &self.kind,
+            &self.wall_time_ms,
+            &self.boot_id,
+            &self.monotonic_ns,
+            &self.payload,
+            now,
+        ]
+    }
+}
+
+/// The group's events as rows, in batch and seq order, made one at a time so that only
+/// the rows being written hold their JSON.
+fn event_rows<'a>(
+    batches: &'a [(&'a Batch, Vec<&'a Record>)],
+) -> impl Iterator<Item = EventRow<'a>> + 'a {
+    batches.iter().flat_map(|(batch, records)| {
+        let device = batch.device.as_str();
+        let buffer_id = bits(batch.buffer_id);
+        records.iter().filter_map(move |record| match record {
+            Record::Event(e) => Some(EventRow {
+                device,
+                buffer_id,
+                seq: bits(e.seq),
+                category: e.category.name(),
+                kind: &e.kind,
+                wall_time_ms: e.wall_time_ms,
+                boot_id: e.boot_id.to_hex(),
+                monotonic_ns: i64::try_from(e.monotonic_ns).unwrap_or(i64::MAX),
+                payload: Json(e.payload.to_json()),
+            }),
+            _ => None,
+        })
+    })
+}
+
+/// Events by binary COPY (one for the whole group), streamed row by row.
+fn copy_events<'a>(
+    tx: &mut Transaction<'_>,
+    rows: impl Iterator<Item = EventRow<'a>>,
+    now: i64,
+) -> Result<(), StorageError> {
+    let sink = tx
+        .copy_in(
+            "COPY events (device, buffer_id, seq, category, kind, wall_time_ms, boot_id, \
+             monotonic_ns, payload, received_at_ms) FROM STDIN BINARY",
+        )
+        .map_err(db)?;
+    let mut writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
+    for row in rows {
+        writer.write(&row.params(&now)).map_err(db)?;
+    }
+    writer.finish().map_err(db)?;
+    Ok(())
+}
+
+/// Events by multi-row `INSERT ... VALUES`, [`INSERT_ROWS_PER_STATEMENT`] rows a
+/// statement. Each statement is parsed on every call: its text depends on the row count,
+/// and caching one per count would hold server memory per connection for little gain.
+fn insert_events<'a>(
+    tx: &mut Transaction<'_>,
+    mut rows: impl Iterator<Item = EventRow<'a>>,
+    now: i64,
+) -> Result<(), StorageError> {
+    const CASTS: [&str; 10] = [
+        "text", "int8", "int8", "text", "text", "int8", "text", "int8", "jsonb", "int8",
+    ];
+    loop {
+        let chunk: Vec<EventRow<'a>> = rows.by_ref().take(INSERT_ROWS_PER_STATEMENT).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let mut sql = String::with_capacity(200 + chunk.len() * 110);
+        sql.push_str(
+            "INSERT INTO events (device, buffer_id, seq, category, kind, wall_time_ms, \
+             boot_id, monotonic_ns, payload, received_at_ms) VALUES ",
+        );
+        let mut params = Vec::with_capacity(chunk.len() * CASTS.len());
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for (j, cast) in CASTS.iter().enumerate() {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}::{cast}", i * CASTS.len() + j + 1));
+            }
+            sql.push(')');
+            params.extend_from_slice(&row.params(&now));
+        }
+        tx.execute(sql.as_str(), &params).map_err(db)?;
+    }
+}
+
+/// Events by binary COPY or multi-row INSERT (`database_write_method`); gaps and consent
+/// changes by single-row INSERT (they are few).
 fn write_records(
     tx: &mut Transaction<'_>,
     batches: &[(&Batch, Vec<&Record>)],
     now: i64,
+    method: PgWriteMethod,
 ) -> Result<(), StorageError> {
     let any_event = batches
         .iter()
         .any(|(_, rs)| rs.iter().any(|r| matches!(r, Record::Event(_))));
     if any_event {
-        let sink = tx
-            .copy_in(
-                "COPY events (device, buffer_id, seq, category, kind, wall_time_ms, boot_id, \
-                 monotonic_ns, payload, received_at_ms) FROM STDIN BINARY",
-            )
-            .map_err(db)?;
-        let mut writer = BinaryCopyInWriter::new(sink, &EVENT_TYPES);
-        for (batch, records) in batches {
-            let device = batch.device.as_str();
-            let buffer_id = bits(batch.buffer_id);
-            for record in records {
-                if let Record::Event(e) = record {
-                    let payload = e.payload.to_json();
-                    let row: [&(dyn ToSql + Sync); 10] = [
-                        &device,
-                        &buffer_id,
-                        &bits(e.seq),
-                        &e.category.name(),
-                        &e.kind,
-                        &e.wall_time_ms,
-                        &e.boot_id.to_hex(),
-                        &i64::try_from(e.monotonic_ns).unwrap_or(i64::MAX),
-                        &Json(&payload),
-                        &now,
-                    ];
-                    writer.write(&row).map_err(db)?;
-                }
-            }
+        match method {
+            PgWriteMethod::Copy => copy_events(tx, event_rows(batches), now)?,
+            PgWriteMethod::Insert => insert_events(tx, event_rows(batches), now)?,
         }
-        writer.finish().map_err(db)?;
     }
     for (batch, records) in batches {
         let device = batch.device.as_str();

@@ -21,8 +21,9 @@ use crate::sqlite::SqliteStorage;
 use crate::storage::{IngestOutcome, Storage, StorageError};
 use assent_confcheck::Diagnostics;
 use assent_wire::{
-    decode_batch, decode_erasure_any, encode, Batch, BatchAck, DecodeError, Encoding, Erasure,
-    ErasureAck, ErasureRequest, ErrorBody, PATH_BATCHES, PATH_ERASURE, PROTOCOL_VERSION,
+    decode_batch, decode_erasure, decode_erasure_any, encode, Batch, BatchAck, DecodeError,
+    Encoding, Erasure, ErasureAck, ErasureRequest, ErrorBody, PATH_BATCHES, PATH_ERASURE,
+    PROTOCOL_VERSION, PROTOCOL_VERSION_FENCED_ERASURE,
 };
 use futures_rustls::TlsAcceptor;
 use http_body_util::{BodyExt, Full};
@@ -187,9 +188,10 @@ fn open_writers(database: &Database) -> Result<Vec<Box<dyn Storage>>, ServerErro
                 ));
             }
             log::info!(
-                "database {} ({} writers, schema version {})",
+                "database {} ({} writers, events by {}, schema version {})",
                 target.url,
                 target.writers,
+                target.write_method.name(),
                 crate::pg::SCHEMA_VERSION
             );
             Ok(writers)
@@ -306,11 +308,16 @@ async fn main_loop(
         async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .map_err(|e| ServerError::Io(format!("cannot handle signals: {e}")))?;
     log::info!(
-        "listening on {local} ({}, protocol v{PROTOCOL_VERSION})",
+        "listening on {local} ({}, protocol v{})",
         if state.tls.is_some() {
             "https"
         } else {
             "plain http behind a proxy"
+        },
+        if state.config.max_protocol < PROTOCOL_VERSION_FENCED_ERASURE {
+            "1 only (max_protocol = 1)"
+        } else {
+            "1 and v2"
         }
     );
 
@@ -727,7 +734,13 @@ async fn respond(
             Ok((StatusCode::OK, encode(&ack, encoding).map_err(internal)?))
         }
         Endpoint::Erasure => {
-            let request = decode_erasure_any(&body, encoding).map_err(bad)?;
+            // `max_protocol = 1` answers a v2 body as a collector that predates it.
+            let request = if state.config.max_protocol < PROTOCOL_VERSION_FENCED_ERASURE {
+                decode_erasure(&body, encoding).map(Erasure::from)
+            } else {
+                decode_erasure_any(&body, encoding)
+            }
+            .map_err(bad)?;
             if !principal.may_act_for(&request.device) {
                 return Err(refuse(
                     StatusCode::FORBIDDEN,

@@ -1,7 +1,7 @@
 //! What only the PostgreSQL backend has, against a real server: schema versions and
 //! `migrate`, `check-config` connecting, replicas on one database storing each seq once,
 //! a server stopped and restarted under a running collector, and retention by
-//! partition. The behaviour both backends share is in `api.rs`, run on each.
+//! partition. The exactly-once tests run once per `database_write_method`. The behaviour both backends share is in `api.rs`, run on each.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +17,53 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use support::*;
+
+/// Runs each named test body (`fn NAME(method: &'static str)`) with each
+/// `database_write_method`, as `copy::NAME` and `insert::NAME`: the exactly-once tests
+/// hold for both ways of writing events.
+macro_rules! on_both_write_methods {
+    ($($name:ident),* $(,)?) => {
+        mod copy {
+            $(#[test]
+            fn $name() {
+                super::$name("copy")
+            })*
+        }
+        mod insert {
+            $(#[test]
+            fn $name() {
+                super::$name("insert")
+            })*
+        }
+    };
+}
+
+on_both_write_methods!(
+    replicas_store_each_seq_once_under_concurrent_overlapping_batches,
+    a_database_crash_is_answered_500_and_the_collector_reconnects,
+    a_late_batch_cannot_bring_erased_events_back_past_a_fence,
+    an_erasure_waits_for_an_ingest_in_flight_and_deletes_what_it_committed,
+);
+
+/// A new migrated database, its collectors writing events by `method`.
+fn pg_options(method: &str) -> Options {
+    Options {
+        database_write_method: Some(method.into()),
+        ..Backend::Postgres.options()
+    }
+}
+
+/// Starts a collector and checks it writes events the way it was told.
+fn start(options: Options) -> Collector {
+    let c = Collector::start_with(options);
+    let method = c.options.database_write_method.clone().unwrap();
+    assert!(
+        c.log().contains(&format!("events by {method}")),
+        "{}",
+        c.log()
+    );
+    c
+}
 
 fn serve_once(config: &std::path::Path) -> std::process::Output {
     Command::new(collector_bin())
@@ -120,11 +167,10 @@ fn check_config_says_what_is_wrong_with_the_database() {
 
 /// Two replicas on one database, the same device's overlapping and resent batches sent
 /// to both at the same moment, many rounds: every seq is stored once.
-#[test]
-fn replicas_store_each_seq_once_under_concurrent_overlapping_batches() {
-    let options = Backend::Postgres.options();
-    let a = Collector::start_with(options.clone());
-    let b = Collector::start_with(options);
+fn replicas_store_each_seq_once_under_concurrent_overlapping_batches(method: &str) {
+    let options = pg_options(method);
+    let a = start(options.clone());
+    let b = start(options);
     let dev = device(31);
     let rounds = 40u64;
     let barrier = Arc::new(Barrier::new(2));
@@ -172,12 +218,14 @@ fn replicas_store_each_seq_once_under_concurrent_overlapping_batches() {
 /// PostgreSQL dies (`pg_ctl stop -m immediate`) under a running collector: batches are
 /// answered 500, never acknowledged; once it is back the collector reconnects and the
 /// agent's resends store each event once.
-#[test]
-fn a_database_crash_is_answered_500_and_the_collector_reconnects() {
-    let cluster = PrivateCluster::start(56000 + (std::process::id() % 1000) as u16);
+fn a_database_crash_is_answered_500_and_the_collector_reconnects(method: &str) {
+    // A port of its own per write method: both run at once.
+    let offset = if method == "copy" { 0 } else { 1000 };
+    let cluster = PrivateCluster::start(56000 + offset + (std::process::id() % 1000) as u16);
     let url = cluster.fresh_database();
-    let c = Collector::start_with(Options {
+    let c = start(Options {
         database_url: Some(url.clone()),
+        database_write_method: Some(method.into()),
         ..Options::default()
     });
     let mut client = c.mtls_client();
@@ -305,10 +353,10 @@ fn civil_of(days: i64) -> (i64, i64, i64) {
 /// The late-batch race made to happen: a batch is held inside replica A (its body not
 /// complete), the agent erases its app events through replica B, then the batch arrives
 /// and commits on A. Returns the seqs of the device's events afterwards.
-fn late_batch_race(fenced: bool) -> Vec<u64> {
-    let options = Backend::Postgres.options();
-    let a = Collector::start_with(options.clone());
-    let b = Collector::start_with(options);
+fn late_batch_race(fenced: bool, method: &str) -> Vec<u64> {
+    let options = pg_options(method);
+    let a = start(options.clone());
+    let b = start(options);
     let dev = device(if fenced { 51 } else { 52 });
     let mut client_a = a.mtls_client();
     assert_eq!(
@@ -384,16 +432,15 @@ fn late_batch_race(fenced: bool) -> Vec<u64> {
     a.event_seqs(&dev)
 }
 
-#[test]
-fn a_late_batch_cannot_bring_erased_events_back_past_a_fence() {
-    assert_eq!(late_batch_race(true), [11, 12]);
+fn a_late_batch_cannot_bring_erased_events_back_past_a_fence(method: &str) {
+    assert_eq!(late_batch_race(true, method), [11, 12]);
 }
 
 /// The same race with a v1 erasure (no fence): the erased events come back, which is
 /// what the fence is for (and shows the test above can fail).
 #[test]
 fn without_a_fence_a_late_batch_brings_erased_events_back() {
-    assert_eq!(late_batch_race(false), [6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(late_batch_race(false, "copy"), [6, 7, 8, 9, 10, 11, 12]);
 }
 
 /// `import --from collector.db` moves a SQLite collector's records into PostgreSQL, and a
@@ -560,12 +607,11 @@ fn verify_full_tls_and_a_password_file() {
 /// An erasure takes the device's row first, so it waits for an ingest of that device in
 /// flight on another replica and then deletes what that ingest committed. The ingest is
 /// held inside its transaction by a lock the test takes on the (device, buffer) row.
-#[test]
-fn an_erasure_waits_for_an_ingest_in_flight_and_deletes_what_it_committed() {
-    let options = Backend::Postgres.options();
+fn an_erasure_waits_for_an_ingest_in_flight_and_deletes_what_it_committed(method: &str) {
+    let options = pg_options(method);
     let name = pg_support::database_name(options.database_url.as_ref().unwrap());
-    let a = Collector::start_with(options.clone());
-    let b = Collector::start_with(options);
+    let a = start(options.clone());
+    let b = start(options);
     let dev = device(71);
     let mut client_a = a.mtls_client();
     assert_eq!(
@@ -630,4 +676,53 @@ fn an_erasure_waits_for_an_ingest_in_flight_and_deletes_what_it_committed() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["erased_events"], 9);
     assert!(a.event_seqs(&dev).is_empty());
+}
+
+/// COPY and multi-row INSERT store the same rows: inventories from the fixture roots
+/// (the garbage root's hostile strings included), a batch of 2,500 app events (three
+/// INSERT statements in one transaction) and an overlapping resend, exported from a
+/// collector of each kind and compared line by line (receipt times aside).
+#[test]
+fn copy_and_multi_row_insert_store_identical_rows() {
+    let exports: Vec<Vec<serde_json::Value>> = ["copy", "insert"]
+        .into_iter()
+        .map(|method| {
+            let c = start(pg_options(method));
+            let mut client = c.mtls_client();
+            let dev = device(81);
+            let mut payloads = inventory_payloads("rpi4-raspios64");
+            payloads.extend(inventory_payloads("garbage"));
+            let records: Vec<_> = payloads
+                .into_iter()
+                .zip(1u64..)
+                .map(|(p, seq)| event(seq, p))
+                .collect();
+            let last = records.len() as u64;
+            let batch = assent_wire::Batch {
+                version: assent_wire::PROTOCOL_VERSION,
+                device: dev.clone(),
+                buffer_id: 1,
+                first_seq: 1,
+                last_seq: last,
+                records,
+            };
+            assert_eq!(client.ack(&batch, Encoding::Postcard), last);
+            assert_eq!(
+                client.ack(&app_batch(&dev, 2, 1, 2500), Encoding::Postcard),
+                2500
+            );
+            assert_eq!(
+                client.ack(&app_batch(&dev, 2, 2000, 2600), Encoding::Json),
+                2600
+            );
+            let mut lines = c.export(&dev, None);
+            for line in &mut lines {
+                line.as_object_mut().unwrap().remove("received_at_ms");
+            }
+            let events = lines.iter().filter(|l| l["record"] == "event").count();
+            assert_eq!(events as u64, last + 2600, "{method}");
+            lines
+        })
+        .collect();
+    assert_eq!(exports[0], exports[1]);
 }

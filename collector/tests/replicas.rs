@@ -2,7 +2,8 @@
 //! round-robin upstream), with clients that sync the way the agent does (resend from the
 //! acknowledged seq on any failure) while replicas are SIGKILLed and restarted and the
 //! database is stopped with `pg_ctl stop -m immediate` and started again: every event is
-//! stored exactly once and every high-water is right.
+//! stored exactly once and every high-water is right. The replicas write events both
+//! ways (`database_write_method`), interleaved on one database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -143,10 +144,13 @@ fn sync_device(n: u64, addr: std::net::SocketAddr, ca: &Path, stop: &AtomicBool)
 fn replicas_behind_nginx_store_every_event_once_through_kills_and_a_database_crash() {
     let cluster = PrivateCluster::start(57000 + (std::process::id() % 1000) as u16);
     let url = cluster.fresh_database();
+    // Both ways of writing events on one database: replicas 0 and 2 by COPY, 1 by
+    // multi-row INSERT.
     let mut replicas: Vec<Collector> = (0..3)
-        .map(|_| {
+        .map(|i| {
             Collector::start_with(Options {
                 database_url: Some(url.clone()),
+                database_write_method: Some(if i == 1 { "insert" } else { "copy" }.into()),
                 plain_http: true,
                 mtls: false,
                 tokens: vec![("fleet".into(), TOKEN.into())],

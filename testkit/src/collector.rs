@@ -171,6 +171,10 @@ pub struct Options {
     pub database_url: Option<String>,
     /// `database_writers` (PostgreSQL only); none leaves the default.
     pub database_writers: Option<u64>,
+    /// `database_write_method` (PostgreSQL only, `copy` or `insert`); none leaves the default.
+    pub database_write_method: Option<String>,
+    /// `max_protocol`; none leaves the default (2).
+    pub max_protocol: Option<u16>,
     /// Appended to the config as it is (more tables, e.g. `[metrics]`, `[console]`).
     pub extra_config: String,
 }
@@ -190,6 +194,8 @@ impl Default for Options {
             listen: "127.0.0.1:0".into(),
             database_url: None,
             database_writers: None,
+            database_write_method: None,
+            max_protocol: None,
             extra_config: String::new(),
         }
     }
@@ -224,6 +230,12 @@ pub fn write_config_listening(dir: &Path, pki: &Pki, options: &Options, listen: 
     );
     if let Some(n) = options.database_writers {
         text.push_str(&format!("database_writers = {n}\n"));
+    }
+    if let Some(method) = &options.database_write_method {
+        text.push_str(&format!("database_write_method = \"{method}\"\n"));
+    }
+    if let Some(v) = options.max_protocol {
+        text.push_str(&format!("max_protocol = {v}\n"));
     }
     if options.plain_http {
         text.push_str("[tls]\nenabled = false\n");

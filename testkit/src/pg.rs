@@ -9,7 +9,7 @@
 //! (kept out of `mod.rs`, so crates that include that file need no PostgreSQL client).
 
 use crate::collector::{Collector, Options};
-use assent_collector::config::{PgTarget, PgTls};
+use assent_collector::config::{PgTarget, PgTls, PgWriteMethod};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Runs each named test body (`fn NAME(backend: Backend)`) against SQLite and
@@ -99,6 +99,7 @@ pub fn target(url: &str) -> PgTarget {
         password_file: None,
         ca_file: None,
         writers: 4,
+        write_method: PgWriteMethod::Copy,
     }
 }
 

@@ -22,6 +22,8 @@ mod nginx;
 mod nspawn;
 /// `collect --preview` on the fixture roots, against golden files.
 mod preview;
+/// Staged upgrades: the v2 agent against a v1-only collector (`max_protocol = 1`).
+mod protocol_fallback;
 /// Fault-matrix rows no other module covers.
 mod reliability;
 /// A collector that never answers or trickles: the stage timeouts fire, nothing lost.
