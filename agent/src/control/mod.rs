@@ -179,7 +179,9 @@ async fn decide<D: Target>(
     let by = decided_by(&peer);
     let worker = daemon.clone();
     let result = crate::worker::run(move || {
-        buffer::decide_consent(&worker.config(), worker.store(), categories, decision, &by)
+        let config = worker.config();
+        let _lock = consent::DecisionLock::acquire(&config.state_dir).map_err(|e| e.to_string())?;
+        buffer::decide_consent(&config, worker.store(), categories, decision, &by)
     })
     .await;
     match result {

@@ -4,7 +4,7 @@ use super::{load_config, parse_named_categories};
 use crate::cli::args::{ConsentArgs, ConsentCommand, ConsentShowArgs};
 use crate::cli::exit::Failure;
 use crate::cli::render;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::consent::{self, Decision};
 use crate::local::buffer;
 use assent_platform::Category;
@@ -57,6 +57,7 @@ fn consent_edit(
     categories.sort();
     categories.dedup();
     let store = buffer::open(config).map_err(Failure::cant_create)?;
+    let _lock = consent::DecisionLock::acquire(&config.state_dir).map_err(Failure::cant_create)?;
     let (view, applied) = buffer::decide_consent(config, &store, categories.clone(), decision, by)
         .map_err(Failure::cant_create)?;
     for (category, count) in &applied.purged {
@@ -68,6 +69,11 @@ fn consent_edit(
     };
     let names: Vec<&str> = categories.iter().map(|c| c.name()).collect();
     out!("{verb}: {}", names.join(", "));
+    if decision == Decision::Revoke {
+        for line in required_revoked(config, &categories) {
+            out!("{line}");
+        }
+    }
     let active: Vec<&str> = view.active().iter().map(|c| c.name()).collect();
     if active.is_empty() {
         out!("active now: none");
@@ -131,4 +137,42 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
         out!("    purpose: {}", status.purpose);
     }
     Ok(())
+}
+
+/// When a revocation includes required categories, the whole service stops: say so and
+/// how to undo it.
+fn required_revoked(config: &Config, revoked: &[Category]) -> Vec<String> {
+    let required: Vec<Category> = config
+        .categories
+        .iter()
+        .filter(|(_, p)| p.required)
+        .map(|(c, _)| *c)
+        .collect();
+    let hit: Vec<&str> = revoked
+        .iter()
+        .filter(|c| required.contains(c))
+        .map(|c| c.name())
+        .collect();
+    if hit.is_empty() {
+        return Vec::new();
+    }
+    let undo = if required.iter().all(|c| revoked.contains(c)) {
+        "--all-required".to_string()
+    } else {
+        hit.join(" ")
+    };
+    let config_flag = if config.path == std::path::Path::new(DEFAULT_CONFIG_PATH) {
+        String::new()
+    } else {
+        format!(" --config {}", config.path.display())
+    };
+    vec![
+        format!(
+            "{} {} required: nothing at all is collected or sent now, except the record of \
+             this decision and the erasure it asks for",
+            hit.join(", "),
+            if hit.len() == 1 { "is" } else { "are" }
+        ),
+        format!("to turn the service back on: assent consent grant {undo}{config_flag}"),
+    ]
 }

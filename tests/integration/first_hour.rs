@@ -1,0 +1,131 @@
+//! What a new user meets in their first hour (issue 18), each against the real binaries:
+//! a withdrawal reaches a running collector at once, errors that say what to do, output
+//! a person reads.
+
+use assent_testkit::collector::Collector;
+use assent_testkit::*;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// Long enough that nothing unrelated (a collection, the sync interval) sends anything
+/// while a test waits: only a wake-up for the withdrawal itself can.
+const LONG: u64 = 24 * 3600;
+
+/// A device sending to `collector` over mutual TLS, with every interval at a day and
+/// its sockets in its own directory.
+fn long_interval_device(collector: &Collector) -> Device {
+    let cert = collector.pki.client("device-1");
+    let categories: String = [
+        "device_id",
+        "hardware",
+        "os",
+        "network",
+        "network_detail",
+        "location",
+        "software",
+    ]
+    .iter()
+    .map(|c| format!("[categories.{c}]\ninterval_seconds = {LONG}\n"))
+    .collect();
+    Device::new(&format!(
+        "{categories}\
+         [events]\nsocket = \"events.sock\"\n[control]\nsocket = \"control.sock\"\n\
+         [collector]\nurl = \"https://localhost:{}\"\nca_file = \"{}\"\n\
+         client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n\
+         [sync]\ninterval_seconds = {LONG}\nbackoff_base_seconds = 1\n\
+         backoff_max_seconds = 2\nmetered = \"allow\"\n",
+        collector.addr.port(),
+        collector.pki.ca_file.display(),
+        cert.cert_file.display(),
+        cert.key_file.display(),
+    ))
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Polls the collector's database until `query` returns a row, for at most 10 s.
+fn wait_for_rows(collector: &Collector, query: &str, daemon: &Daemon) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = sqlite(&collector.database, query);
+        if !rows.is_empty() {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the collector has no row for {query:?} after 10 s; daemon log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_withdrawal_reaches_the_collector_within_seconds_from_the_cli_and_the_control_socket() {
+    let collector = Collector::start();
+    let device = long_interval_device(&collector);
+    device.run_ok(&["consent", "grant", "--all-required"]);
+    device.run_ok(&["consent", "grant", "software", "location", "network_detail"]);
+    let daemon = Daemon::start(&device, &[], &[]);
+    daemon.wait_log("first sync of this run: sent", Duration::from_secs(30));
+    // Let the first collections be stored and the uploader settle into its day-long
+    // wait for more data.
+    daemon.wait_log("stored ", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+
+    // From the command line, while the daemon runs.
+    device.run_ok(&["consent", "revoke", "software"]);
+    let erased = wait_for_rows(
+        &collector,
+        "SELECT categories FROM erasure_log WHERE categories LIKE '%software%'",
+        &daemon,
+    );
+    assert_eq!(erased, vec!["software".to_string()]);
+    wait_for_rows(
+        &collector,
+        "SELECT state FROM consent_records WHERE category = 'software' AND active = 0",
+        &daemon,
+    );
+
+    // From the control socket, as a settings screen would.
+    let out = device.run_ok(&[
+        "control",
+        r#"{"command":"consent-withdraw","categories":["location"]}"#,
+    ]);
+    assert!(stdout(&out).contains("\"ok\":true"), "{}", stdout(&out));
+    wait_for_rows(
+        &collector,
+        "SELECT categories FROM erasure_log WHERE categories LIKE '%location%'",
+        &daemon,
+    );
+
+    // A required category: everything stops, and the records of that reach the
+    // collector too (under the install pseudonym, since device_id is off as well).
+    let out = device.run_ok(&["consent", "revoke", "os"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("os is required: nothing at all is collected or sent now"),
+        "{text}"
+    );
+    assert!(
+        text.contains("assent consent grant os"),
+        "says how to undo: {text}"
+    );
+    wait_for_rows(
+        &collector,
+        "SELECT state FROM consent_records WHERE category = 'os' AND active = 0",
+        &daemon,
+    );
+    wait_for_rows(
+        &collector,
+        "SELECT state FROM consent_records WHERE category = 'hardware' AND active = 0",
+        &daemon,
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
