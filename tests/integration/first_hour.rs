@@ -129,3 +129,40 @@ fn a_withdrawal_reaches_the_collector_within_seconds_from_the_cli_and_the_contro
     );
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
+
+#[test]
+fn check_config_finds_missing_files_and_groups_at_their_keys_and_so_does_the_runtime_error() {
+    let device = Device::new(
+        "[identity]\nfleet_key_file = \"fleet.key\"\n\
+         [collector]\nurl = \"https://localhost:1\"\nca_file = \"nope.pem\"\n\
+         token_file = \"token\"\n\
+         [events]\nsocket = \"e.sock\"\nsocket_group = \"assent-no-such-group\"\n\
+         [control]\nsocket = \"c.sock\"\nadmin_group = \"assent-no-such-admin\"\n",
+    );
+    let out = device.run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    let err = stderr(&out);
+    let path = device.config.display().to_string();
+    // Device::new writes two lines before the extra config.
+    for expected in [
+        format!("{path}:4:18: key `identity.fleet_key_file`: "),
+        format!("{path}:7:11: key `collector.ca_file`: "),
+        format!("{path}:8:14: key `collector.token_file`: "),
+        format!("{path}:11:16: key `events.socket_group`: no group `assent-no-such-group`"),
+        format!("{path}:14:15: key `control.admin_group`: no group `assent-no-such-admin`"),
+    ] {
+        assert!(err.contains(&expected), "{expected:?} in:\n{err}");
+    }
+    assert!(err.contains("nope.pem: no such file"), "{err}");
+
+    // The same config still serves commands that need none of those files.
+    device.run_ok(&["consent", "show"]);
+    // And where a file is needed, the error names its key.
+    let out = device.run(&["sync", "--once"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("collector.ca_file: "),
+        "{}",
+        stderr(&out)
+    );
+}

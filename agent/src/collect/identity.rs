@@ -215,7 +215,10 @@ impl Identity {
         let state =
             IdentityState::load_or_create(dir).map_err(|e| LoadError::State(e.to_string()))?;
         let fleet_key = match &config.identity.fleet_key_file {
-            Some(path) => Some(read_fleet_key(path).map_err(LoadError::FleetKey)?),
+            Some(path) => Some(
+                read_fleet_key(path)
+                    .map_err(|e| LoadError::FleetKey(format!("identity.fleet_key_file: {e}")))?,
+            ),
             None => None,
         };
         Ok(Identity { state, fleet_key })

@@ -95,7 +95,7 @@ impl<'a> Uploader<'a> {
         let token = match &collector.token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .map_err(|e| format!("collector.token_file: {}: {e}", path.display()))?
                     .trim()
                     .to_string(),
             ),

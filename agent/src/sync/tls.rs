@@ -28,7 +28,12 @@ pub fn client_config(collector: &CollectorConfig) -> Result<Arc<ClientConfig>, S
             .ok_or_else(|| "no collector.ca_file set and no system CA bundle found".to_string())?,
     };
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(&ca_file)? {
+    let ca_key = if collector.ca_file.is_some() {
+        "collector.ca_file"
+    } else {
+        "system CA bundle"
+    };
+    for cert in read_certs(&ca_file).map_err(|e| format!("{ca_key}: {e}"))? {
         roots
             .add(cert)
             .map_err(|e| format!("{}: unusable CA certificate: {e}", ca_file.display()))?;
@@ -40,9 +45,13 @@ pub fn client_config(collector: &CollectorConfig) -> Result<Arc<ClientConfig>, S
         .with_root_certificates(roots);
     let config = match (&collector.client_cert_file, &collector.client_key_file) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("{}: no usable private key: {e}", key.display()))?;
+            let chain = read_certs(cert).map_err(|e| format!("collector.client_cert_file: {e}"))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                format!(
+                    "collector.client_key_file: {}: no usable private key: {e}",
+                    key.display()
+                )
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("{}: client certificate: {e}", cert.display()))?

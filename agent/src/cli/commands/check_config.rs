@@ -1,12 +1,12 @@
 //! `assent check-config`: the config and the consent file, every problem at once.
 
-use super::load_config;
 use crate::cli::args::CheckConfigArgs;
 use crate::cli::exit::Failure;
 use crate::consent::{self, ConsentSource};
 
 pub(crate) fn check_config(args: CheckConfigArgs) -> Result<(), Failure> {
-    let config = load_config(&args.config)?;
+    let config =
+        crate::config::Config::check(&super::config_path(&args.config)).map_err(Failure::config)?;
     for warning in config.warnings() {
         out!("warning: {warning}");
     }
