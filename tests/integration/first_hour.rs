@@ -166,3 +166,38 @@ fn check_config_finds_missing_files_and_groups_at_their_keys_and_so_does_the_run
         stderr(&out)
     );
 }
+
+#[test]
+fn every_usage_error_exits_64_and_help_exits_0() {
+    let device = Device::new("");
+    for args in [
+        vec!["frobnicate"],
+        vec!["status", "--bogus"],
+        vec!["consent", "revoke"],
+        vec!["consent", "wobble"],
+        vec!["sync", "--once", "--batch-events", "many"],
+        vec!["collect", "--preview", "--dry-run"],
+        vec!["control", r#"{"command":"nope"}"#],
+    ] {
+        let out = device.run(&args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("assent: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A missing value at the end of the line (`device.run` appends `--config`).
+    let out = assent()
+        .args(["consent", "grant", "--by"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--by"), "{}", stderr(&out));
+    let out = assent().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Usage: assent"), "{}", stdout(&out));
+    let out = assent().args(["consent", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("revoke"), "{}", stdout(&out));
+}

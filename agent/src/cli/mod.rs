@@ -64,7 +64,10 @@ pub fn main() -> ExitCode {
 
 fn run() -> ExitCode {
     logger::init(log::LevelFilter::Warn);
-    let args: Args = argh::from_env();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if args.version {
         out!("assent {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -99,6 +102,41 @@ fn run() -> ExitCode {
                 eprintln!("{message}");
             }
             ExitCode::from(f.code)
+        }
+    }
+}
+
+/// The command line, parsed. Not `argh::from_env`, which exits 1 on a usage error:
+/// `--help` prints to stdout and exits 0, every usage error exits 64 (EX_USAGE).
+fn parse_args() -> Result<Args, ExitCode> {
+    use argh::FromArgs;
+    let mut words = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(word) => words.push(word),
+            Err(arg) => {
+                eprintln!("assent: argument {arg:?} is not valid UTF-8");
+                return Err(ExitCode::from(Exit::Usage));
+            }
+        }
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match Args::from_args(&["assent"], &words) {
+        Ok(args) => Ok(args),
+        Err(argh::EarlyExit {
+            output,
+            status: Ok(()),
+        }) => {
+            out_raw!("{output}");
+            Err(ExitCode::SUCCESS)
+        }
+        Err(argh::EarlyExit {
+            output,
+            status: Err(()),
+        }) => {
+            eprintln!("assent: {}", output.trim_end());
+            eprintln!("run `assent --help` to see the commands and their flags");
+            Err(ExitCode::from(Exit::Usage))
         }
     }
 }
