@@ -201,3 +201,45 @@ fn every_usage_error_exits_64_and_help_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("revoke"), "{}", stdout(&out));
 }
+
+#[test]
+fn without_config_the_default_file_comes_with_a_hint_and_assent_config_picks_another() {
+    let device = Device::new("");
+    let missing = device.dir.path().join("no-such.toml");
+    // No --config: the file comes from ASSENT_CONFIG (the default path may exist on
+    // the machine running the tests), and cannot be read.
+    let out = assent()
+        .arg("status")
+        .env("ASSENT_CONFIG", &missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}: cannot read", missing.display())),
+        "{err}"
+    );
+    assert!(err.contains("`--config PATH` picks another file"), "{err}");
+    assert!(err.contains("ASSENT_CONFIG"), "{err}");
+
+    // ASSENT_CONFIG is honoured...
+    let out = assent()
+        .args(["consent", "show", "--json"])
+        .env("ASSENT_CONFIG", &device.config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // ...and --config wins over it; an explicit --config gets no hint.
+    let out = assent()
+        .args(["consent", "show", "--config"])
+        .arg(&missing)
+        .env("ASSENT_CONFIG", &device.config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        !stderr(&out).contains("picks another file"),
+        "{}",
+        stderr(&out)
+    );
+}

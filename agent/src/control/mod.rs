@@ -254,6 +254,16 @@ pub enum ControlError {
 impl std::fmt::Display for ControlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ControlError::Unreachable { path, source }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                write!(
+                    f,
+                    "{}: {source}: the control socket is for root and members of the admin \
+                     group (control.admin_group)",
+                    path.display()
+                )
+            }
             ControlError::Unreachable { path, source } => write!(
                 f,
                 "cannot reach the daemon at {}: {source} (is `assent run` running with this --config?)",

@@ -15,16 +15,37 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use assent_platform::Category;
 use std::path::PathBuf;
 
+/// The config file: `--config`, else `ASSENT_CONFIG` when set and not empty, else
+/// /etc/assent/assent.toml.
 pub(crate) fn config_path(given: &Option<PathBuf>) -> PathBuf {
-    given
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    if let Some(path) = given {
+        return path.clone();
+    }
+    match std::env::var_os(CONFIG_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+    }
 }
+
+/// The environment variable naming the config file when `--config` is not given.
+const CONFIG_ENV: &str = "ASSENT_CONFIG";
 
 /// Loads the config, or fails with every diagnostic and EX_CONFIG. (Its `log_level` is
 /// for the daemon; one-shot commands log warnings unless ASSENT_LOG says otherwise.)
+/// A file that cannot be opened, when chosen by default, comes with how to pick another.
 pub(crate) fn load_config(given: &Option<PathBuf>) -> Result<Config, Failure> {
-    Config::load(&config_path(given)).map_err(Failure::config)
+    let path = config_path(given);
+    Config::load(&path).map_err(|diagnostics| {
+        let mut failure = Failure::config(diagnostics);
+        if given.is_none() && std::fs::File::open(&path).is_err() {
+            failure.message = format!(
+                "{}\nassent: `--config PATH` picks another file, or set {CONFIG_ENV}=PATH \
+                 (--config wins)",
+                failure.message.trim_end()
+            );
+        }
+        failure
+    })
 }
 
 /// The categories named on the command line, in display order; all readable ones when
