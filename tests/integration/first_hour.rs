@@ -128,6 +128,19 @@ fn a_withdrawal_reaches_the_collector_within_seconds_from_the_cli_and_the_contro
         &daemon,
     );
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+
+    // `status` says in words why nothing is active and what its counts count.
+    let text = stdout(&device.run_ok(&["status"]));
+    assert!(
+        text.contains("active categories none: a required category is not granted"),
+        "{text}"
+    );
+    assert!(text.contains(" consent records, "), "{text}");
+    assert!(text.contains(" gap records; "), "{text}");
+    assert!(
+        !text.lines().any(|l| l.trim_end().ends_with(" -")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -61,7 +61,10 @@ pub struct Status {
     pub last_sync_result: Option<String>,
     pub next_attempt_in_seconds: Option<f64>,
     pub backoff_ceiling_seconds: Option<f64>,
+    /// Queued records, consent records included.
     pub queued_events: u64,
+    /// Of `queued_events`, the consent records.
+    pub queued_consent_records: u64,
     pub queued_gaps: u64,
     pub buffer_file_bytes: u64,
     pub sent_batches: u64,
@@ -162,6 +165,10 @@ impl Daemon {
         let mut status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         if let Ok(stats) = self.store.stats() {
             status.queued_events = stats.count;
+            status.queued_consent_records = stats
+                .per_category
+                .get(buffer::CONSENT_CATEGORY)
+                .map_or(0, |c| c.count);
             status.queued_gaps = stats.gaps;
             status.buffer_file_bytes = stats.file_bytes;
         }

@@ -8,7 +8,6 @@ use crate::cli::render;
 use crate::control::{self, protocol::Request};
 use crate::daemon;
 use crate::unix::logger;
-use serde_json::Value;
 
 pub(crate) fn run_daemon(args: RunArgs) -> Result<(), Failure> {
     // The daemon refuses to start on an invalid config, with the same messages as
@@ -32,57 +31,9 @@ pub(crate) fn status(args: StatusArgs) -> Result<(), Failure> {
         out!("{}", render::to_pretty(status)?);
         return Ok(());
     }
-    let text = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let connectivity = match &status["connectivity"] {
-        Value::Null => "unknown".to_string(),
-        c if c["online"] == true => format!(
-            "online via {}{}",
-            text(&c["route_interface"]),
-            if c["metered"] == true {
-                " (metered)"
-            } else {
-                ""
-            }
-        ),
-        _ => "offline".to_string(),
-    };
-    let active: Vec<String> = status["active_categories"]
-        .as_array()
-        .map(|a| a.iter().map(text).collect())
-        .unwrap_or_default();
-    out!("running since     {}", text(&status["started_at"]));
-    out!(
-        "active categories {}",
-        if active.is_empty() {
-            "none".to_string()
-        } else {
-            active.join(", ")
-        }
-    );
-    if let Some(problem) = status["consent_problem"].as_str() {
-        out!("consent           {problem}");
+    for line in render::status(status) {
+        out!("{line}");
     }
-    out!("connectivity      {connectivity}");
-    out!("last sync         {}", text(&status["last_sync"]));
-    out!("last result       {}", text(&status["last_sync_result"]));
-    out!(
-        "next attempt in   {} s",
-        text(&status["next_attempt_in_seconds"])
-    );
-    out!(
-        "backoff           {} s",
-        text(&status["backoff_ceiling_seconds"])
-    );
-    out!(
-        "queue             {} events, {} gap records, {} bytes on disk",
-        text(&status["queued_events"]),
-        text(&status["queued_gaps"]),
-        text(&status["buffer_file_bytes"])
-    );
     Ok(())
 }
 
