@@ -129,6 +129,15 @@ fn a_withdrawal_reaches_the_collector_within_seconds_from_the_cli_and_the_contro
     );
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 
+    // Every column of `consent show` has a header.
+    let text = stdout(&device.run_ok(&["consent", "show"]));
+    let header = text.lines().find(|l| l.starts_with("CATEGORY")).unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["CATEGORY", "NEEDED", "STATE", "BY", "AT"],
+        "{text}"
+    );
+
     // `status` says in words why nothing is active and what its counts count.
     let text = stdout(&device.run_ok(&["status"]));
     assert!(

@@ -129,7 +129,7 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
             ]
         })
         .collect();
-    let header = ["CATEGORY", "", "STATE", "BY", "AT"];
+    let header = ["CATEGORY", "NEEDED", "STATE", "BY", "AT"];
     let lines = render::table(header, &rows);
     out!("{}", lines[0]);
     for (line, status) in lines[1..].iter().zip(&view.categories) {
