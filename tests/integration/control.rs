@@ -168,6 +168,11 @@ fn an_admin_group_user_grants_and_withdraws_over_the_control_socket_and_others_a
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("for root and members of the admin group"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is `assent run` running"), "{stderr}");
     assert_eq!(
         std::fs::read(device.state_dir().join("consent.log")).unwrap(),
         log_before

@@ -14,6 +14,9 @@ mod control;
 mod daemon;
 /// `make run` as a new user meets it, and `make help`.
 mod dev_run;
+/// A new user's first hour: withdrawal reaches the collector at once, errors that guide,
+/// output a person reads.
+mod first_hour;
 /// Live values on this machine against tools we did not write.
 mod live;
 /// Agents syncing through Debian's nginx in front of the collector.

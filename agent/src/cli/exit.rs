@@ -1,5 +1,6 @@
 //! Every exit status `assent` uses, in one place: sysexits(3) where one fits, 1 for a
-//! command that ran and failed, 141 for a closed stdout pipe (as SIGPIPE would).
+//! command that ran and failed, 141 for a closed stdout pipe (as SIGPIPE would); and
+//! [`Failure`], a failed command's message with its status.
 
 use std::process::ExitCode;
 
@@ -43,5 +44,41 @@ impl Exit {
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         ExitCode::from(exit.code())
+    }
+}
+
+/// A failed command: what to print and the exit status.
+pub(crate) struct Failure {
+    pub(crate) code: Exit,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: Exit::Usage,
+            message: format!("assent: {message}"),
+        }
+    }
+
+    pub(crate) fn config(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: Exit::Config,
+            message: message.to_string(),
+        }
+    }
+
+    pub(crate) fn unavailable(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: Exit::TempFail,
+            message: format!("assent: {message}"),
+        }
+    }
+
+    pub(crate) fn cant_create(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: Exit::CantCreate,
+            message: format!("assent: {message}"),
+        }
     }
 }

@@ -219,10 +219,12 @@ pub enum FleetKeyError {
 impl fmt::Display for FleetKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FleetKeyError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            FleetKeyError::Read(path, e) => {
+                write!(f, "identity.fleet_key_file: {}: {e}", path.display())
+            }
             FleetKeyError::TooShort(path) => write!(
                 f,
-                "{}: a fleet key must hold at least 16 bytes",
+                "identity.fleet_key_file: {}: a fleet key must hold at least 16 bytes",
                 path.display()
             ),
         }

@@ -325,10 +325,28 @@ impl Config {
     /// Checks `text`; `path_for_messages` names it in diagnostics and anchors relative
     /// paths. Returns every problem at once.
     pub fn parse(path_for_messages: &Path, text: &str) -> Result<Config, Diagnostics> {
+        Config::parse_with(path_for_messages, text, Checks::Syntax)
+    }
+
+    /// `check-config`: [`Config::load`], and also every file the agent will open
+    /// (`ca_file`, the client certificate and key, `token_file`, `fleet_key_file`) must
+    /// exist and be readable now, and every group named (`socket_group`,
+    /// `admin_group`) must exist; each problem at its key's file:line:column. Not done
+    /// by `load`, so a missing certificate does not stop `consent show` or `collect`.
+    pub fn check(path: &Path) -> Result<Config, Diagnostics> {
+        let text = assent_confcheck::read_text(path, assent_confcheck::DEFAULT_MAX_BYTES)?;
+        Config::parse_with(path, &text, Checks::System)
+    }
+
+    fn parse_with(
+        path_for_messages: &Path,
+        text: &str,
+        checks: Checks,
+    ) -> Result<Config, Diagnostics> {
         let doc = Document::parse(path_for_messages, text)?;
         let config = {
             let mut root = doc.root();
-            read_config(path_for_messages, &mut root)
+            read_config(path_for_messages, &mut root, checks)
         };
         doc.finish()?;
         Ok(config)
@@ -370,7 +388,47 @@ const SOFTWARE_EVENT_BYTES: u64 = 64 * 1024;
 
 /// Walks the root table. Every getter records its own errors; on error the default is
 /// kept so the walk can go on and find the next one.
-fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
+/// How far a config is checked: its text alone, or also the files and groups it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    Syntax,
+    System,
+}
+
+/// `check-config` only: a file the agent will open must be readable now.
+fn check_readable(checks: Checks, t: &Table<'_>, key: &str, path: Option<&Path>) {
+    let Some(path) = path.filter(|_| checks == Checks::System) else {
+        return;
+    };
+    match std::fs::File::open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            t.error(key, &format!("{}: no such file", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => t.error(
+            key,
+            &format!(
+                "{}: not readable by this user (permission denied)",
+                path.display()
+            ),
+        ),
+        Err(e) => t.error(key, &format!("{}: cannot read: {e}", path.display())),
+    }
+}
+
+/// `check-config` only: a group named must exist.
+fn check_group(checks: Checks, t: &Table<'_>, key: &str, name: Option<&str>) {
+    let Some(name) = name.filter(|_| checks == Checks::System) else {
+        return;
+    };
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(_)) => {}
+        Ok(None) => t.error(key, &format!("no group `{name}` on this system")),
+        Err(e) => t.error(key, &format!("cannot look up group `{name}`: {e}")),
+    }
+}
+
+fn read_config(path: &Path, root: &mut Table<'_>, checks: Checks) -> Config {
     let state_dir = root
         .path("state_dir")
         .unwrap_or_else(|| PathBuf::from("/var/lib/assent"));
@@ -387,21 +445,23 @@ fn read_config(path: &Path, root: &mut Table<'_>) -> Config {
         .map_or(log::LevelFilter::Info, level_name::from_name);
 
     let identity = IdentityConfig {
-        fleet_key_file: root
-            .table("identity")
-            .and_then(|mut t| t.path("fleet_key_file")),
+        fleet_key_file: root.table("identity").and_then(|mut t| {
+            let file = t.path("fleet_key_file");
+            check_readable(checks, &t, "fleet_key_file", file.as_deref());
+            file
+        }),
     };
 
     let categories = read_categories(root);
     let collector = root
         .table("collector")
-        .and_then(|mut t| read_collector(&mut t));
+        .and_then(|mut t| read_collector(&mut t, checks));
     let buffer = read_buffer(root.table("buffer"));
     let sync = read_sync(root.table("sync"));
     let location = read_location(root.table("location"));
     let network_detail = read_network_detail(root.table("network_detail"));
-    let events = read_events(root.table("events"));
-    let control = read_control(root.table("control"), &events.socket);
+    let events = read_events(root.table("events"), checks);
+    let control = read_control(root.table("control"), &events.socket, checks);
 
     Config {
         path: path.to_path_buf(),
@@ -446,12 +506,20 @@ fn read_categories(root: &mut Table<'_>) -> BTreeMap<Category, CategoryPolicy> {
     categories
 }
 
-fn read_collector(t: &mut Table<'_>) -> Option<CollectorConfig> {
+fn read_collector(t: &mut Table<'_>, checks: Checks) -> Option<CollectorConfig> {
     let url = t.string_with("url", |s| parse_https_url(s).map(|u| (s.to_string(), u)));
     let ca_file = t.path("ca_file");
     let client_cert_file = t.path("client_cert_file");
     let client_key_file = t.path("client_key_file");
     let token_file = t.path("token_file");
+    for (key, file) in [
+        ("ca_file", &ca_file),
+        ("client_cert_file", &client_cert_file),
+        ("client_key_file", &client_key_file),
+        ("token_file", &token_file),
+    ] {
+        check_readable(checks, t, key, file.as_deref());
+    }
     match (&client_cert_file, &client_key_file) {
         (Some(_), None) if !t.contains("client_key_file") => t.error(
             "client_cert_file",
@@ -606,7 +674,7 @@ fn read_network_detail(table: Option<Table<'_>>) -> NetworkDetailConfig {
     config
 }
 
-fn read_events(table: Option<Table<'_>>) -> EventsConfig {
+fn read_events(table: Option<Table<'_>>, checks: Checks) -> EventsConfig {
     let mut events = EventsConfig::default();
     let Some(mut t) = table else { return events };
     if let Some(v) = t.path("socket") {
@@ -620,6 +688,7 @@ fn read_events(table: Option<Table<'_>>) -> EventsConfig {
         events.socket_mode = v;
     }
     events.socket_group = t.string_with("socket_group", group_name);
+    check_group(checks, &t, "socket_group", events.socket_group.as_deref());
     if let Some(v) = t.u64_array("allowed_uids", 0..=MAX_UID) {
         events.allowed_uids = v
             .into_iter()
@@ -650,7 +719,7 @@ fn read_events(table: Option<Table<'_>>) -> EventsConfig {
     events
 }
 
-fn read_control(table: Option<Table<'_>>, events_socket: &Path) -> ControlConfig {
+fn read_control(table: Option<Table<'_>>, events_socket: &Path, checks: Checks) -> ControlConfig {
     let mut control = ControlConfig::default();
     let mut t = table;
     if let Some(t) = t.as_mut() {
@@ -662,6 +731,7 @@ fn read_control(table: Option<Table<'_>>, events_socket: &Path) -> ControlConfig
             }
         }
         control.admin_group = t.string_with("admin_group", group_name);
+        check_group(checks, t, "admin_group", control.admin_group.as_deref());
     }
     // Two listeners cannot share a path; the second bind would remove the first's socket.
     if control.socket == events_socket {

@@ -308,6 +308,36 @@ pub fn edit(
     Ok(file)
 }
 
+/// Held while a decision's effects are queued in the buffer (`assent consent`, the
+/// control socket) and while the daemon applies a new view of the file. The daemon is
+/// woken by the file's change; holding this until the decision's consent records and
+/// erasure request are stored means the upload it starts already sees them. A `flock` on
+/// `decision.lock` in the state directory (`consent.lock` is the log's own, taken
+/// inside): released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct DecisionLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl DecisionLock {
+    /// Waits for the lock (held for milliseconds at a time).
+    pub fn acquire(state_dir: &Path) -> std::io::Result<DecisionLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = state_dir.join("decision.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(
+            |(_, errno)| std::io::Error::other(format!("{}: cannot lock: {errno}", path.display())),
+        )?;
+        Ok(DecisionLock { _lock: lock })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

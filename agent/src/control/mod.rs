@@ -179,7 +179,10 @@ async fn decide<D: Target>(
     let by = decided_by(&peer);
     let worker = daemon.clone();
     let result = crate::worker::run(move || {
-        buffer::decide_consent(&worker.config(), worker.store(), categories, decision, &by)
+        let config = worker.config();
+        let _lock = consent::DecisionLock::acquire(&config.state_dir)
+            .map_err(|e| buffer::BufferError::Io(config.state_dir.join("decision.lock"), e))?;
+        buffer::decide_consent(&config, worker.store(), categories, decision, &by)
     })
     .await;
     match result {
@@ -252,6 +255,16 @@ pub enum ControlError {
 impl std::fmt::Display for ControlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ControlError::Unreachable { path, source }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                write!(
+                    f,
+                    "{}: {source}: the control socket is for root and members of the admin \
+                     group (control.admin_group)",
+                    path.display()
+                )
+            }
             ControlError::Unreachable { path, source } => write!(
                 f,
                 "cannot reach the daemon at {}: {source} (is `assent run` running with this --config?)",

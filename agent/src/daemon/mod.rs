@@ -61,7 +61,10 @@ pub struct Status {
     pub last_sync_result: Option<String>,
     pub next_attempt_in_seconds: Option<f64>,
     pub backoff_ceiling_seconds: Option<f64>,
+    /// Queued records, consent records included.
     pub queued_events: u64,
+    /// Of `queued_events`, the consent records.
+    pub queued_consent_records: u64,
     pub queued_gaps: u64,
     pub buffer_file_bytes: u64,
     pub sent_batches: u64,
@@ -82,6 +85,10 @@ pub struct Daemon {
     sync_rx: Receiver<SyncReason>,
     schedule_now: Sender<Option<Category>>,
     schedule_rx: Receiver<Option<Category>>,
+    /// Set by a wake-up that must not wait for the sync interval (a request, consent,
+    /// the link back): the channel holds one reason, so a pending `NewData` may have
+    /// taken its place.
+    wake_is_urgent: AtomicBool,
     online: AtomicBool,
 }
 
@@ -134,6 +141,9 @@ impl Daemon {
 
     /// Wakes the uploader (never blocks; a pending wake is enough).
     pub fn wake_sync(&self, reason: SyncReason) {
+        if reason != SyncReason::NewData {
+            self.wake_is_urgent.store(true, Ordering::SeqCst);
+        }
         let _ = self.sync_now.try_send(reason);
     }
 
@@ -155,6 +165,10 @@ impl Daemon {
         let mut status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         if let Ok(stats) = self.store.stats() {
             status.queued_events = stats.count;
+            status.queued_consent_records = stats
+                .per_category
+                .get(buffer::CONSENT_CATEGORY)
+                .map_or(0, |c| c.count);
             status.queued_gaps = stats.gaps;
             status.buffer_file_bytes = stats.file_bytes;
         }
@@ -228,6 +242,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         sync_rx,
         schedule_now,
         schedule_rx,
+        wake_is_urgent: AtomicBool::new(false),
         online: AtomicBool::new(false),
     });
     let ex = Arc::new(Executor::new());
@@ -366,14 +381,29 @@ async fn consent_task(daemon: Arc<Daemon>, views: Receiver<ConsentView>) {
         if let Some(problem) = &view.problem {
             log::warn!("{problem}");
         }
-        match buffer::apply_consent(&config, &daemon.store, &view) {
+        // Under the decision lock, so a decision being made by `assent consent` is
+        // fully queued before the upload this wakes looks at the buffer.
+        let applied = {
+            let (daemon, view) = (daemon.clone(), view.clone());
+            crate::worker::run(move || {
+                let lock = consent::DecisionLock::acquire(&config.state_dir);
+                if let Err(e) = &lock {
+                    log::warn!("consent: {e}; applying without the lock");
+                }
+                buffer::apply_consent(&config, &daemon.store, &view)
+            })
+            .await
+        };
+        match applied {
             Ok(applied) => {
                 for (category, count) in &applied.purged {
                     log::info!("{category} withdrawn: deleted {count} unsent events");
                 }
-                if applied.changes > 0 {
-                    daemon.wake_sync(SyncReason::Consent);
-                }
+                // Woken for every new view, not only for changes applied here: a
+                // decision made by `assent consent` was applied (its records and
+                // erasure queued) by the CLI itself, and must not wait for the next
+                // interval. The watcher sends a view only when the file changed.
+                daemon.wake_sync(SyncReason::Consent);
             }
             Err(e) => log::error!("applying consent: {e}"),
         }
@@ -465,12 +495,13 @@ async fn uploader_task(daemon: Arc<Daemon>) {
         let Ok(reason) = daemon.sync_rx.recv().await else {
             return;
         };
+        let urgent = daemon.wake_is_urgent.swap(false, Ordering::SeqCst);
         if reason == SyncReason::ConnectivityReturned {
             backoff.reset();
         }
         // Gather new data into fewer, larger batches: at most one sync per interval,
         // unless asked explicitly.
-        if reason == SyncReason::NewData {
+        if reason == SyncReason::NewData && !urgent {
             let interval = Duration::from_secs(daemon.config_snapshot().sync.interval_seconds);
             if let Some(wait) = last_sent.map(|t| interval.saturating_sub(t.elapsed())) {
                 if !wait.is_zero() {

@@ -94,9 +94,10 @@ impl std::fmt::Display for SyncError {
                 config.display()
             ),
             SyncError::Tls(e) => std::fmt::Display::fmt(e, f),
-            SyncError::TokenFile(path, e) | SyncError::DeadLetter(path, e) => {
-                write!(f, "{}: {e}", path.display())
+            SyncError::TokenFile(path, e) => {
+                write!(f, "collector.token_file: {}: {e}", path.display())
             }
+            SyncError::DeadLetter(path, e) => write!(f, "{}: {e}", path.display()),
             SyncError::Buffer(e) => std::fmt::Display::fmt(e, f),
             SyncError::Identity(e) => std::fmt::Display::fmt(e, f),
             SyncError::Pseudonym(e) => std::fmt::Display::fmt(e, f),

@@ -34,6 +34,14 @@ pub enum TlsError {
     Key(PathBuf, rustls::pki_types::pem::Error),
     /// rustls refused the client certificate and key.
     ClientCert(PathBuf, rustls::Error),
+    /// One of the above, for the file the config key names.
+    Keyed(&'static str, Box<TlsError>),
+}
+
+impl TlsError {
+    fn keyed(self, key: &'static str) -> TlsError {
+        TlsError::Keyed(key, Box::new(self))
+    }
 }
 
 impl std::fmt::Display for TlsError {
@@ -54,6 +62,7 @@ impl std::fmt::Display for TlsError {
             TlsError::ClientCert(path, e) => {
                 write!(f, "{}: client certificate: {e}", path.display())
             }
+            TlsError::Keyed(key, e) => write!(f, "{key}: {e}"),
         }
     }
 }
@@ -71,7 +80,12 @@ pub fn client_config(collector: &CollectorConfig) -> Result<Arc<ClientConfig>, T
             .ok_or(TlsError::NoCaBundle)?,
     };
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(&ca_file)? {
+    let ca_key = if collector.ca_file.is_some() {
+        "collector.ca_file"
+    } else {
+        "system CA bundle"
+    };
+    for cert in read_certs(&ca_file).map_err(|e| e.keyed(ca_key))? {
         roots
             .add(cert)
             .map_err(|e| TlsError::BadCa(ca_file.clone(), e))?;
@@ -83,9 +97,9 @@ pub fn client_config(collector: &CollectorConfig) -> Result<Arc<ClientConfig>, T
         .with_root_certificates(roots);
     let config = match (&collector.client_cert_file, &collector.client_key_file) {
         (Some(cert), Some(key)) => {
-            let chain = read_certs(cert)?;
-            let key =
-                PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key(key.clone(), e))?;
+            let chain = read_certs(cert).map_err(|e| e.keyed("collector.client_cert_file"))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| TlsError::Key(key.clone(), e).keyed("collector.client_key_file"))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| TlsError::ClientCert(cert.clone(), e))?
