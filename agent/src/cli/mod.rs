@@ -558,11 +558,13 @@ fn collect_and_store(
     })?;
     let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = buffer::Timestamp::now();
-    let events = collection
-        .collected()
-        .map(|(_, payload)| buffer::payload_event(payload, "snapshot", at))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Failure::cant_create)?;
+    let (mut events, mut package_events) =
+        collect::inventory::events_of(&store, &collection, at, config.buffer.max_bytes)
+            .map_err(Failure::cant_create)?;
+    let first_package = events.len();
+    if let Some(p) = &mut package_events {
+        events.append(&mut p.events);
+    }
     let stored: Vec<&str> = collection.collected().map(|(c, _)| c.name()).collect();
     let seqs = if events.is_empty() {
         Vec::new()
@@ -571,6 +573,10 @@ fn collect_and_store(
             .append_many(events)
             .map_err(|e| Failure::cant_create(buffer::store_error(e)))?
     };
+    if let Some(p) = package_events {
+        p.stored(&store, seqs.get(first_package..).unwrap_or_default())
+            .map_err(Failure::cant_create)?;
+    }
     match (seqs.first(), seqs.last()) {
         (Some(first), Some(last)) => out!(
             "stored {} events (seq {first}..{last}): {}",

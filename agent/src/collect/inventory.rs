@@ -1,0 +1,293 @@
+//! The package list of the `software` category, sent so that it arrives whole whatever
+//! the buffer size: a full snapshot split into parts that each fit the store's event
+//! limit, then deltas against the last list, with a full snapshot again whenever the
+//! base may not reach the collector (docs/protocol.md, "Package inventories").
+//!
+//! The agent only compresses (raw DEFLATE, the code its gzip bodies already link) and
+//! never inflates. It remembers the last list as one 64-bit hash per package (8 bytes a
+//! package in the buffer's `meta`), which is enough to compute a delta: the collector
+//! names removed packages by the same hash.
+
+use crate::local::buffer::{self, Timestamp};
+use assent_platform::software::Package;
+use assent_platform::Field;
+use assent_store::{NewEvent, Store};
+use assent_wire::{package_hash, package_list_digest, PackageChange, PackageList, Payload};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+/// The `meta` key of the last list's state.
+pub const STATE_KEY: &str = "inventory:software";
+/// The event kind of package-list events.
+pub const KIND: &str = "packages";
+/// After this many deltas the next change is sent as a full snapshot, so a collector
+/// never needs a long chain.
+const MAX_DELTAS: u32 = 32;
+/// A full snapshot is sent at least this often even when deltas would do.
+const FULL_EVERY_S: u64 = 7 * 24 * 3600;
+/// Bytes of an event beyond its packages: fixed fields, category, kind, the list header.
+const EVENT_OVERHEAD: u64 = 192;
+
+/// What the agent keeps of the last list it stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    buffer_id: u64,
+    pseudonym: String,
+    list_id: u64,
+    digest: [u8; 32],
+    /// The seqs of the last full snapshot's parts and of every delta since: all must
+    /// reach the collector for the next delta to apply.
+    seqs: Vec<u64>,
+    full_at_s: u64,
+    deltas: u32,
+    /// [`package_hash`] of each package of the list, sorted.
+    hashes: Vec<u64>,
+}
+
+/// The software payload without its package list, and the list when it was read. A
+/// list that could not be read stays in the payload, as today.
+pub fn take_packages(payload: &Payload) -> (Payload, Option<Vec<Package>>) {
+    let Payload::Software(software) = payload else {
+        return (payload.clone(), None);
+    };
+    let mut rest = software.clone();
+    match std::mem::replace(&mut rest.packages, Field::Absent) {
+        Field::Present(packages) => (Payload::Software(rest), Some(packages)),
+        other => {
+            rest.packages = other;
+            (Payload::Software(rest), None)
+        }
+    }
+}
+
+/// Package-list events to store, and the state to remember once they are.
+#[derive(Debug)]
+pub struct PackageEvents {
+    pub events: Vec<NewEvent>,
+    /// Whether `events` are a full snapshot (else one delta).
+    pub full: bool,
+    state: State,
+}
+
+/// The events that bring the collector's list to `packages` (sorted as the platform
+/// sorts them), each within `max_event_bytes`; `None` when the list is unchanged.
+pub fn plan(
+    store: &Store,
+    pseudonym: &str,
+    packages: &[Package],
+    at: Timestamp,
+    max_event_bytes: u64,
+) -> Result<Option<PackageEvents>, String> {
+    let buffer_id = store.buffer_id().map_err(buffer::store_error)?;
+    let previous = load(store)?;
+    let digest = package_list_digest(packages);
+    let now_s = u64::try_from(at.wall_time_ms / 1000).unwrap_or(0);
+    let mut hashes: Vec<u64> = packages.iter().map(package_hash).collect();
+    hashes.sort_unstable();
+    let list_id = random_id()?;
+    let budget = max_event_bytes.saturating_sub(EVENT_OVERHEAD);
+
+    let base = match previous {
+        Some(p)
+            if p.buffer_id == buffer_id
+                && p.pseudonym == pseudonym
+                && p.deltas < MAX_DELTAS
+                && now_s >= p.full_at_s
+                && now_s - p.full_at_s < FULL_EVERY_S
+                && store.seqs_intact(&p.seqs).map_err(buffer::store_error)? =>
+        {
+            Some(p)
+        }
+        _ => None,
+    };
+    if let Some(base) = base {
+        if base.digest == digest {
+            return Ok(None);
+        }
+        let removed: Vec<u64> = base
+            .hashes
+            .iter()
+            .copied()
+            .filter(|h| hashes.binary_search(h).is_err())
+            .collect();
+        let added: Vec<Package> = packages
+            .iter()
+            .filter(|p| base.hashes.binary_search(&package_hash(p)).is_err())
+            .cloned()
+            .collect();
+        let payload = Payload::Packages(Box::new(PackageList {
+            list_id,
+            digest,
+            package_count: packages.len() as u64,
+            change: PackageChange::Delta {
+                base: base.list_id,
+                removed,
+                added,
+            },
+        }));
+        let event = buffer::payload_event(&payload, KIND, at)?;
+        // A delta larger than a part is no cheaper than a snapshot: send the snapshot.
+        if (event.payload.len() as u64) <= budget {
+            let seqs = base.seqs.clone();
+            return Ok(Some(PackageEvents {
+                events: vec![event],
+                full: false,
+                state: State {
+                    buffer_id,
+                    pseudonym: pseudonym.to_string(),
+                    list_id,
+                    digest,
+                    seqs,
+                    full_at_s: base.full_at_s,
+                    deltas: base.deltas + 1,
+                    hashes,
+                },
+            }));
+        }
+    }
+
+    let chunks = split(packages, budget)?;
+    let parts = u32::try_from(chunks.len()).map_err(|_| "too many package parts".to_string())?;
+    if parts > assent_wire::MAX_PACKAGE_PARTS {
+        return Err(format!(
+            "the package list needs {parts} parts, more than {}",
+            assent_wire::MAX_PACKAGE_PARTS
+        ));
+    }
+    let mut events = Vec::with_capacity(chunks.len());
+    for (index, packages_deflate) in (0u32..).zip(chunks) {
+        let payload = Payload::Packages(Box::new(PackageList {
+            list_id,
+            digest,
+            package_count: packages.len() as u64,
+            change: PackageChange::Part {
+                index,
+                parts,
+                packages_deflate,
+            },
+        }));
+        events.push(buffer::payload_event(&payload, KIND, at)?);
+    }
+    Ok(Some(PackageEvents {
+        events,
+        full: true,
+        state: State {
+            buffer_id,
+            pseudonym: pseudonym.to_string(),
+            list_id,
+            digest,
+            seqs: Vec::new(),
+            full_at_s: now_s,
+            deltas: 0,
+            hashes,
+        },
+    }))
+}
+
+/// Every collected payload as an event to store (`assent collect`), the package list
+/// as package-list events.
+pub fn events_of(
+    store: &Store,
+    collection: &super::Collection,
+    at: Timestamp,
+    max_bytes: u64,
+) -> Result<(Vec<NewEvent>, Option<PackageEvents>), String> {
+    let mut events = Vec::new();
+    let mut package_events = None;
+    for (_, payload) in collection.collected() {
+        let (payload, packages) = take_packages(payload);
+        if let Some(packages) = packages {
+            package_events = plan(
+                store,
+                &collection.pseudonym_name(),
+                &packages,
+                at,
+                assent_store::max_event_bytes(max_bytes).unwrap_or(0),
+            )?;
+        }
+        events.push(buffer::payload_event(&payload, "snapshot", at)?);
+    }
+    Ok((events, package_events))
+}
+
+impl PackageEvents {
+    /// Remembers the list once its events are stored under `seqs`.
+    pub fn stored(self, store: &Store, seqs: &[u64]) -> Result<(), String> {
+        let mut state = self.state;
+        state.seqs.extend_from_slice(seqs);
+        let bytes = postcard::to_stdvec(&state).map_err(|e| format!("inventory state: {e}"))?;
+        store
+            .set_meta(STATE_KEY, &bytes)
+            .map_err(buffer::store_error)
+    }
+}
+
+/// Forgets the last list, so the next one is a full snapshot: called when the
+/// collector is asked to erase the device's software.
+pub fn forget(store: &Store) -> Result<(), String> {
+    store.set_meta(STATE_KEY, &[]).map_err(buffer::store_error)
+}
+
+fn load(store: &Store) -> Result<Option<State>, String> {
+    let bytes = store.get_meta(STATE_KEY).map_err(buffer::store_error)?;
+    // An empty or undecodable state (forgotten, or from another version) means a full
+    // snapshot next.
+    Ok(bytes.and_then(|b| postcard::from_bytes(&b).ok()))
+}
+
+fn random_id() -> Result<u64, String> {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| "no randomness for a package list id".to_string())?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// The list in consecutive runs, each compressed to at most `budget` bytes. A run
+/// starts at three times the budget of raw bytes (package lists deflate about four
+/// times) and is halved until it fits.
+fn split(packages: &[Package], budget: u64) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < packages.len() || (packages.is_empty() && out.is_empty()) {
+        let mut end = start;
+        let mut raw = 0u64;
+        while end < packages.len() && (end == start || raw < budget.saturating_mul(3)) {
+            raw += encoded_len(&packages[end]);
+            end += 1;
+        }
+        loop {
+            let compressed = deflate(&packages[start..end])?;
+            if compressed.len() as u64 <= budget {
+                out.push(compressed);
+                break;
+            }
+            if end - start <= 1 {
+                return Err(format!(
+                    "package {} does not fit an event of the buffer",
+                    packages[start].name
+                ));
+            }
+            end = start + (end - start) / 2;
+        }
+        if packages.is_empty() {
+            break;
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+fn encoded_len(p: &Package) -> u64 {
+    let arch = p.architecture.as_ref().map_or(0, String::len);
+    (p.name.len() + p.version.len() + arch + 8) as u64
+}
+
+fn deflate(packages: &[Package]) -> Result<Vec<u8>, String> {
+    let raw = postcard::to_stdvec(packages).map_err(|e| format!("package list: {e}"))?;
+    let mut encoder =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(&raw)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| format!("compressing the package list: {e}"))
+}
