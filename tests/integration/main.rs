@@ -14,6 +14,8 @@ mod control;
 mod daemon;
 /// `make run` as a new user meets it, and `make help`.
 mod dev_run;
+/// Package inventories of 3,000 packages under small buffers, rebuilt by the collector.
+mod inventory;
 /// Live values on this machine against tools we did not write.
 mod live;
 /// Agents syncing through Debian's nginx in front of the collector.
