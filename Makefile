@@ -75,6 +75,7 @@ bench:
 		$(CARGO) bench -q -p assent-collector --bench backends
 	$(CARGO) bench -q -p assent-collector --bench console
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
+	$(CARGO) bench -q -p assent-integration-tests --bench inventory
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
 	@$(MAKE) --no-print-directory cross-build TARGET=$(HOST_TARGET) >/dev/null
 	ASSENT_DIST_AGENT=$(call dist_dir,$(HOST_TARGET))/assent \

@@ -144,6 +144,7 @@ impl Rebuilt {
 fn rebuild(entries: &[Entry]) -> Rebuilt {
     let mut out = Rebuilt::default();
     let mut pending: Option<Pending> = None;
+    let mut broken: Option<u64> = None;
     for entry in entries {
         let list = &entry.list;
         match &list.change {
@@ -152,6 +153,10 @@ fn rebuild(entries: &[Entry]) -> Rebuilt {
                 parts,
                 packages_deflate,
             } => {
+                // The other parts of a snapshot with a bad part change nothing.
+                if broken == Some(list.list_id) {
+                    continue;
+                }
                 let same = pending
                     .as_ref()
                     .is_some_and(|p| p.list_id == list.list_id && p.parts.len() == *parts as usize);
@@ -176,6 +181,7 @@ fn rebuild(entries: &[Entry]) -> Rebuilt {
                     Err(e) => {
                         out.fail(format!("snapshot {:016x}: part {index}: {e}", list.list_id));
                         pending = None;
+                        broken = Some(list.list_id);
                         continue;
                     }
                 }
@@ -293,4 +299,162 @@ fn inflate(bytes: &[u8]) -> Result<Vec<Package>, String> {
         ));
     }
     Ok(packages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn package(name: &str, version: &str) -> Package {
+        Package {
+            name: name.into(),
+            version: version.into(),
+            architecture: Some("amd64".into()),
+        }
+    }
+
+    fn deflate(packages: &[Package]) -> Vec<u8> {
+        let raw = postcard::to_stdvec(packages).unwrap();
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&raw).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn list() -> Vec<Package> {
+        (0..10).map(|i| package(&format!("p{i}"), "1.0")).collect()
+    }
+
+    /// A snapshot of `packages` in parts of three, received at 1, 2, ...
+    fn snapshot(list_id: u64, packages: &[Package], first_ms: i64) -> Vec<Entry> {
+        let chunks: Vec<&[Package]> = packages.chunks(3).collect();
+        let parts = chunks.len() as u32;
+        (0u32..)
+            .zip(chunks)
+            .map(|(index, chunk)| Entry {
+                received_at_ms: first_ms + i64::from(index),
+                buffer_id: 1,
+                seq: u64::from(index) + 1,
+                list: PackageList {
+                    list_id,
+                    digest: package_list_digest(packages),
+                    package_count: packages.len() as u64,
+                    change: PackageChange::Part {
+                        index,
+                        parts,
+                        packages_deflate: deflate(chunk),
+                    },
+                },
+            })
+            .collect()
+    }
+
+    fn delta(list_id: u64, base: u64, from: &[Package], to: &[Package], at_ms: i64) -> Entry {
+        Entry {
+            received_at_ms: at_ms,
+            buffer_id: 1,
+            seq: 100 + at_ms as u64,
+            list: PackageList {
+                list_id,
+                digest: package_list_digest(to),
+                package_count: to.len() as u64,
+                change: PackageChange::Delta {
+                    base,
+                    removed: from
+                        .iter()
+                        .filter(|p| !to.contains(p))
+                        .map(package_hash)
+                        .collect(),
+                    added: to.iter().filter(|p| !from.contains(p)).cloned().collect(),
+                },
+            },
+        }
+    }
+
+    fn upgraded() -> Vec<Package> {
+        let mut l = list();
+        l[4] = package("p4", "2.0");
+        l.remove(7);
+        l.push(package("q", "0.1"));
+        l.sort();
+        l
+    }
+
+    #[test]
+    fn parts_and_deltas_rebuild_the_list() {
+        let mut entries = snapshot(7, &list(), 1);
+        let out = rebuild(&entries);
+        assert_eq!(out.problem, None);
+        assert_eq!(out.current.unwrap().packages, list());
+
+        entries.push(delta(8, 7, &list(), &upgraded(), 50));
+        let out = rebuild(&entries);
+        assert_eq!(out.problem, None);
+        let current = out.current.unwrap();
+        assert_eq!((current.list_id, current.packages), (8, upgraded()));
+    }
+
+    #[test]
+    fn a_lost_part_is_reported_and_never_shown_as_the_list() {
+        let mut entries = snapshot(7, &list(), 1);
+        entries.remove(2);
+        let out = rebuild(&entries);
+        assert_eq!(out.current, None);
+        assert!(
+            out.problem.unwrap().contains("1 of 4 parts missing"),
+            "{entries:?}",
+            entries = entries.len()
+        );
+
+        // An earlier complete list stays visible as the last complete one.
+        let mut entries = snapshot(6, &list(), 1);
+        let mut partial = snapshot(7, &upgraded(), 10);
+        partial.remove(0);
+        entries.extend(partial);
+        let out = rebuild(&entries);
+        assert_eq!(out.current, None);
+        assert_eq!(out.last_complete.unwrap().list_id, 6);
+        // A later full snapshot heals it.
+        entries.extend(snapshot(9, &upgraded(), 20));
+        let out = rebuild(&entries);
+        assert_eq!(out.problem, None);
+        assert_eq!(out.current.unwrap().packages, upgraded());
+    }
+
+    #[test]
+    fn a_delta_on_a_base_not_held_or_with_a_wrong_digest_is_refused() {
+        let mut entries = snapshot(7, &list(), 1);
+        entries.push(delta(8, 5, &list(), &upgraded(), 50));
+        let out = rebuild(&entries);
+        assert_eq!(out.current, None);
+        assert!(out.problem.unwrap().contains("base list"));
+
+        let mut entries = snapshot(7, &list(), 1);
+        let mut wrong = delta(8, 7, &list(), &upgraded(), 50);
+        wrong.list.digest[0] ^= 1;
+        entries.push(wrong);
+        let out = rebuild(&entries);
+        assert_eq!(out.current, None);
+        assert!(out.problem.unwrap().contains("does not match the digest"));
+    }
+
+    #[test]
+    fn a_part_that_inflates_beyond_the_bound_or_is_not_deflate_is_refused() {
+        let mut entries = snapshot(7, &list(), 1);
+        if let PackageChange::Part {
+            packages_deflate, ..
+        } = &mut entries[0].list.change
+        {
+            *packages_deflate = vec![0xff; 40];
+        }
+        let out = rebuild(&entries);
+        assert_eq!(out.current, None);
+        assert!(out.problem.unwrap().contains("invalid DEFLATE"));
+
+        let zeros = vec![0u8; (MAX_PART_INFLATED + 10) as usize];
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&zeros).unwrap();
+        let bomb = e.finish().unwrap();
+        assert!(inflate(&bomb).unwrap_err().contains("inflates beyond"));
+    }
 }

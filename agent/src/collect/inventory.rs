@@ -291,3 +291,172 @@ fn deflate(packages: &[Package]) -> Result<Vec<u8>, String> {
         .and_then(|()| encoder.finish())
         .map_err(|e| format!("compressing the package list: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assent_store::StoreOptions;
+    use std::io::Read;
+
+    const SMALL_BUFFER: u64 = 256 * 1024;
+
+    fn store(dir: &std::path::Path) -> Store {
+        let options = StoreOptions {
+            max_bytes: SMALL_BUFFER,
+            ..StoreOptions::default()
+        };
+        Store::open(dir, options).unwrap().0
+    }
+
+    fn packages(n: usize) -> Vec<Package> {
+        let mut list: Vec<Package> = (0..n)
+            .map(|i| Package {
+                name: format!(
+                    "lib{}-{}{}",
+                    ["ssl", "curl", "glib", "pam"][i % 4],
+                    i,
+                    "-dev"
+                ),
+                version: format!("{}.{}.{}-{}", i % 7, i % 13, i % 3, i % 5 + 1),
+                architecture: Some("amd64".into()),
+            })
+            .collect();
+        list.sort();
+        list
+    }
+
+    fn at(day: i64) -> Timestamp {
+        Timestamp {
+            wall_time_ms: 1_795_000_000_000 + day * 86_400_000,
+            boot_id: [1; 16],
+            monotonic_ns: 0,
+        }
+    }
+
+    fn limit() -> u64 {
+        assent_store::max_event_bytes(SMALL_BUFFER).unwrap()
+    }
+
+    /// Plans and stores; returns the planned package lists.
+    fn send(store: &Store, who: &str, list: &[Package], day: i64) -> Option<Vec<PackageList>> {
+        let mut planned = plan(store, who, list, at(day), limit()).unwrap()?;
+        let events = std::mem::take(&mut planned.events);
+        let lists = events
+            .iter()
+            .map(|e| match Payload::from_postcard(&e.payload).unwrap() {
+                Payload::Packages(l) => *l,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(events.iter().all(|e| e.kind == KIND));
+        let seqs = store.append_many(events).unwrap();
+        planned.stored(store, &seqs).unwrap();
+        Some(lists)
+    }
+
+    fn unpack(lists: &[PackageList]) -> Vec<Package> {
+        let mut out = Vec::new();
+        for l in lists {
+            let PackageChange::Part {
+                packages_deflate, ..
+            } = &l.change
+            else {
+                panic!("not a part")
+            };
+            let mut raw = Vec::new();
+            flate2::read::DeflateDecoder::new(&packages_deflate[..])
+                .read_to_end(&mut raw)
+                .unwrap();
+            out.extend(postcard::from_bytes::<Vec<Package>>(&raw).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn a_large_list_is_split_into_parts_that_fit_the_event_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let list = packages(3000);
+        let mut planned = plan(&store, "p", &list, at(0), limit()).unwrap().unwrap();
+        assert!(planned.full && planned.events.len() > 1);
+        for e in &planned.events {
+            assert!(e.payload.len() as u64 + 64 < limit(), "{}", e.payload.len());
+        }
+        let events = std::mem::take(&mut planned.events);
+        let lists: Vec<PackageList> = events
+            .iter()
+            .map(|e| match Payload::from_postcard(&e.payload).unwrap() {
+                Payload::Packages(l) => *l,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(unpack(&lists), list);
+        assert!(lists.iter().all(|l| l.digest == package_list_digest(&list)));
+        // The store takes them (each under its limit).
+        store.append_many(events).unwrap();
+    }
+
+    #[test]
+    fn a_change_is_a_delta_and_no_change_is_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let list = packages(500);
+        let full = send(&store, "p", &list, 0).unwrap();
+        assert!(send(&store, "p", &list, 1).is_none());
+
+        let mut upgraded = list.clone();
+        upgraded[10].version.push_str("+deb12u1");
+        upgraded.remove(20);
+        upgraded.sort();
+        let delta = send(&store, "p", &upgraded, 1).unwrap();
+        assert_eq!(delta.len(), 1);
+        let PackageChange::Delta {
+            base,
+            removed,
+            added,
+        } = &delta[0].change
+        else {
+            panic!("{delta:?}")
+        };
+        assert_eq!(*base, full[0].list_id);
+        assert_eq!(removed.len(), 2);
+        assert_eq!(added, &vec![upgraded[10].clone()]);
+        assert_eq!(delta[0].digest, package_list_digest(&upgraded));
+    }
+
+    #[test]
+    fn a_base_that_may_not_arrive_gives_a_full_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let list = packages(500);
+        let mut changed = list.clone();
+        changed.pop();
+        let is_full = |l: &Option<Vec<PackageList>>| {
+            matches!(l.as_ref().unwrap()[0].change, PackageChange::Part { .. })
+        };
+
+        // Purged unsent (consent withdrawn, or evicted): the base is gone.
+        send(&store, "p", &list, 0).unwrap();
+        store.purge_category("software").unwrap();
+        assert!(is_full(&send(&store, "p", &changed, 0)));
+
+        // Sent and acknowledged, then erased at the collector: forgotten.
+        let last = store.stats().unwrap().last_seq;
+        store.ack(last).unwrap();
+        assert!(!is_full(&send(&store, "p", &list, 0)));
+        forget(&store).unwrap();
+        assert!(is_full(&send(&store, "p", &changed, 0)));
+
+        // Another pseudonym is another device to the collector.
+        assert!(is_full(&send(&store, "q", &list, 0)));
+
+        // At most MAX_DELTAS deltas, and a full snapshot every week.
+        for i in 0..MAX_DELTAS {
+            let l = if i % 2 == 0 { &changed } else { &list };
+            assert!(!is_full(&send(&store, "q", l, 0)), "delta {i}");
+        }
+        assert!(is_full(&send(&store, "q", &changed, 0)));
+        assert!(!is_full(&send(&store, "q", &list, 6)));
+        assert!(is_full(&send(&store, "q", &changed, 8)));
+    }
+}
