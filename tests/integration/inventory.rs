@@ -6,7 +6,7 @@
 use assent_testkit::collector::Collector;
 use assent_testkit::on_both_backends;
 use assent_testkit::packages::{self, FixturePackage};
-use assent_testkit::pg::{sql_rows, Backend};
+use assent_testkit::pg::{sql_execute, sql_rows, Backend};
 use assent_testkit::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -155,4 +155,57 @@ fn new_device(collector: &Collector, known: &mut BTreeSet<String>) -> String {
     device
 }
 
-on_both_backends!(three_thousand_packages_arrive_whole_under_any_buffer);
+fn erasure_starts_the_list_afresh_and_a_lost_part_is_reported_incomplete(backend: Backend) {
+    let collector = Collector::start_with(backend.options());
+    let list = packages::generate(PACKAGES, 16);
+    let dir = tempfile::tempdir().unwrap();
+    let root = packages::write_root(dir.path(), &list);
+    let device = device_for(&collector, "device", "[buffer]\nmax_bytes = 262144");
+    device.run_ok(&["consent", "grant", "--all-required"]);
+    device.run_ok(&["consent", "grant", "software"]);
+    collect_and_sync(&device, &root);
+    let pseudonym = new_device(&collector, &mut BTreeSet::new());
+    assert_eq!(rebuilt(&collector, &pseudonym), list);
+
+    // Withdrawn: the collector erases every part; nothing is shown as a list.
+    device.run_ok(&["consent", "revoke", "software"]);
+    assert!(device.run(&["sync", "--once"]).status.success());
+    assert!(package_events(&collector, &pseudonym).is_empty());
+    let (value, ok) = inventory(&collector, &pseudonym);
+    assert!(
+        !ok && value["complete"] == false && value["list"].is_null(),
+        "{value:#}"
+    );
+
+    // Granted again: a full snapshot, not a delta on the erased list.
+    device.run_ok(&["consent", "grant", "software"]);
+    collect_and_sync(&device, &root);
+    let events = package_events(&collector, &pseudonym);
+    assert!(
+        events.len() > 1 && events.iter().all(|(k, _)| k == "part"),
+        "{events:?}"
+    );
+    assert_eq!(rebuilt(&collector, &pseudonym), list);
+
+    // A part lost: the list is incomplete, and says which parts are missing.
+    let deleted = sql_execute(
+        &collector,
+        "DELETE FROM events WHERE kind = 'packages' AND seq = \
+         (SELECT max(seq) FROM events WHERE kind = 'packages')",
+    );
+    assert_eq!(deleted, 1);
+    let (value, ok) = inventory(&collector, &pseudonym);
+    assert!(!ok, "{value:#}");
+    assert_eq!(value["complete"], false);
+    assert!(value["list"].is_null(), "{value:#}");
+    let problem = value["problem"].as_str().unwrap();
+    assert!(
+        problem.contains(&format!("1 of {} parts missing", events.len())),
+        "{problem}"
+    );
+}
+
+on_both_backends!(
+    three_thousand_packages_arrive_whole_under_any_buffer,
+    erasure_starts_the_list_afresh_and_a_lost_part_is_reported_incomplete,
+);
