@@ -86,7 +86,7 @@ pub fn generate(count: usize, seed: u64) -> Vec<FixturePackage> {
             "{}{}{}{}",
             PREFIXES[(r % 8) as usize],
             STEMS[((r >> 8) % 48) as usize],
-            if (r >> 16) % 4 == 0 {
+            if (r >> 16).is_multiple_of(4) {
                 format!("-{}", (r >> 20) % 40)
             } else {
                 String::new()
@@ -111,8 +111,12 @@ pub fn upgraded(packages: &[FixturePackage], i: usize) -> Vec<FixturePackage> {
 }
 
 fn version(r: u64) -> String {
-    let epoch = if r % 10 == 0 { "1:" } else { "" };
-    let dfsg = if (r >> 4) % 5 == 0 { "+dfsg" } else { "" };
+    let epoch = if r.is_multiple_of(10) { "1:" } else { "" };
+    let dfsg = if (r >> 4).is_multiple_of(5) {
+        "+dfsg"
+    } else {
+        ""
+    };
     format!(
         "{epoch}{}.{}.{}{dfsg}-{}",
         (r >> 8) % 12,
@@ -123,7 +127,7 @@ fn version(r: u64) -> String {
 }
 
 fn arch(r: u64) -> String {
-    if r % 5 == 0 { "all" } else { "amd64" }.to_string()
+    if r.is_multiple_of(5) { "all" } else { "amd64" }.to_string()
 }
 
 /// Writes a root under `dir` whose `/var/lib/dpkg/status` lists `packages` as dpkg
