@@ -224,13 +224,12 @@ pub enum PackageChange {
 /// platform sorts them (name, version, architecture).
 pub fn package_list_digest(sorted: &[software::Package]) -> [u8; 32] {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    // The length prefix postcard would write, then each package as postcard writes it.
-    let mut prefix = [0u8; 10];
-    context.update(postcard_varint(sorted.len() as u64, &mut prefix));
+    let mut bytes = Vec::with_capacity(128);
+    put_varint(&mut bytes, sorted.len() as u64);
     for package in sorted {
-        if let Ok(bytes) = postcard::to_stdvec(package) {
-            context.update(&bytes);
-        }
+        encode_package(package, &mut bytes);
+        context.update(&bytes);
+        bytes.clear();
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(context.finish().as_ref());
@@ -240,24 +239,49 @@ pub fn package_list_digest(sorted: &[software::Package]) -> [u8; 32] {
 /// A package's name in a delta's `removed`: the first 8 bytes (big-endian) of SHA-256
 /// over its postcard encoding.
 pub fn package_hash(package: &software::Package) -> u64 {
-    let bytes = postcard::to_stdvec(package).unwrap_or_default();
+    let mut bytes = Vec::with_capacity(96);
+    encode_package(package, &mut bytes);
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest.as_ref()[..8]);
     u64::from_be_bytes(first)
 }
 
-fn postcard_varint(mut value: u64, buf: &mut [u8; 10]) -> &[u8] {
-    let mut i = 0;
+/// Appends the postcard encoding of a package list (what a part's `packages_deflate`
+/// inflates to). Written out by hand, equal to postcard's (tested): the agent runs it
+/// over every package, and serde's generic code for it costs flash.
+pub fn encode_packages(packages: &[software::Package], out: &mut Vec<u8>) {
+    put_varint(out, packages.len() as u64);
+    for package in packages {
+        encode_package(package, out);
+    }
+}
+
+fn encode_package(package: &software::Package, out: &mut Vec<u8>) {
+    let put_str = |out: &mut Vec<u8>, s: &str| {
+        put_varint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    };
+    put_str(out, &package.name);
+    put_str(out, &package.version);
+    match &package.architecture {
+        None => out.push(0),
+        Some(arch) => {
+            out.push(1);
+            put_str(out, arch);
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;
         if value == 0 {
-            buf[i] = byte;
-            return &buf[..=i];
+            out.push(byte);
+            return;
         }
-        buf[i] = byte | 0x80;
-        i += 1;
+        out.push(byte | 0x80);
     }
 }
 

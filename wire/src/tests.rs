@@ -122,6 +122,17 @@ fn the_list_digest_is_postcards_encoding_of_the_sorted_list() {
     let expected = ring::digest::digest(&ring::digest::SHA256, &whole);
     assert_eq!(&package_list_digest(&list)[..], expected.as_ref());
     assert_ne!(package_hash(&list[0]), package_hash(&list[1]));
+    let mut by_hand = Vec::new();
+    encode_packages(&list, &mut by_hand);
+    assert_eq!(by_hand, whole);
+    let long = software::Package {
+        name: "n".repeat(300),
+        version: String::new(),
+        architecture: Some("a".repeat(20_000)),
+    };
+    let mut by_hand = Vec::new();
+    encode_packages(std::slice::from_ref(&long), &mut by_hand);
+    assert_eq!(by_hand, postcard::to_stdvec(&vec![long]).unwrap());
 }
 
 fn batch(records: Vec<Record>) -> Batch {

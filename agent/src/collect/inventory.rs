@@ -13,7 +13,6 @@ use assent_platform::software::Package;
 use assent_platform::Field;
 use assent_store::{NewEvent, Store};
 use assent_wire::{package_hash, package_list_digest, PackageChange, PackageList, Payload};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 
 /// The `meta` key of the last list's state.
@@ -28,8 +27,9 @@ const FULL_EVERY_S: u64 = 7 * 24 * 3600;
 /// Bytes of an event beyond its packages: fixed fields, category, kind, the list header.
 const EVENT_OVERHEAD: u64 = 192;
 
-/// What the agent keeps of the last list it stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the agent keeps of the last list it stored. Encoded by hand (fixed fields, then
+/// the two u64 arrays) rather than with serde: the derived code costs flash.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct State {
     buffer_id: u64,
     pseudonym: String,
@@ -184,30 +184,63 @@ pub fn plan(
     }))
 }
 
-/// Every collected payload as an event to store (`assent collect`), the package list
-/// as package-list events.
+/// A collection's events, ready for one `append_many`.
+#[derive(Debug)]
+pub struct ToStore {
+    /// The payloads' events, then the package-list events.
+    pub events: Vec<NewEvent>,
+    first_package: usize,
+    packages: Option<PackageEvents>,
+}
+
+impl ToStore {
+    /// Remembers the package list once `events` are stored under `seqs` (in order).
+    pub fn stored(self, store: &Store, seqs: &[u64]) -> Result<(), String> {
+        match self.packages {
+            Some(p) => p.stored(store, seqs.get(self.first_package..).unwrap_or_default()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Every collected payload as an event, the software payload without its package list,
+/// which becomes package-list events at the end. `keep` decides, per category, whether
+/// a payload's event is stored (the daemon skips unchanged snapshots); the package list
+/// has its own change rules.
 pub fn events_of(
     store: &Store,
     collection: &super::Collection,
     at: Timestamp,
     max_bytes: u64,
-) -> Result<(Vec<NewEvent>, Option<PackageEvents>), String> {
+    keep: &mut dyn FnMut(assent_platform::Category, &NewEvent) -> Result<bool, String>,
+) -> Result<ToStore, String> {
     let mut events = Vec::new();
-    let mut package_events = None;
-    for (_, payload) in collection.collected() {
-        let (payload, packages) = take_packages(payload);
-        if let Some(packages) = packages {
-            package_events = plan(
+    let mut packages = None;
+    for (category, payload) in collection.collected() {
+        let (payload, list) = take_packages(payload);
+        if let Some(list) = list {
+            packages = plan(
                 store,
                 &collection.pseudonym_name(),
-                &packages,
+                &list,
                 at,
                 assent_store::max_event_bytes(max_bytes).unwrap_or(0),
             )?;
         }
-        events.push(buffer::payload_event(&payload, "snapshot", at)?);
+        let event = buffer::payload_event(&payload, "snapshot", at)?;
+        if keep(category, &event)? {
+            events.push(event);
+        }
     }
-    Ok((events, package_events))
+    let first_package = events.len();
+    if let Some(p) = &mut packages {
+        events.append(&mut p.events);
+    }
+    Ok(ToStore {
+        events,
+        first_package,
+        packages,
+    })
 }
 
 impl PackageEvents {
@@ -215,10 +248,71 @@ impl PackageEvents {
     pub fn stored(self, store: &Store, seqs: &[u64]) -> Result<(), String> {
         let mut state = self.state;
         state.seqs.extend_from_slice(seqs);
-        let bytes = postcard::to_stdvec(&state).map_err(|e| format!("inventory state: {e}"))?;
         store
-            .set_meta(STATE_KEY, &bytes)
+            .set_meta(STATE_KEY, &state.encode())
             .map_err(buffer::store_error)
+    }
+}
+
+impl State {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96 + 8 * (self.seqs.len() + self.hashes.len()));
+        for n in [self.buffer_id, self.list_id, self.full_at_s] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.extend_from_slice(&self.digest);
+        out.extend_from_slice(&self.deltas.to_be_bytes());
+        for n in [self.pseudonym.len(), self.seqs.len(), self.hashes.len()] {
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        out.extend_from_slice(self.pseudonym.as_bytes());
+        for n in self.seqs.iter().chain(&self.hashes) {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<State> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let (head, tail) = rest.split_at_checked(n)?;
+            rest = tail;
+            Some(head)
+        };
+        let mut u64s = [0u64; 3];
+        for n in &mut u64s {
+            *n = u64::from_be_bytes(take(8)?.try_into().ok()?);
+        }
+        let digest: [u8; 32] = take(32)?.try_into().ok()?;
+        let mut u32s = [0u32; 4];
+        for n in &mut u32s {
+            *n = u32::from_be_bytes(take(4)?.try_into().ok()?);
+        }
+        let pseudonym = String::from_utf8(take(u32s[1] as usize)?.to_vec()).ok()?;
+        let mut array = |len: u32| -> Option<Vec<u64>> {
+            let bytes = take((len as usize).checked_mul(8)?)?;
+            Some(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
+                    .collect(),
+            )
+        };
+        let seqs = array(u32s[2])?;
+        let hashes = array(u32s[3])?;
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(State {
+            buffer_id: u64s[0],
+            list_id: u64s[1],
+            full_at_s: u64s[2],
+            digest,
+            deltas: u32s[0],
+            pseudonym,
+            seqs,
+            hashes,
+        })
     }
 }
 
@@ -232,7 +326,7 @@ fn load(store: &Store) -> Result<Option<State>, String> {
     let bytes = store.get_meta(STATE_KEY).map_err(buffer::store_error)?;
     // An empty or undecodable state (forgotten, or from another version) means a full
     // snapshot next.
-    Ok(bytes.and_then(|b| postcard::from_bytes(&b).ok()))
+    Ok(bytes.and_then(|b| State::decode(&b)))
 }
 
 fn random_id() -> Result<u64, String> {
@@ -283,7 +377,8 @@ fn encoded_len(p: &Package) -> u64 {
 }
 
 fn deflate(packages: &[Package]) -> Result<Vec<u8>, String> {
-    let raw = postcard::to_stdvec(packages).map_err(|e| format!("package list: {e}"))?;
+    let mut raw = Vec::with_capacity(packages.len() * 40);
+    assent_wire::encode_packages(packages, &mut raw);
     let mut encoder =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     encoder
@@ -370,6 +465,28 @@ mod tests {
             out.extend(postcard::from_bytes::<Vec<Package>>(&raw).unwrap());
         }
         out
+    }
+
+    #[test]
+    fn the_state_round_trips_and_refuses_damage() {
+        let state = State {
+            buffer_id: 1,
+            pseudonym: "abcdefghijklmnopqrstuvwxyz".into(),
+            list_id: u64::MAX,
+            digest: [7; 32],
+            seqs: vec![3, 4, 9],
+            full_at_s: 1_795_000_000,
+            deltas: 2,
+            hashes: vec![1, 2, u64::MAX],
+        };
+        let bytes = state.encode();
+        assert_eq!(State::decode(&bytes), Some(state));
+        for cut in 0..bytes.len() {
+            assert_eq!(State::decode(&bytes[..cut]), None, "{cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(State::decode(&longer), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
 
 use crate::collect::identity::{Identity, LoadError};
-use crate::collect::{self, inventory, Outcome, PlatformReaders};
+use crate::collect::{self, inventory, PlatformReaders};
 use crate::config::Config;
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
 use crate::local::buffer::{self, Timestamp};
@@ -670,47 +670,31 @@ fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, S
     let identity = Identity::load(&config).map_err(|e| e.to_string())?;
     let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = Timestamp::now();
-    let mut events = Vec::new();
     let mut snapshots = Vec::new();
-    let mut package_events = None;
-    for (category, outcome) in &collection.outcomes {
-        let Outcome::Collected(payload) = outcome else {
-            continue;
-        };
-        let (payload, packages) = inventory::take_packages(payload);
-        if let Some(packages) = packages {
-            package_events = inventory::plan(
-                &daemon.store,
-                &collection.pseudonym_name(),
-                &packages,
-                at,
-                assent_store::max_event_bytes(config.buffer.max_bytes).unwrap_or(0),
-            )?;
-        }
-        let event = buffer::payload_event(&payload, "snapshot", at)?;
-        if INVENTORY.contains(category) {
-            match changed_snapshot(daemon, *category, &event.payload, at)? {
-                Some(snapshot) => snapshots.push(snapshot),
-                None => continue,
+    let mut to_store = inventory::events_of(
+        &daemon.store,
+        &collection,
+        at,
+        config.buffer.max_bytes,
+        &mut |category, event| {
+            if !INVENTORY.contains(&category) {
+                return Ok(true);
             }
-        }
-        events.push(event);
-    }
-    let first_package = events.len();
-    if let Some(p) = &mut package_events {
-        events.append(&mut p.events);
-    }
-    if events.is_empty() {
+            let changed = changed_snapshot(daemon, category, &event.payload, at)?;
+            let keep = changed.is_some();
+            snapshots.extend(changed);
+            Ok(keep)
+        },
+    )?;
+    if to_store.events.is_empty() {
         return Ok(0);
     }
-    let n = events.len();
+    let n = to_store.events.len();
     let seqs = daemon
         .store
-        .append_many(events)
+        .append_many(std::mem::take(&mut to_store.events))
         .map_err(buffer::store_error)?;
-    if let Some(p) = package_events {
-        p.stored(&daemon.store, seqs.get(first_package..).unwrap_or_default())?;
-    }
+    to_store.stored(&daemon.store, &seqs)?;
     // Recorded only once the events are stored, so a failed append is retried.
     for (key, record) in snapshots {
         daemon
