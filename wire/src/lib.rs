@@ -208,6 +208,7 @@ pub enum PackageChange {
     Part {
         index: u32,
         parts: u32,
+        #[serde(serialize_with = "as_bytes")]
         packages_deflate: Vec<u8>,
     },
     /// The changes from the list `base`: the packages no longer in the list, named by
@@ -218,6 +219,12 @@ pub enum PackageChange {
         removed: Vec<u64>,
         added: Vec<software::Package>,
     },
+}
+
+/// Bytes serialized as bytes: the same encoding as a `Vec<u8>` in postcard (length, then
+/// the bytes) and in JSON (an array of numbers), without serde's per-element code.
+fn as_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
 }
 
 /// SHA-256 of a package list: of the postcard encoding of the packages sorted as the

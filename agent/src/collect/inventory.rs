@@ -9,7 +9,7 @@
 //! names removed packages by the same hash.
 
 use crate::local::buffer::{self, Timestamp};
-use assent_platform::software::Package;
+use assent_platform::software::{Package, Software};
 use assent_platform::Field;
 use assent_store::{NewEvent, Store};
 use assent_wire::{package_hash, package_list_digest, PackageChange, PackageList, Payload};
@@ -44,20 +44,19 @@ struct State {
     hashes: Vec<u64>,
 }
 
-/// The software payload without its package list, and the list when it was read. A
-/// list that could not be read stays in the payload, as today.
-pub fn take_packages(payload: &Payload) -> (Payload, Option<Vec<Package>>) {
-    let Payload::Software(software) = payload else {
-        return (payload.clone(), None);
-    };
-    let mut rest = software.clone();
-    match std::mem::replace(&mut rest.packages, Field::Absent) {
-        Field::Present(packages) => (Payload::Software(rest), Some(packages)),
-        other => {
-            rest.packages = other;
-            (Payload::Software(rest), None)
-        }
-    }
+/// The software facts without their package list (which travels apart), built field by
+/// field: cloning the whole payload would copy the list, and `Payload`'s `Clone` costs
+/// flash the agent otherwise never spends.
+fn without_packages(software: &Software) -> Payload {
+    Payload::Software(Box::new(Software {
+        package_manager: software.package_manager.clone(),
+        packages: Field::Absent,
+        package_count: software.package_count.clone(),
+        malformed_entries: software.malformed_entries.clone(),
+        running_programs: software.running_programs.clone(),
+        process_count: software.process_count.clone(),
+        malformed_process_names: software.malformed_process_names.clone(),
+    }))
 }
 
 /// Package-list events to store, and the state to remember once they are.
@@ -83,7 +82,7 @@ pub fn plan(
     let digest = package_list_digest(packages);
     let now_s = u64::try_from(at.wall_time_ms / 1000).unwrap_or(0);
     let mut hashes: Vec<u64> = packages.iter().map(package_hash).collect();
-    hashes.sort_unstable();
+    assent_platform::read::sort_by(&mut hashes, |a, b| a < b);
     let list_id = random_id()?;
     let budget = max_event_bytes.saturating_sub(EVENT_OVERHEAD);
 
@@ -128,7 +127,7 @@ pub fn plan(
         let event = buffer::payload_event(&payload, KIND, at)?;
         // A delta larger than a part is no cheaper than a snapshot: send the snapshot.
         if (event.payload.len() as u64) <= budget {
-            let seqs = base.seqs.clone();
+            let seqs = base.seqs;
             return Ok(Some(PackageEvents {
                 events: vec![event],
                 full: false,
@@ -217,17 +216,23 @@ pub fn events_of(
     let mut events = Vec::new();
     let mut packages = None;
     for (category, payload) in collection.collected() {
-        let (payload, list) = take_packages(payload);
-        if let Some(list) = list {
-            packages = plan(
-                store,
-                &collection.pseudonym_name(),
-                &list,
-                at,
-                assent_store::max_event_bytes(max_bytes).unwrap_or(0),
-            )?;
-        }
-        let event = buffer::payload_event(&payload, "snapshot", at)?;
+        let event = match payload {
+            Payload::Software(software) => match &software.packages {
+                Field::Present(list) => {
+                    packages = plan(
+                        store,
+                        &collection.pseudonym_name(),
+                        list,
+                        at,
+                        assent_store::max_event_bytes(max_bytes).unwrap_or(0),
+                    )?;
+                    buffer::payload_event(&without_packages(software), "snapshot", at)?
+                }
+                // A list that could not be read stays in the payload, as before.
+                _ => buffer::payload_event(payload, "snapshot", at)?,
+            },
+            _ => buffer::payload_event(payload, "snapshot", at)?,
+        };
         if keep(category, &event)? {
             events.push(event);
         }
