@@ -76,6 +76,7 @@ bench:
 	ASSENT_TEST_PG="$${ASSENT_TEST_PG_BENCH:-$$(ASSENT_PG_FSYNC=on scripts/pg-test-cluster.sh target/pg-bench 55433)}" \
 		$(CARGO) bench -q -p assent-collector --bench console
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
+	$(CARGO) bench -q -p assent-integration-tests --bench inventory
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
 	@$(MAKE) --no-print-directory cross-build TARGET=$(HOST_TARGET) >/dev/null
 	ASSENT_DIST_AGENT=$(call dist_dir,$(HOST_TARGET))/assent \

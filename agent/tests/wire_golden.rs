@@ -137,3 +137,83 @@ fn the_json_wire_shape_of_protocol_v1_is_pinned() {
         assert_eq!(decoded, batch);
     }
 }
+
+/// The package-list payload (docs/protocol.md, "Package inventories"), pinned apart: a
+/// part and a delta over the x86-gateway root's real packages, with fixed ids.
+#[test]
+fn the_json_wire_shape_of_package_lists_is_pinned() {
+    use assent_wire::{package_hash, package_list_digest, PackageChange, PackageList};
+    let software = assent_platform::software::read(&Root::at(
+        workspace().join("tests/fixtures/roots/x86-gateway"),
+    ));
+    let assent_platform::Field::Present(packages) = software.packages else {
+        panic!("x86-gateway has a dpkg database");
+    };
+    let mut upgraded = packages.clone();
+    upgraded[0].version.push_str("+deb12u1");
+    let list = |list_id, change| {
+        Payload::Packages(Box::new(PackageList {
+            list_id,
+            digest: package_list_digest(&packages),
+            package_count: packages.len() as u64,
+            change,
+        }))
+    };
+    let payloads = [
+        list(
+            0x1111,
+            PackageChange::Part {
+                index: 0,
+                parts: 1,
+                // Not real DEFLATE: the shape is pinned, not the compressor's output.
+                packages_deflate: vec![0, 1, 254, 255],
+            },
+        ),
+        list(
+            0x2222,
+            PackageChange::Delta {
+                base: 0x1111,
+                removed: vec![package_hash(&packages[0])],
+                added: vec![upgraded[0].clone()],
+            },
+        ),
+    ];
+    let records: Vec<Record> = (1u64..)
+        .zip(payloads)
+        .map(|(seq, payload)| {
+            Record::Event(Event {
+                seq,
+                category: Category::Software,
+                kind: "packages".into(),
+                wall_time_ms: 1_795_000_000_000,
+                boot_id: BootId([0x5a; 16]),
+                monotonic_ns: 1_000_000,
+                payload,
+            })
+        })
+        .collect();
+    let batch = Batch {
+        version: PROTOCOL_VERSION,
+        device: Pseudonym::parse("goldendeviceapseudonymaaaa").unwrap(),
+        buffer_id: 7,
+        first_seq: 1,
+        last_seq: 2,
+        records,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&encode(&batch, Encoding::Json).unwrap()).unwrap();
+    let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
+    let golden = workspace().join("tests/fixtures/golden/wire/packages.json");
+    if std::env::var_os("ASSENT_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&golden).unwrap();
+    assert!(
+        want == text,
+        "the package-list wire form changed; review {}",
+        golden.display()
+    );
+    let decoded = assent_wire::decode_batch(want.as_bytes(), Encoding::Json, 10).unwrap();
+    assert_eq!(decoded, batch);
+}

@@ -9,6 +9,7 @@ use crate::logger;
 use argh::FromArgs;
 use assent_collector::config::{Config, Database, PgTarget, DEFAULT_CONFIG_PATH};
 use assent_collector::console::html::time;
+use assent_collector::inventory;
 use assent_collector::pg::{self, PgStorage};
 use assent_collector::server;
 use assent_collector::sqlite::SqliteStorage;
@@ -39,6 +40,7 @@ enum Command {
     CheckConfig(CheckConfig),
     Devices(Devices),
     Export(Export),
+    Inventory(InventoryArgs),
     Stats(Stats),
     Migrate(Migrate),
     Import(Import),
@@ -114,6 +116,26 @@ struct Export {
 }
 
 #[derive(FromArgs, Debug)]
+/// Print a device's complete package list as of a received time, as JSON; exit 2 when
+/// the list held is incomplete (a part or delta was lost).
+#[argh(subcommand, name = "inventory")]
+struct InventoryArgs {
+    /// config file
+    #[argh(option)]
+    config: Option<PathBuf>,
+    /// the device pseudonym
+    #[argh(option)]
+    device: String,
+    /// the inventory category (only `software`)
+    #[argh(option, default = "String::from(\"software\")")]
+    category: String,
+    /// received time: RFC 3339 (`2026-12-02T10:00:00Z`) or milliseconds since the epoch
+    /// (default: everything received)
+    #[argh(option)]
+    at: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
 /// Print row counts of the database as JSON.
 #[argh(subcommand, name = "stats")]
 struct Stats {
@@ -140,6 +162,10 @@ pub fn main() -> ExitCode {
         Some(Command::Export(c)) => {
             let path = pick(c.config);
             export(&path, &c.device, c.category.as_deref())
+        }
+        Some(Command::Inventory(c)) => {
+            let path = pick(c.config.clone());
+            inventory(&path, &c)
         }
         Some(Command::Stats(c)) => stats(&pick(c.config)),
         Some(Command::Migrate(c)) => migrate(&pick(c.config)),
@@ -428,6 +454,66 @@ fn devices(path: &Path, json: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn inventory(path: &Path, args: &InventoryArgs) -> ExitCode {
+    let device = match Pseudonym::parse(&args.device) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("assent-collector: --device: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.category != Category::Software.name() {
+        eprintln!(
+            "assent-collector: --category: `{}` has no inventory (only `software`)",
+            args.category
+        );
+        return ExitCode::FAILURE;
+    }
+    let at_ms = match args.at.as_deref().map(parse_time).transpose() {
+        Ok(at) => at,
+        Err(e) => {
+            eprintln!("assent-collector: --at: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut storage = match open_read_only(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match inventory::software_at(storage.as_mut(), &device, at_ms) {
+        Ok(found) => match serde_json::to_string(&found) {
+            Ok(text) => {
+                println!("{text}");
+                if found.complete {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                }
+            }
+            Err(e) => {
+                eprintln!("assent-collector: inventory: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("assent-collector: inventory: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Milliseconds since the epoch, given as such or in RFC 3339.
+fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let time = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("`{text}` is neither RFC 3339 nor milliseconds: {e}"))?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("`{text}` is before 1970"))
+        .and_then(|d| i64::try_from(d.as_millis()).map_err(|_| format!("`{text}` is too late")))
 }
 
 fn stats(path: &Path) -> ExitCode {

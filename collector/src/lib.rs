@@ -9,12 +9,14 @@
 //! Modules: [`config`] (the TOML config), [`auth`] (bearer tokens), [`tls`] (rustls
 //! setup), [`storage`] (the backend trait and the high-water rule), [`sqlite`] (the
 //! default backend), [`pg`] (PostgreSQL, for fleets), [`server`] (HTTP, threads, shutdown),
-//! [`metrics`] (Prometheus exposition), [`console`] (the operators' web pages). Nothing here
+//! [`metrics`] (Prometheus exposition), [`console`] (the operators' web pages), [`inventory`] (package lists rebuilt from
+//! parts and deltas). Nothing here
 //! prints; the binary's `cli` module does.
 
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod inventory;
 mod local_http;
 pub mod metrics;
 pub mod pg;

@@ -160,7 +160,7 @@ fn read_to_limit(file: File, limit: usize) -> Result<Vec<u8>, ReadError> {
 /// Sorts `v` in place by `less`: a heapsort (unstable, O(n log n), no allocation). The
 /// readers use it instead of the slice sorts, each of whose instantiations costs 2 to
 /// 6 KB of flash; every list sorted here has a total order, so stability is moot.
-pub(crate) fn sort_by<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+pub fn sort_by<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
     let sift = |v: &mut [T], mut root: usize, end: usize| loop {
         let mut child = 2 * root + 1;
         if child >= end {

@@ -878,6 +878,23 @@ impl Db {
         Ok(out)
     }
 
+    /// Whether each of `seqs` is acknowledged or a held event.
+    pub(crate) fn seqs_intact(&mut self, seqs: &[u64]) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM records WHERE seq = ?1 AND gap_reason IS NULL")
+            .map_err(sql("reading held events"))?;
+        for seq in seqs.iter().copied().filter(|s| *s > self.acked_through) {
+            let held: i64 = stmt
+                .query_row([i64::try_from(seq).unwrap_or(i64::MAX)], |r| r.get(0))
+                .map_err(sql("reading held events"))?;
+            if held == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     pub(crate) fn get_meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))

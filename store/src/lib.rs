@@ -463,6 +463,12 @@ impl Store {
         Ok(u64::from_be_bytes(array))
     }
 
+    /// Whether each of `seqs` is acknowledged or still held as an event: none was
+    /// evicted, expired or purged unsent (the agent's test for a delta's base).
+    pub fn seqs_intact(&self, seqs: &[u64]) -> Result<bool, StoreError> {
+        lock(&self.shared.db).seqs_intact(seqs)
+    }
+
     /// Reads a value from the key-value table.
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         lock(&self.shared.db).get_meta(key)

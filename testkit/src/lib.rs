@@ -11,6 +11,7 @@
 //!   [`on_both_backends!`] for suites that run on SQLite and PostgreSQL.
 //! - [`fault_proxy`]: a TLS-terminating proxy that injects faults.
 //! - [`device`]: a device (config and state directory) and its running daemon.
+//! - [`packages`]: a generated root with thousands of dpkg packages.
 //!
 //! Panicking is how a harness fails a test, so `unwrap`, `expect` and `panic!` are
 //! allowed here as in tests.
@@ -26,6 +27,7 @@ pub mod collector;
 pub mod device;
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod packages;
 pub mod pg;
 
 pub use binaries::{assent, binary_path};

@@ -17,6 +17,8 @@ mod dev_run;
 /// A new user's first hour: withdrawal reaches the collector at once, errors that guide,
 /// output a person reads.
 mod first_hour;
+/// Package inventories of 3,000 packages under small buffers, rebuilt by the collector.
+mod inventory;
 /// Live values on this machine against tools we did not write.
 mod live;
 /// Agents syncing through Debian's nginx in front of the collector.

@@ -83,7 +83,7 @@ fn everything_stored_arrives_exactly_once() {
     let device = mtls_device(&collector, "device-1");
     fill(&device, 6);
     let stored = agent_events(&device);
-    assert_eq!(stored.len(), 30);
+    assert_eq!(stored.len(), 31); // five categories six times, and the package list once (it never changed)
 
     let out = sync_once(&device, &["--batch-events", "7"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -92,7 +92,7 @@ fn everything_stored_arrives_exactly_once() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("sent 30 events"), "{text}");
+    assert!(text.contains("sent 31 events"), "{text}");
     assert!(text.contains("remaining: 0 events"), "{text}");
     assert_eq!(collector_events(&collector), stored);
     // The consent decisions travelled with the data, as its legal basis.
@@ -239,7 +239,7 @@ fn untrusted_wrong_name_and_expired_certificates_are_refused() {
             collector_count(&collector, "SELECT count(*) FROM events"),
             0
         );
-        assert_eq!(agent_events(&device).len(), 5, "{case}: nothing acked");
+        assert_eq!(agent_events(&device).len(), 6, "{case}: nothing acked");
     }
 }
 
@@ -250,7 +250,7 @@ fn withdrawal_with_a_backlog_sends_nothing_of_it_and_erases_what_was_sent() {
     fill(&device, 2);
     assert!(sync_once(&device, &[]).status.success());
     let software_sent = "SELECT count(*) FROM events WHERE category = 'software'";
-    assert_eq!(collector_count(&collector, software_sent), 2);
+    assert_eq!(collector_count(&collector, software_sent), 3); // two snapshots and one package list
 
     // A backlog builds up, then the owner withdraws software.
     let root = fixture_root("x86-gateway");
@@ -273,7 +273,7 @@ fn withdrawal_with_a_backlog_sends_nothing_of_it_and_erases_what_was_sent() {
             &collector.database,
             "SELECT categories, erased_events FROM erasure_log"
         ),
-        vec!["software|2".to_string()]
+        vec!["software|3".to_string()]
     );
     // The rest of the backlog arrived; the purge is reported as a gap.
     assert_eq!(
@@ -394,7 +394,7 @@ fn the_owner_can_export_erase_and_forget() {
     fill(&device, 2);
     assert!(sync_once(&device, &[]).status.success());
     let sent = collector_count(&collector, "SELECT count(*) FROM events");
-    assert_eq!(sent, 10);
+    assert_eq!(sent, 11);
     let root = fixture_root("x86-gateway");
     device.run_ok(&["collect", "--root", root.to_str().unwrap()]);
 
@@ -457,7 +457,7 @@ fn a_required_category_withdrawn_and_granted_again_does_not_stall_sync() {
     fill(&device, 1);
     assert!(sync_once(&device, &[]).status.success());
     let first = collector_events(&collector);
-    assert_eq!(first.len(), 5);
+    assert_eq!(first.len(), 6);
 
     device.run_ok(&["consent", "revoke", "os"]);
     let out = sync_once(&device, &[]);

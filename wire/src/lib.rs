@@ -172,6 +172,124 @@ pub enum Payload {
     Location(Box<location::Location>),
     Software(Box<software::Software>),
     AppEvent(AppEvent),
+    /// The `software` category's package list, as parts of a full snapshot or a delta
+    /// (event kind `packages`); the `Software` event then carries no packages.
+    Packages(Box<PackageList>),
+}
+
+/// The most parts one package snapshot may be split into.
+pub const MAX_PACKAGE_PARTS: u32 = 4096;
+/// The most bytes one part's packages may inflate to.
+pub const MAX_PART_INFLATED: u64 = 16 * 1024 * 1024;
+
+/// One event of the package list: a part of a full snapshot, or the changes since an
+/// earlier list. See "Package inventories" in docs/protocol.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageList {
+    /// The list this event belongs to: every part of one snapshot carries the same id; a
+    /// delta makes a new list with a new id. Random, so lists of another buffer or
+    /// pseudonym never share an id.
+    pub list_id: u64,
+    /// SHA-256 of the complete list once this event is applied ([`package_list_digest`]).
+    pub digest: [u8; 32],
+    /// How many packages the complete list holds.
+    pub package_count: u64,
+    pub change: PackageChange,
+}
+
+/// What a [`PackageList`] event carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PackageChange {
+    /// Part `index` (from 0) of `parts` of a full snapshot: its packages, in list order,
+    /// as the postcard encoding of a `Vec<Package>` compressed with raw DEFLATE (the
+    /// agent only compresses; the collector inflates, at most [`MAX_PART_INFLATED`]).
+    Part {
+        index: u32,
+        parts: u32,
+        #[serde(serialize_with = "as_bytes")]
+        packages_deflate: Vec<u8>,
+    },
+    /// The changes from the list `base`: the packages no longer in the list, named by
+    /// [`package_hash`], and the packages added (an upgrade removes the old version and
+    /// adds the new one).
+    Delta {
+        base: u64,
+        removed: Vec<u64>,
+        added: Vec<software::Package>,
+    },
+}
+
+/// Bytes serialized as bytes: the same encoding as a `Vec<u8>` in postcard (length, then
+/// the bytes) and in JSON (an array of numbers), without serde's per-element code.
+fn as_bytes<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
+}
+
+/// SHA-256 of a package list: of the postcard encoding of the packages sorted as the
+/// platform sorts them (name, version, architecture).
+pub fn package_list_digest(sorted: &[software::Package]) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut bytes = Vec::with_capacity(128);
+    put_varint(&mut bytes, sorted.len() as u64);
+    for package in sorted {
+        encode_package(package, &mut bytes);
+        context.update(&bytes);
+        bytes.clear();
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
+/// A package's name in a delta's `removed`: the first 8 bytes (big-endian) of SHA-256
+/// over its postcard encoding.
+pub fn package_hash(package: &software::Package) -> u64 {
+    let mut bytes = Vec::with_capacity(96);
+    encode_package(package, &mut bytes);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// Appends the postcard encoding of a package list (what a part's `packages_deflate`
+/// inflates to). Written out by hand, equal to postcard's (tested): the agent runs it
+/// over every package, and serde's generic code for it costs flash.
+pub fn encode_packages(packages: &[software::Package], out: &mut Vec<u8>) {
+    put_varint(out, packages.len() as u64);
+    for package in packages {
+        encode_package(package, out);
+    }
+}
+
+fn encode_package(package: &software::Package, out: &mut Vec<u8>) {
+    let put_str = |out: &mut Vec<u8>, s: &str| {
+        put_varint(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    };
+    put_str(out, &package.name);
+    put_str(out, &package.version);
+    match &package.architecture {
+        None => out.push(0),
+        Some(arch) => {
+            out.push(1);
+            put_str(out, arch);
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 impl Payload {
@@ -186,6 +304,7 @@ impl Payload {
             Payload::Location(_) => Category::Location,
             Payload::Software(_) => Category::Software,
             Payload::AppEvent(_) => Category::AppEvents,
+            Payload::Packages(_) => Category::Software,
         }
     }
 
@@ -200,6 +319,7 @@ impl Payload {
             Payload::Location(v) => serde_json::to_value(v),
             Payload::Software(v) => serde_json::to_value(v),
             Payload::AppEvent(v) => serde_json::to_value(v),
+            Payload::Packages(v) => serde_json::to_value(v),
         };
         value.unwrap_or(serde_json::Value::Null)
     }
@@ -560,17 +680,32 @@ pub fn validate_batch(batch: &Batch, max_records: usize) -> Result<(), DecodeErr
                     e.category
                 )));
             }
-            Record::Gap(g) if g.count > 0 && g.first_seq > g.last_seq => {
-                return Err(DecodeError::new(format!("gap {seq}: bad range")));
-            }
             Record::Event(e) => {
+                if let Payload::Packages(list) = &e.payload {
+                    check_package_list(seq, list)?;
+                }
                 if let Some(field) = non_finite_float(&e.payload) {
                     return Err(DecodeError::new(format!(
                         "event {seq}: {field} is not a finite number"
                     )));
                 }
             }
+            Record::Gap(g) if g.count > 0 && g.first_seq > g.last_seq => {
+                return Err(DecodeError::new(format!("gap {seq}: bad range")));
+            }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The shape rules of a package-list event the types cannot say.
+fn check_package_list(seq: u64, list: &PackageList) -> Result<(), DecodeError> {
+    if let PackageChange::Part { index, parts, .. } = &list.change {
+        if *parts == 0 || *parts > MAX_PACKAGE_PARTS || index >= parts {
+            return Err(DecodeError::new(format!(
+                "event {seq}: package part {index} of {parts} (parts must be 1..={MAX_PACKAGE_PARTS})"
+            )));
         }
     }
     Ok(())

@@ -45,7 +45,94 @@ fn payloads(root: &str) -> Vec<Payload> {
             _ => {}
         }
     }
+    out.extend(package_lists());
     out
+}
+
+fn package_lists() -> Vec<Payload> {
+    let package = software::Package {
+        name: "libssl3".into(),
+        version: "3.0.15-1~deb12u1".into(),
+        architecture: Some("amd64".into()),
+    };
+    let digest = package_list_digest(std::slice::from_ref(&package));
+    vec![
+        Payload::Packages(Box::new(PackageList {
+            list_id: 0xfeed_beef,
+            digest,
+            package_count: 1,
+            change: PackageChange::Part {
+                index: 0,
+                parts: 1,
+                packages_deflate: vec![1, 2, 3, 250],
+            },
+        })),
+        Payload::Packages(Box::new(PackageList {
+            list_id: u64::MAX,
+            digest,
+            package_count: 1,
+            change: PackageChange::Delta {
+                base: 0xfeed_beef,
+                removed: vec![package_hash(&package), 1],
+                added: vec![package],
+            },
+        })),
+    ]
+}
+
+#[test]
+fn package_parts_must_be_numbered_within_their_count() {
+    for (index, parts) in [(0, 0), (1, 1), (5, 3), (0, MAX_PACKAGE_PARTS + 1)] {
+        let payload = Payload::Packages(Box::new(PackageList {
+            list_id: 1,
+            digest: [0; 32],
+            package_count: 0,
+            change: PackageChange::Part {
+                index,
+                parts,
+                packages_deflate: Vec::new(),
+            },
+        }));
+        let b = batch(vec![Record::Event(Event {
+            seq: 1,
+            category: Category::Software,
+            kind: "packages".into(),
+            wall_time_ms: 0,
+            boot_id: BootId::default(),
+            monotonic_ns: 0,
+            payload,
+        })]);
+        for encoding in [Encoding::Postcard, Encoding::Json] {
+            let err = decode_batch(&encode(&b, encoding).unwrap(), encoding, 100).unwrap_err();
+            assert!(err.0.contains("package part"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn the_list_digest_is_postcards_encoding_of_the_sorted_list() {
+    let list: Vec<software::Package> = (0..200)
+        .map(|i| software::Package {
+            name: format!("p{i:03}"),
+            version: "1".into(),
+            architecture: (i % 2 == 0).then(|| "all".to_string()),
+        })
+        .collect();
+    let whole = postcard::to_stdvec(&list).unwrap();
+    let expected = ring::digest::digest(&ring::digest::SHA256, &whole);
+    assert_eq!(&package_list_digest(&list)[..], expected.as_ref());
+    assert_ne!(package_hash(&list[0]), package_hash(&list[1]));
+    let mut by_hand = Vec::new();
+    encode_packages(&list, &mut by_hand);
+    assert_eq!(by_hand, whole);
+    let long = software::Package {
+        name: "n".repeat(300),
+        version: String::new(),
+        architecture: Some("a".repeat(20_000)),
+    };
+    let mut by_hand = Vec::new();
+    encode_packages(std::slice::from_ref(&long), &mut by_hand);
+    assert_eq!(by_hand, postcard::to_stdvec(&vec![long]).unwrap());
 }
 
 fn batch(records: Vec<Record>) -> Batch {

@@ -6,6 +6,7 @@
 //! the pseudonym and the names of the sources it came from are kept.
 
 pub mod identity;
+pub mod inventory;
 pub mod preview;
 
 use crate::config::Config;
@@ -114,6 +115,14 @@ pub struct Collection {
 }
 
 impl Collection {
+    /// The pseudonym as text, empty when none could be established.
+    pub fn pseudonym_name(&self) -> String {
+        self.pseudonym
+            .as_ref()
+            .map(|(p, _)| p.as_str().to_string())
+            .unwrap_or_default()
+    }
+
     /// The collected data, in category order.
     pub fn collected(&self) -> impl Iterator<Item = (Category, &Payload)> {
         self.outcomes.iter().filter_map(|(c, o)| match o {

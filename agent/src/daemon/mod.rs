@@ -17,7 +17,7 @@
 //!   SIGHUP reloads the config (keeping the last good one on error), SIGUSR1 syncs now.
 
 use crate::collect::identity::{Identity, LoadError};
-use crate::collect::{self, Outcome, PlatformReaders};
+use crate::collect::{self, inventory, PlatformReaders};
 use crate::config::Config;
 use crate::consent::{self, watch::ConsentWatcher, ConsentView};
 use crate::local::buffer::{self, BufferError, Timestamp};
@@ -717,6 +717,7 @@ async fn collect_now(daemon: &Arc<Daemon>, categories: &[Category]) -> usize {
 enum CollectionError {
     Identity(LoadError),
     Buffer(BufferError),
+    Inventory(inventory::InventoryError),
 }
 
 impl std::fmt::Display for CollectionError {
@@ -724,6 +725,7 @@ impl std::fmt::Display for CollectionError {
         match self {
             CollectionError::Identity(e) => std::fmt::Display::fmt(e, f),
             CollectionError::Buffer(e) => std::fmt::Display::fmt(e, f),
+            CollectionError::Inventory(e) => std::fmt::Display::fmt(e, f),
         }
     }
 }
@@ -741,29 +743,32 @@ fn collect_blocking(daemon: &Daemon, categories: &[Category]) -> Result<usize, C
     let identity = Identity::load(&config).map_err(CollectionError::Identity)?;
     let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = Timestamp::now();
-    let mut events = Vec::new();
     let mut snapshots = Vec::new();
-    for (category, outcome) in &collection.outcomes {
-        let Outcome::Collected(payload) = outcome else {
-            continue;
-        };
-        let event = buffer::payload_event(payload, "snapshot", at)?;
-        if INVENTORY.contains(category) {
-            match changed_snapshot(daemon, *category, &event.payload, at)? {
-                Some(snapshot) => snapshots.push(snapshot),
-                None => continue,
+    let mut to_store = inventory::events_of(
+        &daemon.store,
+        &collection,
+        at,
+        config.buffer.max_bytes,
+        &mut |category, event| {
+            if !INVENTORY.contains(&category) {
+                return Ok(true);
             }
-        }
-        events.push(event);
-    }
-    if events.is_empty() {
+            let changed = changed_snapshot(daemon, category, &event.payload, at)?;
+            let keep = changed.is_some();
+            snapshots.extend(changed);
+            Ok(keep)
+        },
+    )
+    .map_err(CollectionError::Inventory)?;
+    if to_store.events.is_empty() {
         return Ok(0);
     }
-    let n = events.len();
-    daemon
+    let n = to_store.events.len();
+    let seqs = daemon
         .store
-        .append_many(events)
+        .append_many(std::mem::take(&mut to_store.events))
         .map_err(buffer::store_error)?;
+    to_store.stored(&daemon.store, &seqs)?;
     // Recorded only once the events are stored, so a failed append is retried.
     for (key, record) in snapshots {
         daemon

@@ -122,6 +122,13 @@ pub fn erasure_queue(store: &Store) -> Result<Vec<ErasureJob>, BufferError> {
 /// v2) is taken now, before the caller purges: the last seq assigned in the buffer the
 /// job's pseudonym sends under.
 pub fn queue_erasure(store: &Store, job: ErasureJob) -> Result<(), BufferError> {
+    let erases_software = job
+        .categories
+        .as_ref()
+        .is_none_or(|c| c.contains(&Category::Software));
+    if erases_software {
+        crate::collect::inventory::forget(store)?;
+    }
     let mut queue = erasure_queue(store)?;
     if !queue.contains(&job) {
         let mut fences: Vec<(ErasureJob, Vec<BufferFence>)> =

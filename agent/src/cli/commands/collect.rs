@@ -143,19 +143,25 @@ fn collect_and_store(
     })?;
     let collection = collect::collect(&view, categories, &readers, Some(&identity));
     let at = buffer::Timestamp::now();
-    let events = collection
-        .collected()
-        .map(|(_, payload)| buffer::payload_event(payload, "snapshot", at))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Failure::cant_create)?;
+    let mut to_store = collect::inventory::events_of(
+        &store,
+        &collection,
+        at,
+        config.buffer.max_bytes,
+        &mut |_, _| Ok(true),
+    )
+    .map_err(Failure::cant_create)?;
     let stored: Vec<&str> = collection.collected().map(|(c, _)| c.name()).collect();
-    let seqs = if events.is_empty() {
+    let seqs = if to_store.events.is_empty() {
         Vec::new()
     } else {
         store
-            .append_many(events)
+            .append_many(std::mem::take(&mut to_store.events))
             .map_err(|e| Failure::cant_create(buffer::store_error(e)))?
     };
+    to_store
+        .stored(&store, &seqs)
+        .map_err(Failure::cant_create)?;
     match (seqs.first(), seqs.last()) {
         (Some(first), Some(last)) => out!(
             "stored {} events (seq {first}..{last}): {}",
