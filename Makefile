@@ -269,7 +269,8 @@ install: cross-build
 #   x86_64 while the emulated binary rightly says aarch64);
 # - sigkill_never_loses_an_accepted_event and the power_cuts_ tests: they re-execute
 #   themselves without the qemu runner (no binfmt_misc here);
-# - sync::, daemon::, reliability::, nginx::, stalled_collector::, dev_run::: they start
+# - sync::, daemon::, reliability::, nginx::, stalled_collector::, dev_run::,
+#   protocol_fallback::, inventory:: and first_hour's withdrawal test: they start
 #   the target's collector binary, which needs binfmt (the smoke syncs the target's agent
 #   to a native collector instead);
 # - clock::: libfaketime cannot reach an emulated binary;
@@ -280,7 +281,8 @@ QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \
 	--skip live::live_values_match_independent_tools \
 	--skip sigkill_never_loses_an_accepted_event --skip power_cuts_ \
 	--skip sync:: --skip daemon:: --skip reliability:: --skip clock:: --skip dev_run:: \
-	--skip nspawn:: --skip nginx:: --skip stalled_collector:: --skip protocol_fallback::
+	--skip nspawn:: --skip nginx:: --skip stalled_collector:: --skip protocol_fallback:: \
+	--skip inventory:: --skip first_hour::a_withdrawal_reaches_the_collector
 
 test-aarch64: ; @$(MAKE) --no-print-directory test-cross TARGET=aarch64-unknown-linux-gnu
 test-armv7: ; @$(MAKE) --no-print-directory test-cross TARGET=armv7-unknown-linux-gnueabihf

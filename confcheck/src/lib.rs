@@ -433,22 +433,22 @@ impl<'d> Table<'d> {
 
     /// A string.
     pub fn string(&mut self, key: &str) -> Option<String> {
-        self.string_with(key, |s| Ok(s.to_string()))
+        self.string_with(key, |s| Ok::<_, std::convert::Infallible>(s.to_string()))
     }
 
     /// A string passed through `check`, whose error message is recorded at the value as
     /// ``key `name`: message``.
-    pub fn string_with<T>(
+    pub fn string_with<T, E: std::fmt::Display>(
         &mut self,
         key: &str,
-        check: impl FnOnce(&str) -> Result<T, String>,
+        check: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
         let value = self.lookup(key)?;
         match value.get_ref() {
             DeValue::String(s) => match check(s) {
                 Ok(t) => Some(t),
                 Err(message) => {
-                    self.value_error(key, value, &message);
+                    self.value_error(key, value, &message.to_string());
                     None
                 }
             },
@@ -551,15 +551,15 @@ impl<'d> Table<'d> {
 
     /// An array of strings. Each element of the wrong type is reported at the element.
     pub fn string_array(&mut self, key: &str) -> Option<Vec<String>> {
-        self.string_array_with(key, |s| Ok(s.to_string()))
+        self.string_array_with(key, |s| Ok::<_, std::convert::Infallible>(s.to_string()))
     }
 
     /// An array of strings, each passed through `check`; every bad element is reported
     /// at the element as ``key `name`: item N: message``.
-    pub fn string_array_with<T>(
+    pub fn string_array_with<T, E: std::fmt::Display>(
         &mut self,
         key: &str,
-        mut check: impl FnMut(&str) -> Result<T, String>,
+        mut check: impl FnMut(&str) -> Result<T, E>,
     ) -> Option<Vec<T>> {
         let value = self.lookup(key)?;
         let DeValue::Array(items) = value.get_ref() else {
@@ -575,7 +575,7 @@ impl<'d> Table<'d> {
                         out.push(t);
                         continue;
                     }
-                    Err(message) => message,
+                    Err(message) => message.to_string(),
                 },
                 other => format!("expected a string, found {}", type_name(other)),
             };

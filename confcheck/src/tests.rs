@@ -531,7 +531,7 @@ fn string_array_checks_run_on_each_item() {
     assert_eq!(found, vec!["1:17: key `ifs`: item 2: must not be empty"]);
     let found = check("ifs = [\"a\", \"bc\"]", |t| {
         assert_eq!(
-            t.string_array_with("ifs", |s| Ok(s.len())),
+            t.string_array_with("ifs", |s| Ok::<_, String>(s.len())),
             Some(vec![1, 2])
         );
     });

@@ -679,7 +679,7 @@ fn read_events(table: Option<Table<'_>>, checks: Checks) -> EventsConfig {
     let Some(mut t) = table else { return events };
     if let Some(v) = t.path("socket") {
         if let Err(message) = socket_path(&v) {
-            t.error("socket", &message);
+            t.error("socket", &message.to_string());
         } else {
             events.socket = v;
         }
@@ -725,7 +725,7 @@ fn read_control(table: Option<Table<'_>>, events_socket: &Path, checks: Checks) 
     if let Some(t) = t.as_mut() {
         if let Some(v) = t.path("socket") {
             if let Err(message) = socket_path(&v) {
-                t.error("socket", &message);
+                t.error("socket", &message.to_string());
             } else {
                 control.socket = v;
             }
@@ -747,14 +747,84 @@ fn read_control(table: Option<Table<'_>>, events_socket: &Path, checks: Checks) 
     control
 }
 
+/// Why a config value was refused; its `Display` is the diagnostic confcheck places at
+/// the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ValueError {
+    Empty,
+    SocketPathTooLong(usize),
+    NotAMode(String),
+    GroupNameTooLong(String),
+    NotAGroupName(String),
+    InterfaceNameTooLong(String),
+    NotAnInterfaceName(String),
+    NotHttps(String),
+    NotAUrl(String),
+    SpacesInUrl,
+    QueryInUrl,
+    CredentialsInUrl,
+    UnclosedBracket(String),
+    NotIpv6(String),
+    NoPortAfterBracket(String),
+    EmptyHost,
+    NotAHostName(String),
+    NotAPort(String),
+}
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const FORM: &str = "`https://host[:port][/path]`";
+        match self {
+            ValueError::Empty => f.write_str("must not be empty"),
+            ValueError::SocketPathTooLong(len) => write!(
+                f,
+                "is {len} bytes long once resolved; Unix socket paths are limited to \
+                 {MAX_SOCKET_PATH_BYTES} bytes"
+            ),
+            ValueError::NotAMode(s) => write!(
+                f,
+                "expected permission bits in octal such as `0660` (at most `0777`), found `{s}`"
+            ),
+            ValueError::GroupNameTooLong(s) => write!(
+                f,
+                "`{s}` is longer than {MAX_GROUP_NAME_BYTES} bytes, the limit for group names"
+            ),
+            ValueError::NotAGroupName(s) => write!(f, "`{s}` is not a valid group name"),
+            ValueError::InterfaceNameTooLong(s) => write!(
+                f,
+                "`{s}` is longer than {MAX_INTERFACE_NAME_BYTES} bytes, the limit for Linux interface names"
+            ),
+            ValueError::NotAnInterfaceName(s) => write!(f, "`{s}` is not a valid interface name"),
+            ValueError::NotHttps(s) => write!(
+                f,
+                "must use https (data is only sent encrypted), found `{s}`"
+            ),
+            ValueError::NotAUrl(s) => write!(f, "expected a URL of the form {FORM}, found `{s}`"),
+            ValueError::SpacesInUrl => f.write_str("must not contain spaces or control characters"),
+            ValueError::QueryInUrl => f.write_str("must not have a query (`?`) or fragment (`#`)"),
+            ValueError::CredentialsInUrl => f.write_str(
+                "must not contain a user name or password; use `token_file` or a client \
+                 certificate",
+            ),
+            ValueError::UnclosedBracket(s) => {
+                write!(f, "has an unclosed `[` in the host, found `{s}`")
+            }
+            ValueError::NotIpv6(ip) => write!(f, "`{ip}` is not an IPv6 address"),
+            ValueError::NoPortAfterBracket(p) => {
+                write!(f, "expected `:port` after `]`, found `{p}`")
+            }
+            ValueError::EmptyHost => write!(f, "has an empty host, expected {FORM}"),
+            ValueError::NotAHostName(host) => write!(f, "`{host}` is not a valid host name"),
+            ValueError::NotAPort(p) => write!(f, "`{p}` is not a valid port (1 to 65535)"),
+        }
+    }
+}
+
 /// A socket path after resolution: it must fit `sun_path`.
-fn socket_path(path: &Path) -> Result<(), String> {
+fn socket_path(path: &Path) -> Result<(), ValueError> {
     let len = path.as_os_str().len();
     if len > MAX_SOCKET_PATH_BYTES {
-        Err(format!(
-            "is {len} bytes long once resolved; Unix socket paths are limited to \
-             {MAX_SOCKET_PATH_BYTES} bytes"
-        ))
+        Err(ValueError::SocketPathTooLong(len))
     } else {
         Ok(())
     }
@@ -763,56 +833,50 @@ fn socket_path(path: &Path) -> Result<(), String> {
 /// File permission bits written in octal, as `chmod` takes them: `"0660"`, `"660"`.
 /// Only the permission bits (at most `0777`) are accepted: set-id and sticky bits mean
 /// nothing on a socket.
-fn octal_mode(s: &str) -> Result<u32, String> {
+fn octal_mode(s: &str) -> Result<u32, ValueError> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
     match u32::from_str_radix(digits, 8) {
         Ok(mode) if !digits.is_empty() && digits.len() <= 4 && mode <= 0o777 => Ok(mode),
-        _ => Err(format!(
-            "expected permission bits in octal such as `0660` (at most `0777`), found `{s}`"
-        )),
+        _ => Err(ValueError::NotAMode(s.to_string())),
     }
 }
 
 /// A group name as `groupadd` accepts it: letters, digits, `_`, `.`, `-`, not starting
 /// with `-`, at most 32 bytes.
-fn group_name(s: &str) -> Result<String, String> {
+fn group_name(s: &str) -> Result<String, ValueError> {
     if s.is_empty() {
-        Err("must not be empty".to_string())
+        Err(ValueError::Empty)
     } else if s.len() > MAX_GROUP_NAME_BYTES {
-        Err(format!(
-            "`{s}` is longer than {MAX_GROUP_NAME_BYTES} bytes, the limit for group names"
-        ))
+        Err(ValueError::GroupNameTooLong(s.to_string()))
     } else if s.starts_with('-')
         || !s
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
-        Err(format!("`{s}` is not a valid group name"))
+        Err(ValueError::NotAGroupName(s.to_string()))
     } else {
         Ok(s.to_string())
     }
 }
 
-fn non_empty(s: &str) -> Result<String, String> {
+fn non_empty(s: &str) -> Result<String, ValueError> {
     if s.trim().is_empty() {
-        Err("must not be empty".to_string())
+        Err(ValueError::Empty)
     } else {
         Ok(s.to_string())
     }
 }
 
-fn interface_name(s: &str) -> Result<String, String> {
+fn interface_name(s: &str) -> Result<String, ValueError> {
     if s.is_empty() {
-        Err("must not be empty".to_string())
+        Err(ValueError::Empty)
     } else if s.len() > MAX_INTERFACE_NAME_BYTES {
-        Err(format!(
-            "`{s}` is longer than {MAX_INTERFACE_NAME_BYTES} bytes, the limit for Linux interface names"
-        ))
+        Err(ValueError::InterfaceNameTooLong(s.to_string()))
     } else if s
         .chars()
         .any(|c| c == '/' || c == '\0' || c.is_whitespace())
     {
-        Err(format!("`{s}` is not a valid interface name"))
+        Err(ValueError::NotAnInterfaceName(s.to_string()))
     } else {
         Ok(s.to_string())
     }
@@ -829,46 +893,39 @@ struct HttpsUrl {
 /// Checks `https://host[:port][/path]` by hand: the only form the collector needs, and
 /// too small a grammar to justify a URL crate on the device. Refuses other schemes, user
 /// information (credentials belong in `token_file`), queries and fragments.
-fn parse_https_url(s: &str) -> Result<HttpsUrl, String> {
-    const FORM: &str = "`https://host[:port][/path]`";
+fn parse_https_url(s: &str) -> Result<HttpsUrl, ValueError> {
     let rest = match s.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => rest,
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("http") => {
-            return Err(format!(
-                "must use https (data is only sent encrypted), found `{s}`"
-            ))
+            return Err(ValueError::NotHttps(s.to_string()))
         }
-        _ => return Err(format!("expected a URL of the form {FORM}, found `{s}`")),
+        _ => return Err(ValueError::NotAUrl(s.to_string())),
     };
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain spaces or control characters".to_string());
+        return Err(ValueError::SpacesInUrl);
     }
     if rest.contains(['?', '#']) {
-        return Err("must not have a query (`?`) or fragment (`#`)".to_string());
+        return Err(ValueError::QueryInUrl);
     }
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     if authority.contains('@') {
-        return Err(
-            "must not contain a user name or password; use `token_file` or a client \
-             certificate"
-                .to_string(),
-        );
+        return Err(ValueError::CredentialsInUrl);
     }
     let bracketed = authority.starts_with('[');
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
         let (ip, after) = inner
             .split_once(']')
-            .ok_or_else(|| format!("has an unclosed `[` in the host, found `{s}`"))?;
+            .ok_or_else(|| ValueError::UnclosedBracket(s.to_string()))?;
         ip.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| format!("`{ip}` is not an IPv6 address"))?;
+            .map_err(|_| ValueError::NotIpv6(ip.to_string()))?;
         let port = match after {
             "" => None,
             p => Some(
                 p.strip_prefix(':')
-                    .ok_or_else(|| format!("expected `:port` after `]`, found `{p}`"))?,
+                    .ok_or_else(|| ValueError::NoPortAfterBracket(p.to_string()))?,
             ),
         };
         (ip.to_string(), port)
@@ -879,15 +936,15 @@ fn parse_https_url(s: &str) -> Result<HttpsUrl, String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("has an empty host, expected {FORM}"));
+        return Err(ValueError::EmptyHost);
     }
     if !bracketed && !valid_host_name(&host) {
-        return Err(format!("`{host}` is not a valid host name"));
+        return Err(ValueError::NotAHostName(host));
     }
     let port = match port {
         None => 443,
         Some(p) => match p.parse::<u16>() {
-            Ok(0) | Err(_) => return Err(format!("`{p}` is not a valid port (1 to 65535)")),
+            Ok(0) | Err(_) => return Err(ValueError::NotAPort(p.to_string())),
             Ok(n) => n,
         },
     };
@@ -1543,7 +1600,7 @@ url = \"http://collector.example.net\"
         for (url, want) in bad {
             match parse_https_url(url) {
                 Ok(u) => panic!("{url:?} accepted as {u:?}"),
-                Err(e) => assert!(e.contains(want), "{url:?}: {e}"),
+                Err(e) => assert!(e.to_string().contains(want), "{url:?}: {e}"),
             }
         }
     }

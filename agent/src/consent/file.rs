@@ -47,9 +47,8 @@ impl ConsentFile {
                     let policy_version = table
                         .u64("policy_version", 1..=u64::from(u32::MAX))
                         .and_then(|v| u32::try_from(v).ok());
-                    let at =
-                        table.string_with("at", |s| check_rfc3339(s).map_err(|e| e.to_string()));
-                    let by = table.string_with("by", |s| check_by(s).map_err(|e| e.to_string()));
+                    let at = table.string_with("at", check_rfc3339);
+                    let by = table.string_with("by", check_by);
                     if !table.contains("granted") {
                         table.missing("granted");
                     }

@@ -301,11 +301,16 @@ pub fn request(config: &Config, request: &Request) -> Result<serde_json::Value, 
         .map_err(io)?;
     let mut line = request.to_json();
     line.push('\n');
-    stream.write_all(line.as_bytes()).map_err(io)?;
+    // A daemon that refuses the peer answers and closes at once, maybe before the
+    // request is written: its answer is still readable after a broken pipe.
+    let written = stream.write_all(line.as_bytes());
     let mut line = String::new();
-    std::io::BufReader::new(stream)
-        .read_line(&mut line)
-        .map_err(io)?;
+    let read = std::io::BufReader::new(stream).read_line(&mut line);
+    match (written, read) {
+        (Ok(()), Err(e)) => return Err(io(e)),
+        (Err(e), Err(_)) | (Err(e), Ok(0)) => return Err(io(e)),
+        _ => {}
+    }
     let answer: serde_json::Value =
         serde_json::from_str(&line).map_err(|source| ControlError::BadAnswer {
             path: path.clone(),
