@@ -180,14 +180,14 @@ export AR_armv7_unknown_linux_musleabihf ?= arm-linux-gnueabihf-ar
 # proc-macros (which unwind).
 dist_dir = target/$(1)/dist
 # Dist builds only (docs/size.md): the link drops the unwind tables, which panic=abort
-# never reads. Test and debug builds keep them: tests unwind.
-DIST_RUSTFLAGS := -C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld
-# aarch64 only: no PT_GNU_RELRO. binutils 2.40 ends RELRO on a 64 KiB boundary there and
-# pads the file to it, so the file grows in 64 KiB steps and the merged work of 2026-12-02
-# crossed one (2,637,208 bytes, over the 2.5 MiB budget). A trade-off, written down in
-# docs/size.md: the GOT and vtables stay writable after start-up on aarch64.
-DIST_RUSTFLAGS_aarch64-unknown-linux-gnu := -C link-arg=-Wl,-z,norelro
-DIST_RUSTFLAGS_aarch64-unknown-linux-musl := -C link-arg=-Wl,-z,norelro
+# never reads. Test and debug builds keep them: tests unwind. The link is done by the
+# rust-lld that ships with the Rust toolchain (through the target's gcc driver, which
+# still supplies the C runtime): on aarch64, GNU ld 2.40 pads the file so that RELRO ends
+# on a 64 KiB boundary, while lld leaves that padding out of the file, so the dist
+# binaries keep full RELRO within the size budget.
+LLD_DIR := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/$(HOST_TARGET)/bin/gcc-ld
+DIST_RUSTFLAGS := -C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld \
+	-C link-arg=-fuse-ld=lld -C link-arg=-B$(LLD_DIR)
 
 cross-aarch64: ; @$(MAKE) --no-print-directory cross-build TARGET=aarch64-unknown-linux-gnu
 cross-armv7: ; @$(MAKE) --no-print-directory cross-build TARGET=armv7-unknown-linux-gnueabihf
@@ -216,9 +216,12 @@ cross-check:
 	exit $$missing
 
 cross-build: cross-check
-	@set -e; for p in $(DIST_PKGS); do \
-		echo "RUSTFLAGS=\"$(DIST_RUSTFLAGS) $(DIST_RUSTFLAGS_$(TARGET))\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
-		RUSTFLAGS="$(DIST_RUSTFLAGS) $(DIST_RUSTFLAGS_$(TARGET))" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
+	@set -e; if [ ! -x "$(LLD_DIR)/ld.lld" ]; then \
+		echo "missing: $(LLD_DIR)/ld.lld (rust-lld, part of rustup's rustc component)"; \
+		exit 1; fi; \
+	for p in $(DIST_PKGS); do \
+		echo "RUSTFLAGS=\"$(DIST_RUSTFLAGS)\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
+		RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
 	done
 
 dist-tarball:

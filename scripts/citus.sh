@@ -47,7 +47,9 @@ if [ ! -f "$src/configure" ]; then
         mkdir -p "$src.tmp"
         git --git-dir="$CITUS_GIT" archive "$version" | tar -x -C "$src.tmp"
     else
-        git clone -q --depth 1 --branch "$version" https://github.com/citusdata/citus.git "$src.tmp"
+        git clone -q --depth 1 --branch "$version" https://github.com/citusdata/citus.git "$src.tmp" \
+            || { echo "citus.sh: cannot clone github.com/citusdata/citus; on a machine without" \
+                "GitHub access, set CITUS_GIT to a git directory holding tag $version" >&2; exit 1; }
     fi
     mv "$src.tmp" "$src"
 fi

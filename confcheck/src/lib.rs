@@ -317,8 +317,11 @@ impl<'i> Document<'i> {
             _ => Path::new("."),
         };
         // Made absolute now so a later change of working directory cannot change what a
-        // relative path in the file means.
-        let base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        // relative path in the file means; canonical where the directory exists, so that
+        // `../state` can be printed without the `..` (see `join_below`).
+        let base_dir = std::fs::canonicalize(parent)
+            .or_else(|_| std::path::absolute(parent))
+            .unwrap_or_else(|_| parent.to_path_buf());
         Ok(Document {
             sink: Sink {
                 file: file.to_path_buf(),
@@ -532,7 +535,7 @@ impl<'d> Table<'d> {
             } else if s.contains('\0') {
                 Err("must not contain a NUL character".to_string())
             } else {
-                Ok(base.join(s))
+                Ok(join_below(base, s))
             }
         })
     }
@@ -719,6 +722,27 @@ impl Drop for Table<'_> {
             self.sink.report(key.span().start, message);
         }
     }
+}
+
+/// `base` joined with `relative`, the leading `..` and `.` taken off `base`'s end, so
+/// `/etc/assent` and `../state` give `/etc/state`, not `/etc/assent/../state`. Only the
+/// leading ones: `base` is canonical (no symlinks), so its parent is its lexical parent,
+/// while a `..` after another component may follow a symlink and is kept.
+fn join_below(base: &Path, relative: &str) -> PathBuf {
+    let mut out = base.to_path_buf();
+    let mut rest = Path::new(relative).components().peekable();
+    while let Some(c) = rest.peek() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            _ => break,
+        }
+        rest.next();
+    }
+    out.extend(rest);
+    out
 }
 
 #[cfg(test)]

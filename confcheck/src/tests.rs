@@ -472,7 +472,7 @@ fn paths_must_be_non_empty_and_without_nul() {
     let cases: &[(&str, Option<&str>, Option<&str>)] = &[
         ("p = \"/abs/x\"", Some("/abs/x"), None),
         ("p = \"rel/x\"", Some("/etc/assent/rel/x"), None),
-        ("p = \"../up\"", Some("/etc/assent/../up"), None),
+        ("p = \"../up\"", Some("/etc/up"), None),
         ("p = \"\"", None, Some("1:5: key `p`: must not be empty")),
         (
             "p = \"/a\\u0000b\"",
@@ -498,6 +498,37 @@ fn relative_paths_follow_the_file_not_the_working_directory() {
     let doc = Document::parse(Path::new("a.toml"), "p = \"x\"").expect("parses");
     let got = doc.root().path("p").expect("a path");
     assert_eq!(got, cwd.join("x"));
+}
+
+#[test]
+fn leading_parent_components_are_taken_off_the_canonical_directory() {
+    let cases = [
+        ("/etc/assent", "../state", "/etc/state"),
+        ("/etc/assent", "./../../x", "/x"),
+        ("/", "../../x", "/x"),
+        ("/etc/assent", "a/../b", "/etc/assent/a/../b"),
+        ("/etc/assent", "/var/lib/assent", "/var/lib/assent"),
+        ("/etc/assent", ".", "/etc/assent"),
+    ];
+    for (base, relative, want) in cases {
+        assert_eq!(
+            join_below(Path::new(base), relative),
+            Path::new(want),
+            "{base} + {relative}"
+        );
+    }
+
+    // A config reached through a symlinked directory: `..` is the real parent's, as
+    // the kernel would resolve it, not the symlink's.
+    let tmp = TempDir::new("dotdot");
+    let real = tmp.0.join("real").join("configs");
+    std::fs::create_dir_all(&real).expect("mkdir");
+    std::os::unix::fs::symlink(&real, tmp.0.join("link")).expect("symlink");
+    let file = tmp.0.join("link").join("dev.toml");
+    let doc = Document::parse(&file, "p = \"../dev-state\"").expect("parses");
+    let got = doc.root().path("p").expect("a path");
+    let canonical_tmp = std::fs::canonicalize(&tmp.0).expect("canonical");
+    assert_eq!(got, canonical_tmp.join("real").join("dev-state"));
 }
 
 #[test]

@@ -173,14 +173,44 @@ fn consent_show_lists_every_category_and_revoke_all_turns_everything_off() {
         .unwrap()
         .iter()
         .all(|c| c["state"] != "active"));
-    // The consent log holds the grant and the withdrawal.
+    // The consent log holds the grant and the withdrawal: a table for a person ...
     let out = device.run_ok(&["consent", "show", "--history"]);
-    let history = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        history.contains("\"by\":\"technician:ops-17\""),
-        "{history}"
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["WHEN", "CATEGORY", "FROM", "TO", "BY", "POLICY"],
+        "{table}"
     );
-    assert!(history.contains("\"state\":\"refused\""), "{history}");
+    assert!(
+        lines.iter().any(|r| r[1] == "hardware"
+            && r[2] == "-"
+            && r[3] == "active"
+            && r[4] == "technician:ops-17"),
+        "{table}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|r| r[1] == "hardware" && r[2] == "active" && r[3] == "refused"),
+        "{table}"
+    );
+    // ... and one JSON object per line with --json, the same changes.
+    let out = device.run_ok(&["consent", "show", "--history", "--json"]);
+    let entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), lines.len() - 1, "{entries:?}");
+    assert!(entries
+        .iter()
+        .any(|e| e["category"] == "hardware" && e["by"] == "technician:ops-17"));
+    assert!(entries
+        .iter()
+        .any(|e| e["category"] == "hardware" && e["state"] == "refused"));
 }
 
 #[test]

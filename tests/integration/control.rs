@@ -177,6 +177,17 @@ fn an_admin_group_user_grants_and_withdraws_over_the_control_socket_and_others_a
         std::fs::read(device.state_dir().join("consent.log")).unwrap(),
         log_before
     );
+    // The events socket (0660, the agent's group) refuses the same user with what is
+    // needed, not with a hint that the agent is down.
+    let emitted = assent_as(OTHER_USER, &device, &["emit", "from_other"]);
+    assert!(!emitted.status.success());
+    let stderr = String::from_utf8_lossy(&emitted.stderr);
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("members of events.socket_group"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is the agent running"), "{stderr}");
 
     // With the file mode opened to everyone (a misconfigured path or an ACL), the same
     // user connects, and the daemon's peer policy refuses it with the documented answer.

@@ -265,3 +265,29 @@ fn without_config_the_default_file_comes_with_a_hint_and_assent_config_picks_ano
         stderr(&out)
     );
 }
+
+#[test]
+fn paths_above_the_config_directory_are_printed_without_dot_dot() {
+    // configs/dev.toml keeps its state beside configs/, as the shipped dev config does.
+    let dir = tempfile::tempdir().unwrap();
+    let configs = dir.path().join("configs");
+    std::fs::create_dir(&configs).unwrap();
+    let config = configs.join("dev.toml");
+    std::fs::write(&config, "state_dir = \"../dev-state\"\n").unwrap();
+    let out = assent()
+        .args(["consent", "show", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let want = std::fs::canonicalize(dir.path())
+        .unwrap()
+        .join("dev-state")
+        .join("consent.toml");
+    assert!(
+        text.contains(&format!("consent file: {} ", want.display())),
+        "{text}"
+    );
+    assert!(!text.contains(".."), "{text}");
+}

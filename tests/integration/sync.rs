@@ -421,7 +421,28 @@ fn the_owner_can_export_erase_and_forget() {
 
     // Erase with --remote: nothing queued locally, the collector erases everything.
     let out = device.run_ok(&["erase", "--remote"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("deleted 5 queued events"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("deleted 5 queued events"), "{said}");
+    // What it deleted besides the queue, and what it kept and why.
+    assert!(
+        said.contains("deleted the record of 1 batches already sent"),
+        "{said}"
+    );
+    let consent_file = device.state_dir().join("consent.toml");
+    assert!(
+        said.contains(&format!(
+            "kept on purpose:\n  the consent file {} and the consent log",
+            consent_file.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("the device identity: `assent forget`"),
+        "{said}"
+    );
+    assert!(!said.contains("assent erase --remote"), "{said}");
+    assert!(consent_file.exists());
+    assert!(device.state_dir().join("consent.log").exists());
     assert!(agent_events(&device).is_empty());
     assert!(sync_once(&device, &[]).status.success());
     assert_eq!(
@@ -436,7 +457,12 @@ fn the_owner_can_export_erase_and_forget() {
     // Forget: erase, then a new pseudonym that cannot be linked to the old one.
     let before = sqlite(&collector.database, "SELECT pseudonym FROM devices");
     fill(&device, 1);
-    device.run_ok(&["forget"]);
+    let said = String::from_utf8_lossy(&device.run_ok(&["forget"]).stdout).to_string();
+    assert!(said.contains("device identity rotated"), "{said}");
+    assert!(
+        !said.contains("the device identity: `assent forget`"),
+        "{said}"
+    );
     fill(&device, 1);
     assert!(sync_once(&device, &[]).status.success());
     let after = sqlite(&collector.database, "SELECT pseudonym FROM devices");

@@ -217,7 +217,7 @@ pub(crate) enum ConsentCommand {
 /// Show each category: required or optional, purpose, state, who decided and when.
 #[argh(subcommand, name = "show")]
 pub(crate) struct ConsentShowArgs {
-    /// print JSON
+    /// print JSON (with --history: one JSON object per line)
     #[argh(switch)]
     pub(crate) json: bool,
 

@@ -1620,7 +1620,7 @@ url = \"http://collector.example.net\"
         );
         assert_eq!(
             config.identity.fleet_key_file.as_deref(),
-            Some(Path::new("/opt/dev/../keys/fleet.key"))
+            Some(Path::new("/opt/keys/fleet.key"))
         );
         assert_eq!(
             config.collector.unwrap().ca_file.as_deref(),

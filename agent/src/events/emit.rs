@@ -97,7 +97,11 @@ fn run_with_timeout(
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         ErrorKind::NotFound => at("no such socket; is the agent running?"),
         ErrorKind::ConnectionRefused => at("nothing listens on it; is the agent running?"),
-        ErrorKind::PermissionDenied => at("permission denied"),
+        ErrorKind::PermissionDenied => at(
+            "permission denied: the events socket is for root, the agent's user and members of \
+             events.socket_group (or events.allowed_groups, with a socket_mode that lets them \
+             connect)",
+        ),
         _ => at(&e.to_string()),
     })?;
     stream

@@ -91,6 +91,10 @@ fn format_ms(ms: i64) -> String {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Erased {
     pub events_deleted: u64,
+    /// Entries of the log of batches already sent (what `export` lists as sent).
+    pub sent_batches_forgotten: u64,
+    /// Batch files the collector refused for good, kept for inspection until now.
+    pub dead_letter_files_deleted: u64,
     pub remote_requested: bool,
 }
 
@@ -128,9 +132,11 @@ pub fn erase(
             .purge_category(&category)
             .map_err(buffer::store_error)?;
     }
+    erased.sent_batches_forgotten = outbox::sent_log(store)?.len() as u64;
     outbox::clear_sent_log(store)?;
     let dead = config.state_dir.join("dead-letter");
-    if dead.exists() {
+    if let Ok(files) = std::fs::read_dir(&dead) {
+        erased.dead_letter_files_deleted = files.count() as u64;
         std::fs::remove_dir_all(&dead).map_err(|e| BufferError::Io(dead.clone(), e))?;
     }
     Ok(erased)

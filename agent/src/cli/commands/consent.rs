@@ -94,9 +94,17 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
     if args.history {
         let entries = consent::log::read_all(&config.state_dir)
             .map_err(|e| Failure::config(format!("{}: {e}", config.state_dir.display())))?;
-        for entry in entries {
-            let line = serde_json::to_string(&entry).map_err(Failure::config)?;
-            out!("{line}");
+        if args.json {
+            for entry in entries {
+                let line = serde_json::to_string(&entry).map_err(Failure::config)?;
+                out!("{line}");
+            }
+        } else if entries.is_empty() {
+            out!("no consent change recorded yet");
+        } else {
+            for line in history_table(&entries) {
+                out!("{line}");
+            }
         }
         return Ok(());
     }
@@ -137,6 +145,24 @@ fn consent_show(args: ConsentShowArgs) -> Result<(), Failure> {
         out!("    purpose: {}", status.purpose);
     }
     Ok(())
+}
+
+/// The consent log for a person: one change per row, oldest first.
+fn history_table(entries: &[consent::log::ConsentLogEntry]) -> Vec<String> {
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.observed_at.clone(),
+                e.category.name().to_string(),
+                e.previous_state.clone().unwrap_or_else(|| "-".into()),
+                e.state.clone(),
+                e.by.clone().unwrap_or_else(|| "-".into()),
+                e.policy_version.to_string(),
+            ]
+        })
+        .collect();
+    render::table(["WHEN", "CATEGORY", "FROM", "TO", "BY", "POLICY"], &rows)
 }
 
 /// When a revocation includes required categories, the whole service stops: say so and

@@ -6,6 +6,7 @@ use crate::cli::args::{ExportArgs, ResetIdArgs};
 use crate::cli::exit::Failure;
 use crate::cli::render;
 use crate::collect::identity::IdentityState;
+use crate::config::Config;
 use crate::control::{self, protocol::Request};
 use crate::local::{buffer, owner};
 use std::path::PathBuf;
@@ -34,6 +35,11 @@ pub(crate) fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Resu
         "deleted {} queued events held on this device",
         erased.events_deleted
     );
+    out!(
+        "deleted the record of {} batches already sent and {} dead-lettered batch files",
+        erased.sent_batches_forgotten,
+        erased.dead_letter_files_deleted
+    );
     if remote {
         if erased.remote_requested {
             out!("erasure of everything queued for the collector; it is sent before any further data");
@@ -47,7 +53,36 @@ pub(crate) fn erase(config: Option<PathBuf>, remote: bool, forget: bool) -> Resu
         IdentityState::rotate(&config.state_dir).map_err(Failure::cant_create)?;
         out!("device identity rotated: the new pseudonym cannot be linked to the old one");
     }
+    for line in erase_kept(&config, remote, forget) {
+        out!("{line}");
+    }
     Ok(())
+}
+
+/// What `erase` leaves on purpose, and why.
+fn erase_kept(config: &Config, remote: bool, forget: bool) -> Vec<String> {
+    let mut kept = vec![
+        "kept on purpose:".to_string(),
+        format!(
+            "  the consent file {} and the consent log: the record of the owner's decisions, \
+             which must outlive the data they allowed",
+            config.consent_file.display()
+        ),
+    ];
+    if !forget {
+        kept.push(
+            "  the device identity: `assent forget` also replaces it with one that cannot be \
+             linked to the old"
+                .to_string(),
+        );
+    }
+    if !remote {
+        kept.push(
+            "  what the collector already holds: `assent erase --remote` asks it to erase that"
+                .to_string(),
+        );
+    }
+    kept
 }
 
 pub(crate) fn reset_id(args: ResetIdArgs) -> Result<(), Failure> {
