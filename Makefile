@@ -285,7 +285,8 @@ QEMU_SKIP := --skip netlink::tests::live_controller_resolves_its_own_family \
 	--skip sigkill_never_loses_an_accepted_event --skip power_cuts_ \
 	--skip sync:: --skip daemon:: --skip reliability:: --skip clock:: --skip dev_run:: \
 	--skip nspawn:: --skip nginx:: --skip stalled_collector:: --skip protocol_fallback:: \
-	--skip inventory:: --skip first_hour::a_withdrawal_reaches_the_collector
+	--skip inventory:: --skip first_hour::a_withdrawal_reaches_the_collector \
+	--skip first_hour::new_data_waits_for_the_sync_interval
 
 test-aarch64: ; @$(MAKE) --no-print-directory test-cross TARGET=aarch64-unknown-linux-gnu
 test-armv7: ; @$(MAKE) --no-print-directory test-cross TARGET=armv7-unknown-linux-gnueabihf

@@ -291,3 +291,40 @@ fn paths_above_the_config_directory_are_printed_without_dot_dot() {
     );
     assert!(!text.contains(".."), "{text}");
 }
+
+#[test]
+fn new_data_waits_for_the_sync_interval_and_a_sync_request_does_not() {
+    let collector = Collector::start();
+    let device = long_interval_device(&collector);
+    device.run_ok(&["consent", "grant", "--all-required"]);
+    let daemon = Daemon::start(&device, &[], &[]);
+    daemon.wait_log("first sync of this run: sent", Duration::from_secs(30));
+    daemon.wait_log("stored ", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(1));
+    let probe = "SELECT seq FROM events WHERE category = 'app_events' AND payload_json LIKE '%interval_probe%'";
+
+    // Each accepted event wakes the uploader; within the day-long interval that only
+    // gathers more data, whatever the number of wake-ups.
+    for _ in 0..5 {
+        let out = device.run_ok(&["emit", "interval_probe"]);
+        assert!(stdout(&out).starts_with("ok "), "{}", stdout(&out));
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    assert!(
+        sqlite(&collector.database, probe).is_empty(),
+        "sent before the interval ended; daemon log:\n{}",
+        daemon.log()
+    );
+
+    // A request is urgent: everything queued goes now.
+    device.run_ok(&["sync"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sqlite(&collector.database, probe).len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "not sent within 10 s of `assent sync`; daemon log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -492,23 +492,20 @@ async fn uploader_task(daemon: Arc<Daemon>) {
     // Anything left from before a restart is sent without waiting for new data.
     daemon.wake_sync(SyncReason::NewData);
     loop {
-        let Ok(reason) = daemon.sync_rx.recv().await else {
+        let Ok(mut reason) = daemon.sync_rx.recv().await else {
             return;
         };
         let urgent = daemon.wake_is_urgent.swap(false, Ordering::SeqCst);
-        if reason == SyncReason::ConnectivityReturned {
-            backoff.reset();
-        }
         // Gather new data into fewer, larger batches: at most one sync per interval,
         // unless asked explicitly.
         if reason == SyncReason::NewData && !urgent {
             let interval = Duration::from_secs(daemon.config_snapshot().sync.interval_seconds);
-            if let Some(wait) = last_sent.map(|t| interval.saturating_sub(t.elapsed())) {
-                if !wait.is_zero() {
-                    daemon.with_status(|s| s.next_attempt_in_seconds = Some(wait.as_secs_f64()));
-                    sleep_or_woken(&daemon, wait).await;
-                }
+            if let Some(due) = last_sent.map(|t| t + interval) {
+                reason = wait_until_due(&daemon, due).await;
             }
+        }
+        if reason == SyncReason::ConnectivityReturned {
+            backoff.reset();
         }
         if !daemon.online.load(Ordering::SeqCst) {
             log::debug!("offline: not syncing until connectivity returns");
@@ -635,6 +632,24 @@ async fn retention_task(daemon: Arc<Daemon>) {
 }
 
 /// Sleeps for `delay` unless the uploader is woken first (returns why).
+/// Waits until `due`, the end of the sync interval. More new data is what the wait is
+/// for, so only an urgent wake-up (a request, consent, the link back) ends it early;
+/// returns why the sync goes ahead.
+async fn wait_until_due(daemon: &Daemon, due: Instant) -> SyncReason {
+    loop {
+        let wait = due.saturating_duration_since(Instant::now());
+        if wait.is_zero() || daemon.shutting_down.load(Ordering::SeqCst) {
+            return SyncReason::NewData;
+        }
+        daemon.with_status(|s| s.next_attempt_in_seconds = Some(wait.as_secs_f64()));
+        match sleep_or_woken(daemon, wait).await {
+            None => return SyncReason::NewData,
+            Some(woken) if daemon.wake_is_urgent.swap(false, Ordering::SeqCst) => return woken,
+            Some(_) => {}
+        }
+    }
+}
+
 async fn sleep_or_woken(daemon: &Daemon, delay: Duration) -> Option<SyncReason> {
     async {
         Timer::after(delay).await;
