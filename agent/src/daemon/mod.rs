@@ -631,7 +631,6 @@ async fn retention_task(daemon: Arc<Daemon>) {
     }
 }
 
-/// Sleeps for `delay` unless the uploader is woken first (returns why).
 /// Waits until `due`, the end of the sync interval. More new data is what the wait is
 /// for, so only an urgent wake-up (a request, consent, the link back) ends it early;
 /// returns why the sync goes ahead.
@@ -650,6 +649,7 @@ async fn wait_until_due(daemon: &Daemon, due: Instant) -> SyncReason {
     }
 }
 
+/// Sleeps for `delay` unless the uploader is woken first (returns why).
 async fn sleep_or_woken(daemon: &Daemon, delay: Duration) -> Option<SyncReason> {
     async {
         Timer::after(delay).await;
