@@ -726,8 +726,9 @@ impl Drop for Table<'_> {
 
 /// `base` joined with `relative`, the leading `..` and `.` taken off `base`'s end, so
 /// `/etc/assent` and `../state` give `/etc/state`, not `/etc/assent/../state`. Only the
-/// leading ones: `base` is canonical (no symlinks), so its parent is its lexical parent,
-/// while a `..` after another component may follow a symlink and is kept.
+/// leading ones: `base` is canonical (no symlinks) whenever the directory exists, so its
+/// parent is its lexical parent, while a `..` after another component may follow a
+/// symlink and is kept. (A directory that does not exist holds no file to read.)
 fn join_below(base: &Path, relative: &str) -> PathBuf {
     let mut out = base.to_path_buf();
     let mut rest = Path::new(relative).components().peekable();
