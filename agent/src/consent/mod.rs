@@ -668,7 +668,7 @@ mod tests {
         drop(open);
     }
 
-    /// Voluntary context switches of the threads named `consent-watch` among `tids`.
+    /// Voluntary context switches of the threads `tids` of this process.
     fn watcher_switches(tids: &[String]) -> u64 {
         tids.iter()
             .map(|t| {
@@ -682,17 +682,6 @@ mod tests {
             .sum()
     }
 
-    fn threads_named(name: &str) -> Vec<String> {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .flatten()
-            .filter(|t| {
-                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
-            })
-            .map(|t| t.file_name().to_string_lossy().into_owned())
-            .collect()
-    }
-
     /// The buffer's WAL lives beside the consent file and is written at every commit:
     /// those writes must not wake the watcher (each wake-up would take CPU from the
     /// commits themselves).
@@ -700,19 +689,17 @@ mod tests {
     fn writes_to_other_files_beside_it_do_not_wake_the_watcher() {
         let (_dir, config) = setup("");
         write(&config, &grant_text(&required(), 1));
-        let before: Vec<String> = threads_named("consent-watch");
         let (tx, rx) = mpsc::channel();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        // `on_change` runs on the watcher thread: its thread id, and so none of the
+        // watchers of tests running at the same time.
         let _watcher = watch::ConsentWatcher::spawn(config.clone(), move |view| {
+            let _ = tid_tx.send(nix::unistd::gettid());
             let _ = tx.send(view);
         })
         .unwrap();
         wait_for(&rx, |v| !v.active().is_empty());
-        // Watchers of tests running at the same time are left out.
-        let mine: Vec<String> = threads_named("consent-watch")
-            .into_iter()
-            .filter(|t| !before.contains(t))
-            .collect();
-        assert!(!mine.is_empty(), "no watcher thread found");
+        let mine = vec![tid_rx.recv().unwrap().to_string()];
         let mut wal = std::fs::File::create(config.state_dir.join("buffer.db-wal")).unwrap();
         let start = watcher_switches(&mine);
         use std::io::Write as _;
