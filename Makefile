@@ -5,7 +5,7 @@ ROOT ?= /
 .PHONY: help build test lint fmt fmt-check clippy bench run preview dist size
 .PHONY: cross-aarch64 cross-armv7 cross-aarch64-musl cross-armv7-musl cross-build \
 	cross-check test-aarch64 test-armv7 test-cross test-cross-core smoke-aarch64 \
-	dist-all size-all install
+	dist-all size-all install hot-functions
 
 help:
 	@echo "Everyday (make help: this list)"
@@ -20,6 +20,7 @@ help:
 	@echo "  make fuzz         every cargo-fuzz target for FUZZ_SECONDS or FUZZ_RUNS (FUZZ_TARGETS=...)"
 	@echo "  make size         dist binary sizes (host and every installed cross target)"
 	@echo "  make size-check   fails when the aarch64 assent is over 2.5 MiB"
+	@echo "  make hot-functions   trace the musl agents under qemu: what the dist link puts first"
 	@echo "Other architectures (docs/cross.md)"
 	@echo "  make cross-aarch64 | cross-armv7 | cross-aarch64-musl | cross-armv7-musl"
 	@echo "                    dist-profile binaries for that target"
@@ -78,9 +79,21 @@ bench:
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
 	$(CARGO) bench -q -p assent-integration-tests --bench inventory
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
-	@$(MAKE) --no-print-directory cross-build TARGET=$(HOST_TARGET) >/dev/null
-	ASSENT_DIST_AGENT=$(call dist_dir,$(HOST_TARGET))/assent \
+	@$(MAKE) --no-print-directory cross-build TARGET=$(MEMORY_TARGET) >/dev/null
+	ASSENT_DIST_AGENT=$(CURDIR)/$(call dist_dir,$(MEMORY_TARGET))/assent \
 		$(CARGO) bench -q -p assent-integration-tests --bench memory
+
+# The memory bench measures the static musl build, the one for small devices
+# (docs/performance.md); MEMORY_TARGET=$(HOST_TARGET) measures the glibc one.
+MEMORY_TARGET ?= $(firstword $(subst -, ,$(HOST_TARGET)))-unknown-linux-musl
+
+# Regenerates scripts/hot-functions.txt from the static musl builds, traced under qemu.
+HOT_TARGETS ?= x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+hot-functions:
+	@for t in $(HOT_TARGETS); do $(MAKE) --no-print-directory cross-build TARGET=$$t; done
+	scripts/trace-hot-functions.sh $(HOT_TARGETS)
+	@# cargo does not see the list as an input: removing the linked agents makes it relink.
+	rm -f target/*/dist/assent target/*/dist/deps/assent-????????????????
 
 # One tarball per target in DIST_TARGETS (default: this machine), in target/pkg/:
 # stripped dist-profile binaries, configs/ (less the build-system recipes and dev.toml), the
@@ -121,6 +134,8 @@ size-check:
 			echo "size-check: $$f is $$n bytes, over the $(SIZE_LIMIT_BYTES)-byte budget (docs/size.md)"; exit 1; \
 		fi; \
 		echo "size-check: $$f is $$n bytes, $$(( $(SIZE_LIMIT_BYTES) - n )) under the budget"; \
+		o=$$(ls -t $(call dist_dir,$$t)/deps/assent-*.order-summary 2>/dev/null | head -n1); \
+		if [ -n "$$o" ]; then echo "size-check: $$t code layout: $$(cat "$$o") (scripts/hot-functions.txt)"; fi; \
 	done
 
 # ---------------------------------------------------------------------------------------
@@ -130,7 +145,7 @@ size-check:
 
 HOST_TARGET := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 CROSS_TARGETS := aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf \
-	aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+	aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf x86_64-unknown-linux-musl
 # Cross targets whose rustup target and C cross compiler are both here.
 INSTALLED_CROSS = $(foreach t,$(CROSS_TARGETS),$(if $(and $(filter $(t),$(RUST_TARGETS)),$(shell command -v $(GCC_$(t))-gcc)),$(t)))
 RUST_TARGETS = $(shell rustup target list --installed 2>/dev/null)
@@ -149,12 +164,20 @@ GCC_aarch64-unknown-linux-gnu := aarch64-linux-gnu
 GCC_aarch64-unknown-linux-musl := aarch64-linux-gnu
 GCC_armv7-unknown-linux-gnueabihf := arm-linux-gnueabihf
 GCC_armv7-unknown-linux-musleabihf := arm-linux-gnueabihf
+GCC_x86_64-unknown-linux-musl := x86_64-linux-gnu
+GCC_x86_64-unknown-linux-gnu := x86_64-linux-gnu
 DEB_aarch64-linux-gnu := gcc-aarch64-linux-gnu
 DEB_arm-linux-gnueabihf := gcc-arm-linux-gnueabihf
 # The cross gcc only recommends its C library headers, so --no-install-recommends
 # leaves them out; bundled SQLite and ring need them (musl builds too: see below).
 LIBC_DEB_aarch64-linux-gnu := libc6-dev-arm64-cross
 LIBC_DEB_arm-linux-gnueabihf := libc6-dev-armhf-cross
+DEB_x86_64-linux-gnu := gcc
+LIBC_DEB_x86_64-linux-gnu := libc6-dev
+# Where each gcc's C library headers are: the host's own are in /usr/include.
+HEADERS_aarch64-linux-gnu := /usr/aarch64-linux-gnu/include
+HEADERS_arm-linux-gnueabihf := /usr/arm-linux-gnueabihf/include
+HEADERS_x86_64-linux-gnu := /usr/include
 QEMU_aarch64-unknown-linux-gnu := qemu-aarch64 -L /usr/aarch64-linux-gnu
 QEMU_aarch64-unknown-linux-musl := qemu-aarch64
 QEMU_armv7-unknown-linux-gnueabihf := qemu-arm -L /usr/arm-linux-gnueabihf
@@ -174,6 +197,9 @@ export AR_aarch64_unknown_linux_musl ?= aarch64-linux-gnu-ar
 export CFLAGS_aarch64_unknown_linux_musl ?= -DSQLITE_DISABLE_LFS
 export CC_armv7_unknown_linux_musleabihf ?= arm-linux-gnueabihf-gcc
 export AR_armv7_unknown_linux_musleabihf ?= arm-linux-gnueabihf-ar
+export CC_x86_64_unknown_linux_musl ?= x86_64-linux-gnu-gcc
+export AR_x86_64_unknown_linux_musl ?= x86_64-linux-gnu-ar
+export CFLAGS_x86_64_unknown_linux_musl ?= -DSQLITE_DISABLE_LFS
 
 # Where cargo puts a target's dist binaries. The dist build always names its target, even
 # the host's, so that DIST_RUSTFLAGS reach only the shipped code, never build scripts or
@@ -188,6 +214,11 @@ dist_dir = target/$(1)/dist
 LLD_DIR := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/$(HOST_TARGET)/bin/gcc-ld
 DIST_RUSTFLAGS := -C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld \
 	-C link-arg=-fuse-ld=lld -C link-arg=-B$(LLD_DIR)
+# The dist link goes through scripts/link-hot-first.sh, which puts the functions the agent
+# runs all day first in .text (scripts/hot-functions.txt; docs/performance.md, "Code
+# layout"); ASSENT_LINKER is the target's own gcc driver.
+DIST_LINK_ENV = CARGO_TARGET_$(shell echo $(TARGET) | tr a-z- A-Z_)_LINKER=$(CURDIR)/scripts/link-hot-first.sh \
+	ASSENT_LINKER=$(GCC_$(TARGET))-gcc
 
 cross-aarch64: ; @$(MAKE) --no-print-directory cross-build TARGET=aarch64-unknown-linux-gnu
 cross-armv7: ; @$(MAKE) --no-print-directory cross-build TARGET=armv7-unknown-linux-gnueabihf
@@ -207,7 +238,7 @@ cross-check:
 	if ! command -v $(GCC_$(TARGET))-gcc >/dev/null; then \
 		echo "missing: $(GCC_$(TARGET))-gcc (C cross compiler for bundled SQLite and ring)"; \
 		echo "  install: apt-get install $(DEB_$(GCC_$(TARGET)))"; missing=1; fi; \
-	if [ ! -f /usr/$(GCC_$(TARGET))/include/stdio.h ]; then \
+	if [ ! -f $(HEADERS_$(GCC_$(TARGET)))/stdio.h ]; then \
 		echo "missing: the C library headers for $(GCC_$(TARGET))"; \
 		echo "  install: apt-get install $(LIBC_DEB_$(GCC_$(TARGET)))"; missing=1; fi; \
 	if [ "$(NEED_QEMU)" = 1 ] && ! command -v $(firstword $(QEMU_$(TARGET))) >/dev/null; then \
@@ -220,8 +251,8 @@ cross-build: cross-check
 		echo "missing: $(LLD_DIR)/ld.lld (rust-lld, part of rustup's rustc component)"; \
 		exit 1; fi; \
 	for p in $(DIST_PKGS); do \
-		echo "RUSTFLAGS=\"$(DIST_RUSTFLAGS)\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
-		RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
+		echo "$(DIST_LINK_ENV) RUSTFLAGS=\"$(DIST_RUSTFLAGS)\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
+		$(DIST_LINK_ENV) RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
 	done
 
 dist-tarball:

@@ -4,8 +4,9 @@
 //! the ratios; then the agent's peak RSS while local programs emit at full rate and while
 //! it syncs a large backlog (the peak is reset with `clear_refs` before each phase).
 //!
-//! The agent is the dist build (`make bench` builds it: `target/<host>/dist/assent`, or
-//! `ASSENT_DIST_AGENT`), all categories granted, a reachable collector, after one sync.
+//! The agent is the dist build, static musl unless told (`make bench` builds it:
+//! `target/<arch>-unknown-linux-musl/dist/assent`, or `ASSENT_DIST_AGENT`), all categories
+//! granted, a reachable collector, after one sync.
 //! Prints figures; asserts only that each phase did its work.
 // The children are killed and waited for at the end of `main`.
 #![allow(
@@ -114,6 +115,10 @@ fn main() {
     for (name, rss, anonymous) in mappings(pid) {
         println!("    {rss:>6} RSS {anonymous:>6} anonymous  {name}");
     }
+    println!("  where collectd's resident memory is (kB, by mapping):");
+    for (name, rss, anonymous) in mappings(collectd_child.id()).into_iter().take(6) {
+        println!("    {rss:>6} RSS {anonymous:>6} anonymous  {name}");
+    }
     let _ = collectd_child.kill();
     let _ = collectd_child.wait();
 
@@ -130,6 +135,8 @@ fn main() {
          (idle {idle_rss} kB)",
         status_kib(pid, "VmHWM:")
     );
+    // New events wait for `sync.interval_seconds`; a sync request sends them now.
+    request_sync(&agent, &config);
     wait_until(
         "the emitted events to be synced",
         Duration::from_secs(120),
@@ -146,12 +153,7 @@ fn main() {
     reset_peak(pid);
     let before_sync = status_kib(pid, "VmRSS:");
     let started = Instant::now();
-    let _ = Command::new(&agent)
-        .args(["sync", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    request_sync(&agent, &config);
     wait_until("the backlog to be synced", Duration::from_secs(300), || {
         queued(&agent, &config) == Some(0)
     });
@@ -173,23 +175,16 @@ fn dist_agent() -> PathBuf {
     if let Some(path) = std::env::var_os("ASSENT_DIST_AGENT") {
         return PathBuf::from(path);
     }
-    let found = std::fs::read_dir(workspace().join("target"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("dist/assent"))
-        .find(|p| {
-            p.exists()
-                && p.parent()
-                    .and_then(|d| d.parent())
-                    .and_then(|t| t.file_name())
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(std::env::consts::ARCH))
-        });
-    found.expect(
-        "no dist assent for this machine: make cross-build TARGET=<host triple> \
-         (make bench does), or set ASSENT_DIST_AGENT",
-    )
+    // The static musl build is the one for small devices; the glibc build otherwise.
+    let arch = std::env::consts::ARCH;
+    ["musl", "gnu"]
+        .iter()
+        .map(|libc| workspace().join(format!("target/{arch}-unknown-linux-{libc}/dist/assent")))
+        .find(|p| p.exists())
+        .expect(
+            "no dist assent for this machine: make cross-build TARGET=<arch>-unknown-linux-musl \
+             (make bench does), or set ASSENT_DIST_AGENT",
+        )
 }
 
 fn write_agent_config(dir: &Path, collector: &Collector) -> PathBuf {
@@ -294,6 +289,10 @@ fn unit_environment() -> Vec<(String, String)> {
 /// were answered `ok` (stored durably).
 fn emit(socket: &Path, per_client: usize) -> usize {
     assent_testkit::device::emit_pipelined(socket, CLIENTS, per_client, PIPELINE)
+}
+
+fn request_sync(agent: &Path, config: &Path) {
+    run_ok(Command::new(agent).args(["sync", "--config"]).arg(config));
 }
 
 fn agent_status(agent: &Path, config: &Path) -> serde_json::Value {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The linker of the dist builds (Makefile cross-build; docs/performance.md, "Code layout").
+# The kernel maps a program's code in 64 KiB windows around each page it executes, so an
+# agent whose idle, sync and collection code is spread over 2.5 MB of .text keeps nearly
+# all of it resident. This links the agent twice: the first link, with symbols, names
+# every function; the second puts the functions listed in scripts/hot-functions.txt (by
+# name without the hash, so the list holds across targets and builds) first in .text, in
+# that order, with lld's --symbol-ordering-file. Everything else links as it would.
+# ASSENT_LINKER: the real linker driver (the target's gcc). Not the agent: passed through.
+set -euo pipefail
+real=${ASSENT_LINKER:?ASSENT_LINKER must name the linker driver}
+here=$(cd "$(dirname "$0")" && pwd)
+hot=${ASSENT_HOT_FUNCTIONS:-$here/hot-functions.txt}
+
+out=
+prev=
+for arg in "$@"; do
+    [ "$prev" = -o ] && out=$arg
+    prev=$arg
+done
+case "$(basename "$out")" in
+assent-collector-*) exec "$real" "$@" ;;
+assent-*) [ "$(basename "$(dirname "$out")")" = deps ] || exec "$real" "$@" ;;
+*) exec "$real" "$@" ;;
+esac
+
+# First link: the same arguments, keeping symbols, to another file.
+first=()
+prev=
+for arg in "$@"; do
+    if [ "$prev" = -o ]; then
+        arg=$out.unordered
+    fi
+    prev=$arg
+    case "$arg" in
+    -s | -Wl,--strip-all | -Wl,-s) continue ;;
+    esac
+    first+=("$arg")
+done
+"$real" "${first[@]}"
+
+# Mangled names of the hot functions, in the list's order. nm -p keeps the symbol table's
+# order, so the plain and the demangled listing pair up line by line.
+order=$out.order
+paste -d '\t' <(nm -p --defined-only "$out.unordered") <(nm -p -C --defined-only "$out.unordered") |
+    awk -F '\t' -v hot="$hot" '
+        {
+            split($1, m, " "); if (m[2] != "t" && m[2] != "T") next
+            name = $2; sub(/^[^ ]+ [^ ]+ /, "", name)
+            sub(/::h[0-9a-f]{16}$/, "", name)
+            mangled[name] = mangled[name] m[3] "\n"
+        }
+        END {
+            while ((getline line < hot) > 0) {
+                if (line == "" || line ~ /^#/) continue
+                listed++
+                if (line in mangled) { found++; printf "%s", mangled[line]; delete mangled[line] }
+            }
+            printf "%d of %d hot functions found\n", found, listed > "/dev/stderr"
+        }' >"$order" 2>"$out.order-summary"
+
+exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering
