@@ -68,7 +68,9 @@ EOF
         "${cli[@]}" consent grant "$category" --by trace --config "$state/assent.toml" >/dev/null 2>&1 || true
     done
     echo "trace-hot-functions: $target, $seconds s under qemu-$arch"
-    "qemu-$arch" -d in_asm -D "$state/trace.log" "$bin" run --config "$state/assent.toml" \
+    # -cpu max: the CPU features a device has (AES, carry-less multiply), so that ring takes
+    # the code paths it takes there, not its fallbacks.
+    "qemu-$arch" -cpu max -d in_asm -D "$state/trace.log" "$bin" run --config "$state/assent.toml" \
         2>"$state/agent.log" &
     agent=$!
     for _ in $(seq 300); do
@@ -116,6 +118,9 @@ done
     echo "# the dist link puts them first in .text (scripts/link-hot-first.sh). Written by"
     echo "# \`make hot-functions\` (scripts/trace-hot-functions.sh); regenerate it when the"
     echo "# linker reports many of them missing (target/*/dist/deps/assent-*.order-summary)."
+    # aarch64's OUTLINED_FUNCTION_N (the machine outliner's, shared tails of hot
+    # functions) keep their numbers only while the code does not change: a stale one puts a
+    # few small functions in the wrong place, nothing worse.
     awk '!seen[$0]++' "${symbols[@]}"
 } >"$out"
 echo "trace-hot-functions: wrote $out ($(grep -vc '^#' "$out") functions)"
