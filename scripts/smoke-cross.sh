@@ -13,17 +13,8 @@ cleanup() { [ -n "$collector_pid" ] && kill "$collector_pid" 2>/dev/null; rm -rf
 trap cleanup EXIT
 scripts/make-certs.sh "$dir/pki"
 port=$((20000 + RANDOM % 20000))
-cat > "$dir/collector.toml" <<TOML
-listen = "127.0.0.1:$port"
-database = "$dir/collector.db"
-[tls]
-cert_file = "$dir/pki/server.pem"
-key_file = "$dir/pki/server.key"
-client_ca_file = "$dir/pki/ca.pem"
-TOML
-target/debug/assent-collector serve --config "$dir/collector.toml" 2> "$dir/collector.log" &
-collector_pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$dir/collector.log" && break; sleep 0.1; done
+. scripts/local-collector.sh
+start_local_collector "$dir" "$port"
 cat > "$dir/assent.toml" <<TOML
 state_dir = "$dir/state"
 [collector]

@@ -18,20 +18,12 @@ out=scripts/hot-functions.txt
 
 cargo build -q -p assent -p assent-collector
 work=$(mktemp -d)
-collector=
+collector_pid=
 agent=
-trap 'kill $collector $agent 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $collector_pid $agent 2>/dev/null; rm -rf "$work"' EXIT
 scripts/make-certs.sh "$work/pki" >/dev/null
-cat >"$work/collector.toml" <<EOF
-listen = "127.0.0.1:$port"
-database = "$work/collector.db"
-[tls]
-cert_file = "$work/pki/server.pem"
-key_file = "$work/pki/server.key"
-client_ca_file = "$work/pki/ca.pem"
-EOF
-target/debug/assent-collector serve --config "$work/collector.toml" 2>"$work/collector.log" &
-collector=$!
+. scripts/local-collector.sh
+start_local_collector "$work" "$port"
 
 symbols=()
 for target in "${targets[@]}"; do
