@@ -216,9 +216,9 @@ DIST_RUSTFLAGS := -C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld \
 	-C link-arg=-fuse-ld=lld -C link-arg=-B$(LLD_DIR)
 # The dist link goes through scripts/link-hot-first.sh, which puts the functions the agent
 # runs all day first in .text (scripts/hot-functions.txt; docs/performance.md, "Code
-# layout"); ASSENT_LINKER is the target's own gcc driver.
+# layout"); ASSENT_LINKER is the target's own gcc driver (cc for a host not listed here).
 DIST_LINK_ENV = CARGO_TARGET_$(shell echo $(TARGET) | tr a-z- A-Z_)_LINKER=$(CURDIR)/scripts/link-hot-first.sh \
-	ASSENT_LINKER=$(GCC_$(TARGET))-gcc
+	ASSENT_LINKER=$(if $(GCC_$(TARGET)),$(GCC_$(TARGET))-gcc,cc)
 
 cross-aarch64: ; @$(MAKE) --no-print-directory cross-build TARGET=aarch64-unknown-linux-gnu
 cross-armv7: ; @$(MAKE) --no-print-directory cross-build TARGET=armv7-unknown-linux-gnueabihf
