@@ -53,8 +53,8 @@ impl Container {
             workspace().join("configs/assent.service").display()
         ))
         // Masked: the journal stays in /run, where the tests read it. Flushing it to the
-        // overlay's /var failed once in CI while several containers booted at once, which
-        // left the system "degraded" for reasons that are not the agent's.
+        // overlay's /var can fail while several containers boot at once, leaving the
+        // system "degraded" for a unit that is not the agent's.
         .arg("--bind-ro=/dev/null:/etc/systemd/system/systemd-journal-flush.service")
         .stdin(Stdio::null())
         .stdout(console.try_clone().unwrap())
