@@ -56,6 +56,7 @@ interval_seconds = 10
 metered = "allow"
 EOF
     cli=(target/debug/assent)
+    # A category this build does not offer is refused; the rest stay granted.
     for category in device_id hardware os network network_detail location software app_events; do
         "${cli[@]}" consent grant "$category" --by trace --config "$state/assent.toml" >/dev/null 2>&1 || true
     done
