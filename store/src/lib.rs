@@ -42,7 +42,7 @@ use std::path::Path;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How many quarantined files are kept.
 const QUARANTINE_KEEP: usize = 2;
@@ -94,6 +94,10 @@ struct Queue {
     /// Events submitted whose `done` has not returned yet (queued, being committed, or
     /// being reported): what `max_in_flight_events` bounds.
     in_flight_events: usize,
+    /// The committer is waiting on `wake`: only then does a producer notify it (a
+    /// notify is a syscall, and a busy committer looks at the queue anyway when its
+    /// commit ends).
+    committer_waiting: bool,
     shutdown: bool,
 }
 
@@ -265,7 +269,7 @@ impl Store {
             return Err(StoreError::CalledFromCallback);
         }
         let bytes = self.checked_bytes(std::slice::from_ref(&event))?;
-        {
+        let wake = {
             let mut q = lock(&self.shared.queue);
             if q.shutdown {
                 return Err(StoreError::Closed);
@@ -282,8 +286,11 @@ impl Store {
                     done(result.and_then(|seqs| seqs.first().copied().ok_or_else(missing_seq)));
                 }),
             });
+            q.committer_waiting
+        };
+        if wake {
+            self.shared.wake.notify_one();
         }
-        self.shared.wake.notify_one();
         Ok(TrySubmit::Queued)
     }
 
@@ -326,7 +333,7 @@ impl Store {
             return Ok(TrySubmitMany::Queued);
         }
         let bytes = self.checked_bytes(&events)?;
-        {
+        let wake = {
             let mut q = lock(&self.shared.queue);
             if q.shutdown {
                 return Err(StoreError::Closed);
@@ -341,8 +348,11 @@ impl Store {
                 bytes,
                 done: Box::new(done),
             });
+            q.committer_waiting
+        };
+        if wake {
+            self.shared.wake.notify_one();
         }
-        self.shared.wake.notify_one();
         Ok(TrySubmitMany::Queued)
     }
 
@@ -383,7 +393,7 @@ impl Store {
         let bytes = self.checked_bytes(&events)?;
         let n = events.len();
         let max = self.shared.options.max_in_flight_events;
-        {
+        let wake = {
             let mut q = lock(&self.shared.queue);
             // Admitted while below the bound, so an `append_many` may go over it by its
             // own length: waiting for room for all of it could starve it behind
@@ -405,8 +415,11 @@ impl Store {
                 bytes,
                 done,
             });
+            q.committer_waiting
+        };
+        if wake {
+            self.shared.wake.notify_one();
         }
-        self.shared.wake.notify_one();
         Ok(())
     }
 
@@ -534,37 +547,45 @@ fn open_or_quarantine(
 /// The committer thread: takes what producers queued, commits it in one transaction,
 /// then reports the outcome to every request in it.
 ///
-/// It waits up to `group_commit_window` for as many events as the previous commit had
-/// (producers that were just answered usually come straight back), so a lone producer
-/// never waits and many producers share commits. Pipelining producers queue the next
-/// events while a commit runs, so the next group is usually ready at once.
+/// It waits for as many events as the previous commit had (producers that were just
+/// answered usually come straight back), so a lone producer never waits and many
+/// producers share commits. The wait is at most `group_commit_window` and at most half
+/// as long as the previous commit took: producers whose answers travel further (a
+/// socket client's round trip) then commit in two alternating groups, one being
+/// committed while the other is refilled, instead of the committer idling until all
+/// of them are back.
 fn committer(shared: &Shared) {
     let opts = &shared.options;
     let mut expected = 1usize;
+    let mut last_commit = Duration::ZERO;
     loop {
         let group = {
             let mut q = lock(&shared.queue);
             while q.pending.is_empty() && !q.shutdown {
+                q.committer_waiting = true;
                 q = shared
                     .wake
                     .wait(q)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
+                q.committer_waiting = false;
             }
             if q.pending.is_empty() {
                 return;
             }
             let want = expected.min(opts.group_commit_max_events);
-            let deadline = Instant::now() + opts.group_commit_window;
+            let deadline = Instant::now() + opts.group_commit_window.min(last_commit / 2);
             while q.pending_events < want && !q.shutdown {
                 let now = Instant::now();
                 if now >= deadline {
                     break;
                 }
+                q.committer_waiting = true;
                 let (guard, timeout) = shared
                     .wake
                     .wait_timeout(q, deadline - now)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 q = guard;
+                q.committer_waiting = false;
                 if timeout.timed_out() {
                     break;
                 }
@@ -573,7 +594,9 @@ fn committer(shared: &Shared) {
         };
         let events: usize = group.iter().map(|r| r.events.len()).sum();
         expected = events.max(1);
+        let started = Instant::now();
         let outcomes = commit_group(shared, group);
+        last_commit = started.elapsed();
         for (done, result) in outcomes {
             // A panicking callback must not take the committer (and every later producer)
             // down with it; its own request was already committed or failed.

@@ -27,7 +27,8 @@ pub struct StoreOptions {
     pub retention_days: u32,
     /// See [`Durability`].
     pub durability: Durability,
-    /// The longest a commit waits for more producers to join it.
+    /// The longest a commit waits for more producers to join it (never more than half
+    /// as long as the previous commit took).
     pub group_commit_window: Duration,
     /// The most events in one commit.
     pub group_commit_max_events: usize,
