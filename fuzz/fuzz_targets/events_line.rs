@@ -1,13 +1,13 @@
 //! One line of the local events socket (`assent::events::parse`, with the limits from
-//! `assent::config`): no panic, and an accepted event
-//! written back as a line parses to the same event.
+//! `assent::config`): no panic; an event the plain-line path reads is what the general
+//! parser reads; and an accepted event written back as a line parses to the same event.
 #![no_main]
 
 use assent_wire::{AppEvent, AttrValue};
 use libfuzzer_sys::fuzz_target;
 
 use assent::config;
-use assent::events::parse;
+use assent::events::{parse, plain};
 
 /// The event as the line a program would send.
 fn to_line(event: &AppEvent) -> Vec<u8> {
@@ -40,6 +40,10 @@ fn same(a: &AttrValue, b: &AttrValue) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     let limits = parse::Limits::from_config(&config::EventsConfig::default());
+    // The byte-by-byte path for plain lines reads exactly what serde_json's does.
+    if let Some(plain) = plain::parse_plain(data, &limits) {
+        assert_eq!(parse::parse_general(data, &limits), Ok(plain));
+    }
     let Ok(event) = parse::parse_event_line(data, &limits) else {
         return;
     };

@@ -23,6 +23,7 @@
 
 pub mod emit;
 pub mod parse;
+pub mod plain;
 
 use crate::config::EventsConfig;
 use crate::local::buffer::{payload_event, Timestamp};

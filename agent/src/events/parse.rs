@@ -179,6 +179,20 @@ pub fn parse_event_line(line: &[u8], limits: &Limits) -> Result<AppEvent, LineEr
             limit: limits.max_message_bytes,
         });
     }
+    match super::plain::parse_plain(line, limits) {
+        Some(event) => Ok(event),
+        None => parse_general(line, limits),
+    }
+}
+
+/// [`parse_event_line`] through serde_json, for any line: what it answers for every
+/// line that [`super::plain`] does not take, and the same event for those it does.
+pub fn parse_general(line: &[u8], limits: &Limits) -> Result<AppEvent, LineError> {
+    if line.len() > limits.max_message_bytes {
+        return Err(LineError::TooLarge {
+            limit: limits.max_message_bytes,
+        });
+    }
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err(LineError::Empty);
     }
