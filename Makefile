@@ -78,6 +78,7 @@ bench:
 		$(CARGO) bench -q -p assent-collector --bench console
 	$(CARGO) bench -q -p assent-integration-tests --bench sync
 	$(CARGO) bench -q -p assent-integration-tests --bench inventory
+	$(CARGO) bench -q -p assent --bench event_line
 	$(CARGO) bench -q -p assent-integration-tests --bench daemon
 	@$(MAKE) --no-print-directory cross-build TARGET=$(MEMORY_TARGET) >/dev/null
 	ASSENT_DIST_AGENT=$(CURDIR)/$(call dist_dir,$(MEMORY_TARGET))/assent \

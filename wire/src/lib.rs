@@ -153,6 +153,9 @@ pub enum AttrValue {
     Text(String),
 }
 
+/// The first allocation for a payload's postcard bytes.
+const POSTCARD_CAPACITY: usize = 256;
+
 /// An event a local program reported through the agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppEvent {
@@ -326,7 +329,10 @@ impl Payload {
 
     /// The postcard bytes the agent stores.
     pub fn to_postcard(&self) -> Result<Vec<u8>, DecodeError> {
-        postcard::to_stdvec(self).map_err(|e| DecodeError::new(format!("payload: {e}")))
+        // Most payloads (app events, device facts) fit: one allocation instead of the
+        // five or so a vector grown from empty takes.
+        postcard::to_extend(self, Vec::with_capacity(POSTCARD_CAPACITY))
+            .map_err(|e| DecodeError::new(format!("payload: {e}")))
     }
 
     /// Decodes stored postcard bytes, rejecting trailing bytes.

@@ -89,6 +89,10 @@ pub struct Daemon {
     /// the link back): the channel holds one reason, so a pending `NewData` may have
     /// taken its place.
     wake_is_urgent: AtomicBool,
+    /// Set by the first new data since the uploader last looked at the buffer; later
+    /// data sends no wake-up until it looks again (the events socket commits thousands
+    /// of times a second, and each wake-up would cost the uploader a context switch).
+    new_data_pending: Arc<AtomicBool>,
     online: AtomicBool,
 }
 
@@ -121,6 +125,13 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// Wakes the uploader for new data unless a wake-up for new data is already pending.
+fn wake_for_new_data(pending: &AtomicBool, sync_now: &Sender<SyncReason>) {
+    if !pending.swap(true, Ordering::SeqCst) {
+        let _ = sync_now.try_send(SyncReason::NewData);
+    }
+}
+
 /// Why the uploader was woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncReason {
@@ -141,9 +152,11 @@ impl Daemon {
 
     /// Wakes the uploader (never blocks; a pending wake is enough).
     pub fn wake_sync(&self, reason: SyncReason) {
-        if reason != SyncReason::NewData {
-            self.wake_is_urgent.store(true, Ordering::SeqCst);
+        if reason == SyncReason::NewData {
+            wake_for_new_data(&self.new_data_pending, &self.sync_now);
+            return;
         }
+        self.wake_is_urgent.store(true, Ordering::SeqCst);
         let _ = self.sync_now.try_send(reason);
     }
 
@@ -243,6 +256,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         schedule_now,
         schedule_rx,
         wake_is_urgent: AtomicBool::new(false),
+        new_data_pending: Arc::new(AtomicBool::new(false)),
         online: AtomicBool::new(false),
     });
     let ex = Arc::new(Executor::new());
@@ -288,13 +302,12 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
     // The sender alone, not the daemon: the daemon holds this context (no cycle, so the
     // store closes at shutdown).
     let waker = daemon.sync_now.clone();
+    let new_data_pending = Arc::clone(&daemon.new_data_pending);
     let events = Arc::new(crate::events::EventsContext::new(
         daemon.store.clone(),
         daemon.app_events_active.clone(),
         daemon.config_snapshot().events,
-        Box::new(move || {
-            let _ = waker.try_send(SyncReason::NewData);
-        }),
+        Box::new(move || wake_for_new_data(&new_data_pending, &waker)),
         daemon.shutting_down.clone(),
     ));
     if let Ok(mut slot) = daemon.events.lock() {
@@ -495,6 +508,8 @@ async fn uploader_task(daemon: Arc<Daemon>) {
         let Ok(mut reason) = daemon.sync_rx.recv().await else {
             return;
         };
+        // Data from now on wakes the uploader again (once), whatever this wake-up leads to.
+        daemon.new_data_pending.store(false, Ordering::SeqCst);
         let urgent = daemon.wake_is_urgent.swap(false, Ordering::SeqCst);
         // Gather new data into fewer, larger batches: at most one sync per interval,
         // unless asked explicitly.
@@ -526,6 +541,9 @@ async fn uploader_task(daemon: Arc<Daemon>) {
             daemon: &daemon,
             last_sent: &mut last_sent,
         };
+        // Before the first read of the buffer: data committed after that read must wake
+        // the uploader for the next sync.
+        daemon.new_data_pending.store(false, Ordering::SeqCst);
         match drive(&mut uploader, &mut backoff, &mut task).await {
             End::Stopped => return,
             End::Idle => daemon.with_status(|s| s.next_attempt_in_seconds = None),
