@@ -161,3 +161,98 @@ pub fn emit_pipelined(socket: &Path, clients: usize, per_client: usize, pipeline
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).sum()
 }
+
+/// The lines [`emit_windowed`] sends: `per_client` app events of about 170 bytes for each
+/// of `clients` connections, each connection's lines in one buffer.
+pub fn windowed_lines(clients: usize, per_client: usize) -> Vec<Vec<u8>> {
+    let note = "x".repeat(120);
+    (0..clients)
+        .map(|c| {
+            (0..per_client)
+                .flat_map(|i| {
+                    format!(
+                        "{{\"name\":\"bench\",\"attrs\":{{\"client\":{c},\"i\":{i},\"note\":\"{note}\"}}}}\n"
+                    )
+                    .into_bytes()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Sends each buffer of `texts` (from [`windowed_lines`]) on a connection of its own to
+/// the events socket, keeping up to `window` lines unanswered at all times: a writer
+/// thread tops the window up as a reader thread counts answers, the load shape of
+/// producers that keep `window` events submitted to the store. Returns how many lines
+/// were answered `ok` (stored durably).
+pub fn emit_windowed(socket: &Path, texts: Vec<Vec<u8>>, window: usize) -> usize {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Condvar, Mutex};
+    let handles: Vec<_> = texts
+        .into_iter()
+        .map(|text| {
+            let path = socket.to_path_buf();
+            std::thread::spawn(move || {
+                let per_client = text.iter().filter(|b| **b == b'\n').count();
+                let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+                let mut reading = stream.try_clone().unwrap();
+                let unanswered = Arc::new((Mutex::new(0usize), Condvar::new()));
+                let answered = Arc::clone(&unanswered);
+                let reader = std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let (mut lines, mut accepted, mut at_line_start) = (0, 0, true);
+                    // The first bytes of the current answer line, to tell `ok ` from errors.
+                    let mut start = Vec::with_capacity(3);
+                    while lines < per_client {
+                        let n = reading.read(&mut buf).unwrap();
+                        assert!(n > 0, "the agent closed after {lines} answers");
+                        let mut ended = 0;
+                        for &b in &buf[..n] {
+                            if at_line_start {
+                                start.clear();
+                                at_line_start = false;
+                            }
+                            if b == b'\n' {
+                                accepted += usize::from(start == b"ok ");
+                                ended += 1;
+                                at_line_start = true;
+                            } else if start.len() < 3 {
+                                start.push(b);
+                            }
+                        }
+                        lines += ended;
+                        let (count, freed) = &*answered;
+                        *count.lock().unwrap() -= ended;
+                        freed.notify_one();
+                    }
+                    accepted
+                });
+                let mut sent = 0;
+                let mut offsets = text
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b'\n')
+                    .map(|(i, _)| i + 1);
+                let mut written = 0;
+                while sent < per_client {
+                    let room = {
+                        let (count, freed) = &*unanswered;
+                        let mut count = count.lock().unwrap();
+                        while *count >= window {
+                            count = freed.wait(count).unwrap();
+                        }
+                        let room = (window - *count).min(per_client - sent);
+                        *count += room;
+                        room
+                    };
+                    let end = offsets.nth(room - 1).unwrap();
+                    stream.write_all(&text[written..end]).unwrap();
+                    written = end;
+                    sent += room;
+                }
+                reader.join().unwrap()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
