@@ -59,4 +59,15 @@ paste -d '\t' <(nm -p --defined-only "$out.unordered") <(nm -p -C --defined-only
             printf "%d of %d hot functions found\n", found, listed > "/dev/stderr"
         }' >"$order" 2>"$out.order-summary"
 
-exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering
+# A static build relocates itself at start with the C library inside it (musl reads
+# DT_RELR): packed relative relocations take 1.4 kB instead of 113 kB (x86_64), all of
+# which start-up reads and keeps resident. A dynamic build would need a glibc of 2.36 or
+# later on the device, so it keeps RELA.
+packed=()
+for arg in "$@"; do
+    [ "$arg" = -static-pie ] && packed=(-Wl,-z,pack-relative-relocs)
+done
+# The link map (every function's address in the shipped layout, which keeps no symbols)
+# is what scripts/resident-code.py reads.
+exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering \
+    -Wl,-Map="$out.map" "${packed[@]}"

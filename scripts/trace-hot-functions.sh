@@ -87,10 +87,18 @@ entry, trace = int(sys.argv[1], 16), sys.argv[2]
 starts, ends, names = [], [], []
 for line in sys.stdin:
     parts = line.rstrip("\n").split(" ", 3)
+    if len(parts) >= 3 and len(parts[1]) == 1:
+        # No size field: "address type name".
+        parts = [parts[0], "0", parts[1], " ".join(parts[2:])]
     if len(parts) < 4 or parts[2] not in "tT":
         continue
     starts.append(int(parts[0], 16)); ends.append(starts[-1] + int(parts[1], 16))
     names.append(re.sub(r"::h[0-9a-f]{16}$", "", parts[3]))
+# Assembly without .size (musl memcpy, memset, __set_thread_area) has size 0: it ends
+# where the next symbol starts.
+for i in range(len(starts)):
+    if ends[i] == starts[i] and i + 1 < len(starts):
+        ends[i] = starts[i + 1]
 base, seen = None, set()
 for line in open(trace, errors="replace"):
     if not line.startswith("0x"):
@@ -114,6 +122,7 @@ done
     # aarch64's OUTLINED_FUNCTION_N (the machine outliner's, shared tails of hot
     # functions) keep their numbers only while the code does not change: a stale one puts a
     # few small functions in the wrong place, nothing worse.
-    awk '!seen[$0]++' "${symbols[@]}"
+    # Then what devices run and qemu-user cannot (scripts/hot-functions-native.txt).
+    awk '!seen[$0]++' "${symbols[@]}" <(grep -v '^#' scripts/hot-functions-native.txt)
 } >"$out"
 echo "trace-hot-functions: wrote $out ($(grep -vc '^#' "$out") functions)"
