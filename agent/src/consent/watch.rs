@@ -15,6 +15,8 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -47,6 +49,8 @@ const RETRY: Duration = Duration::from_millis(250);
 pub struct ConsentWatcher {
     stop: UnixStream,
     thread: Option<JoinHandle<()>>,
+    /// Reads of inotify events so far: how often the kernel woke the watcher.
+    wakeups: Arc<AtomicU64>,
 }
 
 impl ConsentWatcher {
@@ -57,12 +61,14 @@ impl ConsentWatcher {
         mut on_change: impl FnMut(ConsentView) + Send + 'static,
     ) -> io::Result<ConsentWatcher> {
         let (stop, stop_rx) = UnixStream::pair()?;
+        let wakeups = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&wakeups);
         let thread = std::thread::Builder::new()
             .name("consent-watch".to_string())
             .spawn(move || {
                 let mut last = load(&config).1;
                 on_change(last.clone());
-                run(&config, stop_rx, |view| {
+                run(&config, stop_rx, &counted, |view| {
                     if view != last {
                         last = view.clone();
                         on_change(view);
@@ -72,7 +78,13 @@ impl ConsentWatcher {
         Ok(ConsentWatcher {
             stop,
             thread: Some(thread),
+            wakeups,
         })
+    }
+
+    /// How many times inotify events woke the watcher so far.
+    pub fn wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
     }
 }
 
@@ -85,7 +97,12 @@ impl Drop for ConsentWatcher {
     }
 }
 
-fn run(config: &Config, mut stop: UnixStream, mut changed: impl FnMut(ConsentView)) {
+fn run(
+    config: &Config,
+    mut stop: UnixStream,
+    wakeups: &AtomicU64,
+    mut changed: impl FnMut(ConsentView),
+) {
     let dir = config
         .consent_file
         .parent()
@@ -131,7 +148,10 @@ fn run(config: &Config, mut stop: UnixStream, mut changed: impl FnMut(ConsentVie
                 return;
             }
             let events = match inotify.read_events() {
-                Ok(e) => e,
+                Ok(e) => {
+                    wakeups.fetch_add(1, Ordering::Relaxed);
+                    e
+                }
                 Err(nix::errno::Errno::EAGAIN) => continue,
                 Err(e) => {
                     log::warn!("consent watcher: reading events: {e}");
