@@ -200,7 +200,7 @@ pub fn emit_windowed(socket: &Path, texts: Vec<Vec<u8>>, window: usize) -> usize
                 let answered = Arc::clone(&unanswered);
                 let reader = std::thread::spawn(move || {
                     let mut buf = vec![0u8; 64 * 1024];
-                    let (mut lines, mut accepted, mut at_line_start) = (0, 0, true);
+                    let (mut lines, mut accepted) = (0, 0);
                     // The first bytes of the current answer line, to tell `ok ` from errors.
                     let mut start = Vec::with_capacity(3);
                     while lines < per_client {
@@ -208,14 +208,10 @@ pub fn emit_windowed(socket: &Path, texts: Vec<Vec<u8>>, window: usize) -> usize
                         assert!(n > 0, "the agent closed after {lines} answers");
                         let mut ended = 0;
                         for &b in &buf[..n] {
-                            if at_line_start {
-                                start.clear();
-                                at_line_start = false;
-                            }
                             if b == b'\n' {
                                 accepted += usize::from(start == b"ok ");
                                 ended += 1;
-                                at_line_start = true;
+                                start.clear();
                             } else if start.len() < 3 {
                                 start.push(b);
                             }

@@ -174,12 +174,10 @@ impl std::error::Error for WordError {}
 /// The error is one line naming what is wrong, e.g. `attrs.temp: expected a number,
 /// string or bool, found an object`.
 pub fn parse_event_line(line: &[u8], limits: &Limits) -> Result<AppEvent, LineError> {
-    if line.len() > limits.max_message_bytes {
-        return Err(LineError::TooLarge {
-            limit: limits.max_message_bytes,
-        });
-    }
-    match super::plain::parse_plain(line, limits) {
+    let plain = (line.len() <= limits.max_message_bytes)
+        .then(|| super::plain::parse_plain(line, limits))
+        .flatten();
+    match plain {
         Some(event) => Ok(event),
         None => parse_general(line, limits),
     }
