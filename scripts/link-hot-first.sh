@@ -12,10 +12,30 @@ real=${ASSENT_LINKER:?ASSENT_LINKER must name the linker driver}
 here=$(cd "$(dirname "$0")" && pwd)
 hot=${ASSENT_HOT_FUNCTIONS:-$here/hot-functions.txt}
 
+# One pass over the arguments: the output file; the first link's arguments (the same, but
+# keeping symbols and writing to another file); whether this is a static-pie link.
 out=
+first=()
+packed=()
 prev=
 for arg in "$@"; do
-    [ "$prev" = -o ] && out=$arg
+    if [ "$prev" = -o ]; then
+        out=$arg
+        first+=("$arg.unordered")
+    else
+        case "$arg" in
+        -s | -Wl,--strip-all | -Wl,-s) ;;
+        # A static build relocates itself at start with the C library inside it (musl reads
+        # DT_RELR): packed relative relocations take 1.4 kB instead of 113 kB (x86_64), all
+        # of which start-up reads and keeps resident. A dynamic build would need a glibc of
+        # 2.36 or later on the device, so it keeps RELA.
+        -static-pie)
+            packed=(-Wl,-z,pack-relative-relocs)
+            first+=("$arg")
+            ;;
+        *) first+=("$arg") ;;
+        esac
+    fi
     prev=$arg
 done
 case "$(basename "$out")" in
@@ -24,19 +44,7 @@ assent-*) [ "$(basename "$(dirname "$out")")" = deps ] || exec "$real" "$@" ;;
 *) exec "$real" "$@" ;;
 esac
 
-# First link: the same arguments, keeping symbols, to another file.
-first=()
-prev=
-for arg in "$@"; do
-    if [ "$prev" = -o ]; then
-        arg=$out.unordered
-    fi
-    prev=$arg
-    case "$arg" in
-    -s | -Wl,--strip-all | -Wl,-s) continue ;;
-    esac
-    first+=("$arg")
-done
+# First link: symbols kept, to another file.
 "$real" "${first[@]}"
 
 # Mangled names of the hot functions, in the list's order. nm -p keeps the symbol table's
@@ -59,14 +67,6 @@ paste -d '\t' <(nm -p --defined-only "$out.unordered") <(nm -p -C --defined-only
             printf "%d of %d hot functions found\n", found, listed > "/dev/stderr"
         }' >"$order" 2>"$out.order-summary"
 
-# A static build relocates itself at start with the C library inside it (musl reads
-# DT_RELR): packed relative relocations take 1.4 kB instead of 113 kB (x86_64), all of
-# which start-up reads and keeps resident. A dynamic build would need a glibc of 2.36 or
-# later on the device, so it keeps RELA.
-packed=()
-for arg in "$@"; do
-    [ "$arg" = -static-pie ] && packed=(-Wl,-z,pack-relative-relocs)
-done
 # The link map (every function's address in the shipped layout, which keeps no symbols)
 # is what scripts/resident-code.py reads.
 exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering \
