@@ -533,3 +533,47 @@ fn a_metered_link_defers_sync_until_the_policy_allows_it() {
 fn nix_kill(pid: u32, signal: &str) {
     sh(&["kill", &format!("-{signal}"), &pid.to_string()]);
 }
+
+/// Each thread costs a stack and its bookkeeping on a device (docs/performance.md,
+/// "Memory"): after a sync and a control request, the daemon runs its own named threads
+/// and nothing else, such as smol's global executor thread (`smol-1`), which a
+/// `smol::spawn` anywhere would start for the daemon's life.
+#[test]
+fn after_a_sync_and_a_control_request_the_daemon_runs_only_its_own_threads() {
+    let collector = Collector::start();
+    let device = daemon_device(&collector, "");
+    let daemon = Daemon::start(&device, &[], &[]);
+    daemon.wait_log("first sync of this run", Duration::from_secs(20));
+    device.run_ok(&["status"]);
+    let expected = [
+        "assent",
+        "assent-events",
+        "assent-store-co",
+        "assent-worker-0",
+        "assent-worker-1",
+        "async-io",
+        "consent-watch",
+    ];
+    let threads = || {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", daemon.child.id()))
+            .unwrap()
+            .map(|task| {
+                std::fs::read_to_string(task.unwrap().path().join("comm"))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    // The resolver thread of a connection ends with its lookup: wait for it, not longer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut names = threads();
+    while names != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        names = threads();
+    }
+    assert_eq!(names, expected);
+    drop(daemon);
+}

@@ -61,13 +61,13 @@ fn admin_gid(config: &Config) -> Option<u32> {
     }
 }
 
-/// Serves the control socket until the daemon stops.
-pub async fn serve<D: Target>(server: Server, daemon: Arc<D>) {
+/// Serves the control socket until the daemon stops, each connection a task on `ex`.
+pub async fn serve<D: Target>(server: Server, daemon: Arc<D>, ex: Arc<smol::Executor<'static>>) {
     let server = Arc::new(server);
     loop {
         let stream = server.accept().await;
         let (daemon, server) = (daemon.clone(), server.clone());
-        smol::spawn(async move {
+        ex.spawn(async move {
             if let Err(e) = handle(stream, &server, daemon).await {
                 log::debug!("control connection: {e}");
             }

@@ -295,7 +295,7 @@ async fn main_loop(ex: Arc<Executor<'static>>, daemon: Arc<Daemon>) -> Result<()
     }
     let control =
         crate::control::bind(&daemon.config_snapshot()).map_err(DaemonError::ControlSocket)?;
-    ex.spawn(crate::control::serve(control, daemon.clone()))
+    ex.spawn(crate::control::serve(control, daemon.clone(), ex.clone()))
         .detach();
     let events_listener =
         crate::events::bind(&daemon.config_snapshot().events).map_err(DaemonError::EventsSocket)?;

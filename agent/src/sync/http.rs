@@ -11,7 +11,9 @@ use smol::net::TcpStream;
 use smol_hyper::rt::FuturesIo;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// Request bodies at least this large are sent gzip-compressed: measured in
@@ -82,6 +84,9 @@ impl fmt::Display for TransportError {
     }
 }
 
+/// hyper's side of one open connection: it reads and writes only while polled.
+type Connection = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
 /// The client for one collector.
 pub struct HttpClient {
     host: String,
@@ -89,7 +94,7 @@ pub struct HttpClient {
     base_path: String,
     connector: TlsConnector,
     timeouts: Timeouts,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    open: Option<(SendRequest<Full<Bytes>>, Connection)>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -128,16 +133,16 @@ impl HttpClient {
             base_path: base_path.trim_end_matches('/').to_string(),
             connector: TlsConnector::from(tls),
             timeouts,
-            sender: None,
+            open: None,
         }
     }
 
     /// Drops the connection, so the next request opens a new one.
     pub fn disconnect(&mut self) {
-        self.sender = None;
+        self.open = None;
     }
 
-    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    async fn connect(&mut self) -> Result<(SendRequest<Full<Bytes>>, Connection), TransportError> {
         let target = (self.host.clone(), self.port);
         let addrs = within(
             self.timeouts.connect,
@@ -179,13 +184,7 @@ impl HttpClient {
         )
         .await?
         .map_err(|e| TransportError::Http(e.to_string()))?;
-        smol::spawn(async move {
-            if let Err(e) = connection.await {
-                log::debug!("collector connection closed: {e}");
-            }
-        })
-        .detach();
-        Ok(sender)
+        Ok((sender, Box::pin(connection)))
     }
 
     /// Resolves on a thread of its own that ends with the lookup. `getaddrinfo` can block for
@@ -215,8 +214,8 @@ impl HttpClient {
         body: Vec<u8>,
         bearer_token: Option<&str>,
     ) -> Result<Response, TransportError> {
-        let mut sender = match self.sender.take() {
-            Some(s) if !s.is_closed() => s,
+        let (mut sender, connection) = match self.open.take() {
+            Some((s, c)) if !s.is_closed() => (s, c),
             _ => self.connect().await?,
         };
         let authority = if self.host.contains(':') {
@@ -245,56 +244,87 @@ impl HttpClient {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| TransportError::Http(e.to_string()))?;
-        within(self.timeouts.request, "request", sender.ready())
-            .await?
-            .map_err(|e| TransportError::Http(e.to_string()))?;
-        let response = within(
-            self.timeouts.request,
-            "request",
-            sender.send_request(request),
-        )
-        .await?
-        .map_err(|e| TransportError::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        let header = |name: hyper::header::HeaderName| {
-            response
+        let timeouts = self.timeouts;
+        let exchange = async {
+            within(timeouts.request, "request", sender.ready())
+                .await?
+                .map_err(|e| TransportError::Http(e.to_string()))?;
+            let response = within(timeouts.request, "request", sender.send_request(request))
+                .await?
+                .map_err(|e| TransportError::Http(e.to_string()))?;
+            let status = response.status().as_u16();
+            let header = |name: hyper::header::HeaderName| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let content_type = header(hyper::header::CONTENT_TYPE);
+            let retry_after = header(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let keep_alive = !response
                 .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            let collected = within(
+                timeouts.response,
+                "response body",
+                Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect(),
+            )
+            .await?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    TransportError::BodyTooLarge
+                } else {
+                    TransportError::Http(e.to_string())
+                }
+            })?;
+            let response = Response {
+                sent_bytes,
+                status,
+                content_type,
+                retry_after,
+                body: collected.to_bytes().to_vec(),
+            };
+            Ok::<_, TransportError>((response, keep_alive))
         };
-        let content_type = header(hyper::header::CONTENT_TYPE);
-        let retry_after = header(hyper::header::RETRY_AFTER)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let keep_alive = !response
-            .headers()
-            .get(hyper::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        let collected = within(
-            self.timeouts.response,
-            "response body",
-            Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect(),
-        )
-        .await?
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                TransportError::BodyTooLarge
-            } else {
-                TransportError::Http(e.to_string())
-            }
-        })?;
-        if keep_alive {
-            self.sender = Some(sender);
+        let mut connection = Some(connection);
+        let (response, keep_alive) = with_connection(&mut connection, exchange).await?;
+        if let (true, Some(connection)) = (keep_alive, connection) {
+            self.open = Some((sender, connection));
         }
-        Ok(Response {
-            sent_bytes,
-            status,
-            content_type,
-            retry_after,
-            body: collected.to_bytes().to_vec(),
-        })
+        Ok(response)
     }
+}
+
+/// Runs `exchange` (a request on the connection's `SendRequest`) while polling the
+/// connection, which does the reading and writing. The connection has no task of its own:
+/// one would need an executor beside the daemon's (smol's global one is one more thread,
+/// with its stack, for the daemon's life). A connection that ends is dropped at once,
+/// which fails a request still waiting on it; `connection` is then `None`.
+async fn with_connection<T>(
+    connection: &mut Option<Connection>,
+    exchange: impl Future<Output = T>,
+) -> T {
+    let mut exchange = std::pin::pin!(exchange);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = exchange.as_mut().poll(cx) {
+            return Poll::Ready(value);
+        }
+        if let Some(open) = connection.as_mut() {
+            if let Poll::Ready(end) = open.as_mut().poll(cx) {
+                if let Err(e) = end {
+                    log::debug!("collector connection closed: {e}");
+                }
+                *connection = None;
+                return exchange.as_mut().poll(cx);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A gzip member (RFC 1952) around flate2's raw deflate. flate2's own `GzEncoder` brings
