@@ -214,9 +214,23 @@ impl HttpClient {
         body: Vec<u8>,
         bearer_token: Option<&str>,
     ) -> Result<Response, TransportError> {
-        let (mut sender, connection) = match self.open.take() {
-            Some((s, c)) if !s.is_closed() => (s, c),
-            _ => self.connect().await?,
+        let reusable = match self.open.take() {
+            // Between requests nothing polls the connection: one the collector has closed
+            // since shows it now, and this request opens a new one instead of failing.
+            Some((s, mut c)) if !s.is_closed() => match smol::future::poll_once(c.as_mut()).await {
+                None => Some((s, c)),
+                Some(end) => {
+                    if let Err(e) = end {
+                        log::debug!("collector connection closed: {e}");
+                    }
+                    None
+                }
+            },
+            _ => None,
+        };
+        let (mut sender, connection) = match reusable {
+            Some(open) => open,
+            None => self.connect().await?,
         };
         let authority = if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
@@ -393,5 +407,92 @@ mod tests {
         assert!(flate2::read::GzDecoder::new(&packed[..])
             .read_to_end(&mut unpacked)
             .is_err());
+    }
+
+    /// A collector (or a proxy) may close a kept-alive connection between two requests.
+    /// Nothing polls the connection between them; the next request must notice the close
+    /// and open a new connection, not fail on the old one.
+    #[test]
+    fn a_connection_the_server_closed_between_requests_is_replaced() {
+        use super::{HttpClient, Timeouts};
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::sync::Arc;
+
+        let pki = tempfile::tempdir().unwrap();
+        let made = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/make-certs.sh"
+        ))
+        .arg(pki.path())
+        .status()
+        .expect("scripts/make-certs.sh needs openssl");
+        assert!(made.success());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(pki.path().join("server.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(pki.path().join("server.key")).unwrap();
+        let server_config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        );
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(pki.path().join("ca.pem")).unwrap() {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let client_config = Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+
+        // Each connection gets one answer, kept alive as far as its headers say, and is
+        // then closed by the server.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (tcp, _) = listener.accept().unwrap();
+                let connection = rustls::ServerConnection::new(server_config.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, tcp);
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\nhello") {
+                    tls.read_exact(&mut byte).unwrap();
+                    request.push(byte[0]);
+                }
+                tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .unwrap();
+                tls.flush().unwrap();
+                // After the client has its answer: the connection is idle when it closes.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+
+        let mut client =
+            HttpClient::new("localhost", port, "/", client_config, Timeouts::default());
+        smol::block_on(async {
+            for attempt in 0..2 {
+                let response = client
+                    .post("/v1/test", "text/plain", b"hello".to_vec(), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("request {attempt}: {e}"));
+                assert_eq!((response.status, response.body), (200, b"ok".to_vec()));
+                // The close reaches the client before its next request.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        });
+        server.join().unwrap();
     }
 }
