@@ -70,4 +70,4 @@ paste -d '\t' <(nm -p --defined-only "$out.unordered") <(nm -p -C --defined-only
 # The link map (every function's address in the shipped layout, which keeps no symbols)
 # is what scripts/resident-code.py reads.
 exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering \
-    -Wl,-Map="$out.map" "${packed[@]}"
+    -Wl,-T,"$here/init-before-text.ld" -Wl,-Map="$out.map" "${packed[@]}"

@@ -20,7 +20,8 @@ cargo build -q -p assent -p assent-collector
 work=$(mktemp -d)
 collector_pid=
 agent=
-trap 'kill $collector_pid $agent 2>/dev/null; rm -rf "$work"' EXIT
+notify_pid=
+trap 'kill $collector_pid $agent $notify_pid 2>/dev/null; rm -rf "$work"' EXIT
 scripts/make-certs.sh "$work/pki" >/dev/null
 . scripts/local-collector.sh
 start_local_collector "$work" "$port"
@@ -61,9 +62,18 @@ EOF
         "${cli[@]}" consent grant "$category" --by trace --config "$state/assent.toml" >/dev/null 2>&1 || true
     done
     echo "trace-hot-functions: $target, $seconds s under qemu-$arch"
+    # As systemd starts it (configs/assent.service: Type=notify, WatchdogSec): READY=1 and
+    # watchdog pings to a notification socket, here every 5 s.
+    python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    s.recv(4096)' "$state/notify.sock" &
+    notify_pid=$!
     # -cpu max: the CPU features a device has (AES, carry-less multiply), so that ring takes
     # the code paths it takes there, not its fallbacks.
-    "qemu-$arch" -cpu max -d in_asm -D "$state/trace.log" "$bin" run --config "$state/assent.toml" \
+    NOTIFY_SOCKET=$state/notify.sock WATCHDOG_USEC=10000000 \
+        "qemu-$arch" -cpu max -d in_asm -D "$state/trace.log" "$bin" run --config "$state/assent.toml" \
         2>"$state/agent.log" &
     agent=$!
     for _ in $(seq 300); do
@@ -78,6 +88,7 @@ EOF
     "${cli[@]}" status --config "$state/assent.toml" >/dev/null
     kill -TERM $agent
     wait $agent || true
+    kill $notify_pid 2>/dev/null || true
     grep -q "first sync of this run" "$state/agent.log" ||
         { echo "the traced agent never synced:"; cat "$state/agent.log"; exit 1; }
     entry=$(readelf -h "$bin" | awk '/Entry point/ { print $4 }')
