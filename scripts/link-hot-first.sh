@@ -5,7 +5,8 @@
 # all of it resident. This links the agent twice: the first link, with symbols, names
 # every function; the second puts the functions listed in scripts/hot-functions.txt (by
 # name without the hash, so the list holds across targets and builds) first in .text, in
-# that order, with lld's --symbol-ordering-file. Everything else links as it would.
+# that order, with lld's --symbol-ordering-file, and starts .rodata with the data those
+# functions refer to (scripts/hot-rodata.py). Everything else links as it would.
 # ASSENT_LINKER: the real linker driver (the target's gcc). Not the agent: passed through.
 set -euo pipefail
 real=${ASSENT_LINKER:?ASSENT_LINKER must name the linker driver}
@@ -25,6 +26,9 @@ for arg in "$@"; do
     else
         case "$arg" in
         -s | -Wl,--strip-all | -Wl,-s) ;;
+        # lld crashes writing --emit-relocs for sections a script discards (no-eh-frame.ld);
+        # the first link only names functions and data, so it links without the scripts.
+        -Wl,-T,*) ;;
         # A static build relocates itself at start with the C library inside it (musl reads
         # DT_RELR): packed relative relocations take 1.4 kB instead of 113 kB (x86_64), all
         # of which start-up reads and keeps resident. A dynamic build would need a glibc of
@@ -44,8 +48,8 @@ assent-*) [ "$(basename "$(dirname "$out")")" = deps ] || exec "$real" "$@" ;;
 *) exec "$real" "$@" ;;
 esac
 
-# First link: symbols kept, to another file.
-"$real" "${first[@]}"
+# First link: symbols and relocations kept, to another file, with its link map.
+"$real" "${first[@]}" -Wl,--emit-relocs -Wl,-Map="$out.unordered.map"
 
 # Mangled names of the hot functions, in the list's order. nm -p keeps the symbol table's
 # order, so the plain and the demangled listing pair up line by line.
@@ -67,7 +71,14 @@ paste -d '\t' <(nm -p --defined-only "$out.unordered") <(nm -p -C --defined-only
             printf "%d of %d hot functions found\n", found, listed > "/dev/stderr"
         }' >"$order" 2>"$out.order-summary"
 
+# The read-only data the hot functions refer to, first in .rodata. Its script goes before
+# init-before-text.ld: both insert before .text, and .rodata must stay before .init.
+rodata=()
+"$here/hot-rodata.py" "$out.unordered" "$out.unordered.map" "$order" "$out.rodata.ld" \
+    >"$out.rodata-summary"
+[ -s "$out.rodata.ld" ] && rodata=(-Wl,-T,"$out.rodata.ld")
+
 # The link map (every function's address in the shipped layout, which keeps no symbols)
 # is what scripts/resident-code.py reads.
 exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering \
-    -Wl,-T,"$here/init-before-text.ld" -Wl,-Map="$out.map" "${packed[@]}"
+    "${rodata[@]}" -Wl,-T,"$here/init-before-text.ld" -Wl,-Map="$out.map" "${packed[@]}"
