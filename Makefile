@@ -137,6 +137,8 @@ size-check:
 		echo "size-check: $$f is $$n bytes, $$(( $(SIZE_LIMIT_BYTES) - n )) under the budget"; \
 		o=$$(ls -t $(call dist_dir,$$t)/deps/assent-*.order-summary 2>/dev/null | head -n1); \
 		if [ -n "$$o" ]; then echo "size-check: $$t code layout: $$(cat "$$o") (scripts/hot-functions.txt)"; fi; \
+		r=$$(ls -t $(call dist_dir,$$t)/deps/assent-*.rodata-summary 2>/dev/null | head -n1); \
+		if [ -n "$$r" ]; then echo "size-check: $$t data layout: $$(cat "$$r") (scripts/hot-rodata.py)"; fi; \
 	done
 
 # ---------------------------------------------------------------------------------------
@@ -215,6 +217,12 @@ dist_dir = target/$(1)/dist
 LLD_DIR := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/$(HOST_TARGET)/bin/gcc-ld
 DIST_RUSTFLAGS := -C link-arg=-Wl,-T,$(CURDIR)/scripts/no-eh-frame.ld \
 	-C link-arg=-fuse-ld=lld -C link-arg=-B$(LLD_DIR)
+# Panic messages name their source file; a crate's file is named from the crate's own
+# directory ("hyper-1.12.0/src/proto/h1/io.rs"), not from cargo's registry below $HOME: 194
+# such names lose 59 bytes each, from the read-only data that the hot code's strings
+# share (docs/performance.md, "Read-only data"). The registry is found after `cargo fetch`.
+registry_remap = $$(for d in $${CARGO_HOME:-$$HOME/.cargo}/registry/src/*/; do \
+	if [ -d "$$d" ]; then printf ' %s' "--remap-path-prefix=$${d%/}="; fi; done)
 # The dist link goes through scripts/link-hot-first.sh, which puts the functions the agent
 # runs all day first in .text (scripts/hot-functions.txt; docs/performance.md, "Code
 # layout"); ASSENT_LINKER is the target's own gcc driver (cc for a host not listed here).
@@ -251,9 +259,10 @@ cross-build: cross-check
 	@set -e; if [ ! -x "$(LLD_DIR)/ld.lld" ]; then \
 		echo "missing: $(LLD_DIR)/ld.lld (rust-lld, part of rustup's rustc component)"; \
 		exit 1; fi; \
+	$(CARGO) fetch -q; flags="$(DIST_RUSTFLAGS)$(registry_remap)"; \
 	for p in $(DIST_PKGS); do \
-		echo "$(DIST_LINK_ENV) RUSTFLAGS=\"$(DIST_RUSTFLAGS)\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
-		$(DIST_LINK_ENV) RUSTFLAGS="$(DIST_RUSTFLAGS)" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
+		echo "$(DIST_LINK_ENV) RUSTFLAGS=\"$$flags\" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins"; \
+		$(DIST_LINK_ENV) RUSTFLAGS="$$flags" $(CARGO) build --profile dist --target $(TARGET) -p $$p --bins; \
 	done
 
 dist-tarball:
