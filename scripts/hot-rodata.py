@@ -2,6 +2,7 @@
 """Writes the linker script that puts the read-only data of the hot functions first.
 
 Usage: scripts/hot-rodata.py UNORDERED MAP ORDER SCRIPT
+       scripts/hot-rodata.py --check FINAL_MAP SCRIPT
 
 UNORDERED: the first link of scripts/link-hot-first.sh, linked with --emit-relocs; MAP:
 its lld link map; ORDER: the mangled names of the hot functions, one per line (the
@@ -18,6 +19,8 @@ code refers to first leaves the windows at the end of the segment unread.
 The references come from the relocations --emit-relocs keeps. Targets that keep relocations
 without addends (REL, as on 32-bit Arm) cannot be read this way: for them SCRIPT is left
 empty and the data keeps the default order.
+
+--check reads the second link's map and fails unless the data SCRIPT lists came first.
 """
 import bisect
 import re
@@ -114,7 +117,31 @@ def target(relocation, source_start):
     return value + addend
 
 
+def check(map_path, script_path):
+    """Fails unless the link put every section the script lists, and the merged strings
+    and constants, before all the others."""
+    with open(script_path) as script:
+        listed = set(re.findall(r'\("([^"]+)"\)', script.read()))
+    if not listed:
+        return
+    first_rest = None
+    for start, size, output, name, _ in input_sections(map_path):
+        if output != ".rodata" or size == 0:
+            continue
+        placed_first = name in listed or MERGED.match(name)
+        if not placed_first and first_rest is None:
+            first_rest = (start, name)
+        elif placed_first and first_rest is not None:
+            sys.exit(
+                f"hot-rodata: {map_path}: {name} at {start:#x} lies after {first_rest[1]} "
+                f"at {first_rest[0]:#x}; the link did not follow {script_path}"
+            )
+
+
 def main():
+    if sys.argv[1] == "--check":
+        check(*sys.argv[2:4])
+        return
     binary, map_path, order_path, script_path = sys.argv[1:5]
     kept = relocations(binary)
     if kept is None:

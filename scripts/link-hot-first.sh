@@ -80,5 +80,6 @@ rodata=()
 
 # The link map (every function's address in the shipped layout, which keeps no symbols)
 # is what scripts/resident-code.py reads.
-exec "$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering \
+"$real" "$@" -Wl,--symbol-ordering-file="$order" -Wl,--no-warn-symbol-ordering \
     "${rodata[@]}" -Wl,-T,"$here/init-before-text.ld" -Wl,-Map="$out.map" "${packed[@]}"
+exec "$here/hot-rodata.py" --check "$out.map" "$out.rodata.ld"
